@@ -1,0 +1,49 @@
+"""`qwenops`: run the operator, or write the CRD."""
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import kopf
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qwenops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the operator (kopf) against the current kubeconfig")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace")
+    run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
+    run.add_argument("--liveness", metavar="URL", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("-v", "--verbose", action="store_true")
+    crds = commands.add_parser("crds", help="write the CustomResourceDefinition generated from the models")
+    crds.add_argument("--output", "-o", default="crds/qwenops.io_qwendeployments.yaml")
+    args = parser.parse_args(argv)
+
+    if args.command == "crds":
+        from qwenops import crd
+
+        crd.write(args.output)
+        return 0
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import qwenops.handlers  # noqa: F401 - registers the handlers
+
+    asyncio.run(
+        kopf.operator(
+            clusterwide=args.all_namespaces or not args.namespace,
+            namespaces=args.namespace,
+            standalone=args.standalone,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The operator's own settings, read from its environment once at start-up."""
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_SERVING_IMAGE = "ghcr.io/qwenops/serving:0.1.0"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    serving_image: str = DEFAULT_SERVING_IMAGE
+    """Image of the vLLM pods when a spec names none (`engine.image`)."""
+    resync_seconds: float = 30.0
+    """How often every QwenDeployment's children are re-read, so drift is corrected."""
+
+    @classmethod
+    def from_env(cls) -> "OperatorConfig":
+        return cls(
+            serving_image=os.environ.get("QWENOPS_SERVING_IMAGE", DEFAULT_SERVING_IMAGE),
+            resync_seconds=float(os.environ.get("QWENOPS_RESYNC_SECONDS", "30")),
+        )

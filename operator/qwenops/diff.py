@@ -1,0 +1,43 @@
+"""Comparing desired objects with stored ones, and the patches between them."""
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def is_derivative(desired: Any, live: Any) -> bool:
+    """True when `live` holds every field `desired` sets, with the same value.
+
+    Fields `desired` leaves out (server defaults, status, other managers' labels)
+    are ignored; lists must match element by element, since a missing or extra
+    container, arg or port is a real difference. The same rule as Kubernetes'
+    `equality.Semantic.DeepDerivative`.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(live, Mapping):
+            return False
+        return all(key in live and is_derivative(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(desired) != len(live):
+            return False
+        return all(is_derivative(d, lv) for d, lv in zip(desired, live, strict=True))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    if isinstance(desired, int | float) and isinstance(live, int | float):
+        return desired == live
+    return bool(desired == live)
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 merge patch that turns `old` into `new` (empty when they are equal)."""
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif key not in old or before != value:
+            patch[key] = value
+    return patch

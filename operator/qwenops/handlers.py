@@ -1,0 +1,53 @@
+"""kopf wiring: one short function per event, each with an explicit id."""
+
+import logging
+from typing import Any
+
+import kopf
+
+from qwenops import kube, naming, reconcile
+from qwenops.config import OperatorConfig
+
+log = logging.getLogger(__name__)
+
+CONFIG = OperatorConfig.from_env()
+QWD = (naming.GROUP, naming.VERSION, naming.PLURAL)
+CHILDREN = {naming.LABEL_MANAGED_BY: naming.MANAGER, naming.LABEL_DEPLOYMENT: kopf.PRESENT}
+
+
+@kopf.on.startup(id="configure")
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Keep kopf's own bookkeeping in annotations under our prefix; status belongs to the schema.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=naming.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=naming.GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
+    settings.peering.name = "qwenops"
+    settings.posting.level = logging.INFO
+    kube.configure()
+
+
+@kopf.on.create(*QWD, id="create")
+@kopf.on.update(*QWD, id="update")
+@kopf.on.resume(*QWD, id="resume")
+async def spec_changed(namespace: str, name: str, **_: Any) -> None:
+    await reconcile.reconcile(namespace, name, CONFIG)
+
+
+@kopf.timer(*QWD, id="resync", interval=CONFIG.resync_seconds, initial_delay=CONFIG.resync_seconds)
+async def resync(namespace: str, name: str, **_: Any) -> None:
+    await reconcile.reconcile(namespace, name, CONFIG)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, id="child-changed")
+async def child_changed(namespace: str, labels: kopf.Labels, type: str | None, **_: Any) -> None:  # noqa: A002
+    if type is None:  # the initial listing: resume and the timer cover it
+        return
+    await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG)
+
+
+@kopf.on.delete(*QWD, id="delete", optional=True)
+async def deleted(namespace: str, name: str, **_: Any) -> None:
+    # Children carry owner references: the API's garbage collector removes them.
+    reconcile.forget(namespace, name)

@@ -1,0 +1,216 @@
+"""The only module that talks to the Kubernetes API.
+
+Objects go in and out as plain dicts (the shape `render.py` produces), through
+the client's generic REST call, so one code path serves Deployments, Services,
+custom resources and HTTPRoutes alike. The client is synchronous; every call
+runs in a worker thread so kopf's event loop never blocks.
+"""
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from qwenops.diff import is_derivative
+
+log = logging.getLogger(__name__)
+
+Manifest = dict[str, Any]
+Outcome = Literal["created", "updated", "unchanged"]
+
+MERGE_PATCH = "application/merge-patch+json"
+
+_client: kubernetes.client.ApiClient | None = None
+
+
+class KubeError(Exception):
+    """An API call that failed; `status` is the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+def configure() -> None:
+    """Load in-cluster credentials when running in a pod, else the kubeconfig."""
+    global _client  # noqa: PLW0603 - one client for the process, built once at start-up
+    configuration = kubernetes.client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    else:
+        kubernetes.config.load_kube_config(client_configuration=configuration)
+    _client = kubernetes.client.ApiClient(configuration)
+
+
+def _api() -> kubernetes.client.ApiClient:
+    if _client is None:
+        configure()
+    assert _client is not None
+    return _client
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the API: `/api/v1/...` or `/apis/<group>/<version>/...`."""
+
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        prefix = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        path = f"{prefix}/namespaces/{quote(namespace)}/{self.plural}"
+        if name is not None:
+            path += f"/{quote(name)}"
+        if subresource is not None:
+            path += f"/{subresource}"
+        return path
+
+
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
+SERVICES = Resource("", "v1", "services")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
+
+_BY_KIND = {
+    ("apps/v1", "Deployment"): DEPLOYMENTS,
+    ("v1", "Service"): SERVICES,
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTPROUTES,
+    ("qwenops.io/v1alpha1", "QwenDeployment"): QWENDEPLOYMENTS,
+}
+
+
+def resource_of(manifest: Mapping[str, Any]) -> Resource:
+    return _BY_KIND[(manifest["apiVersion"], manifest["kind"])]
+
+
+def _call(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    query: list[tuple[str, str]] | None = None,
+    content_type: str = "application/json",
+) -> Any:
+    api = _api()
+    headers = {"Accept": "application/json", "Content-Type": content_type}
+    serialized = api.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=query or [],
+        header_params=headers,
+        body=None,
+        auth_settings=["BearerToken"],
+    )
+    _method, url, headers, _body, _post = serialized
+    try:
+        response = api.call_api(
+            method, url, header_params=headers,
+            body=None if body is None else json.dumps(body),
+            _request_timeout=30,
+        )  # fmt: skip
+        data = response.read()
+        status = response.status
+    except ApiException as exc:
+        raise KubeError(exc.status or 0, str(exc.reason)) from exc
+    except OSError as exc:  # connection refused, reset, DNS: the server was not reached
+        raise KubeError(0, str(exc)) from exc
+    if status >= 400:
+        raise KubeError(status, _message(data))
+    return json.loads(data) if data else None
+
+
+def _message(data: bytes | None) -> str:
+    try:
+        return str(json.loads(data or b"{}").get("message", data))
+    except ValueError:
+        return repr(data)
+
+
+async def get(resource: Resource, namespace: str, name: str) -> Manifest | None:
+    """The object, or None when it does not exist."""
+    try:
+        found: Manifest = await asyncio.to_thread(_call, "GET", resource.path(namespace, name))
+    except KubeError as exc:
+        if exc.not_found:
+            return None
+        raise
+    return found
+
+
+async def list_labelled(resource: Resource, namespace: str, selector: Mapping[str, str]) -> list[Manifest]:
+    label_selector = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+    listed = await asyncio.to_thread(
+        _call, "GET", resource.path(namespace), query=[("labelSelector", label_selector)]
+    )
+    items: list[Manifest] = listed.get("items") or []
+    return items
+
+
+async def ensure(desired: Manifest, live: Manifest | None = None, *, known: bool = False) -> Outcome:
+    """Make the object at least as `desired` says: create it, patch it, or leave it alone.
+
+    `live` is the stored object when the caller already read it (`known=True`,
+    None meaning absent); otherwise it is read here. An object that already
+    carries every field of `desired` is not written: a no-op reconcile sends
+    no write, and fields the API server adds (defaults, status) never count as drift.
+    """
+    resource = resource_of(desired)
+    meta = desired["metadata"]
+    if not known:
+        live = await get(resource, meta["namespace"], meta["name"])
+    if live is None:
+        await asyncio.to_thread(_call, "POST", resource.path(meta["namespace"]), body=desired)
+        return "created"
+    if is_derivative(desired, live):
+        return "unchanged"
+    await asyncio.to_thread(
+        _call, "PATCH", resource.path(meta["namespace"], meta["name"]),
+        body=desired, content_type=MERGE_PATCH,
+    )  # fmt: skip
+    return "updated"
+
+
+async def delete(resource: Resource, namespace: str, name: str) -> bool:
+    """Delete with foreground-free background propagation; False when it was already gone."""
+    try:
+        await asyncio.to_thread(
+            _call, "DELETE", resource.path(namespace, name),
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+        )  # fmt: skip
+    except KubeError as exc:
+        if exc.not_found:
+            return False
+        raise
+    return True
+
+
+async def patch_status(
+    resource: Resource, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
+) -> Manifest:
+    """Replace fields of `status` only if nobody wrote the object since `resource_version` was read.
+
+    A stale writer gets KubeError(409) instead of overwriting a newer status.
+    """
+    body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+    patched: Manifest = await asyncio.to_thread(
+        _call, "PATCH", resource.path(namespace, name, "status"),
+        body=body, content_type=MERGE_PATCH,
+    )  # fmt: skip
+    return patched

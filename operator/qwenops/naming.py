@@ -1,0 +1,47 @@
+"""Names and labels shared by the operator, its manifests and its tests."""
+
+GROUP = "qwenops.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "QwenDeployment"
+PLURAL = "qwendeployments"
+SINGULAR = "qwendeployment"
+SHORT_NAMES = ("qwd",)
+
+MANAGER = "qwenops"
+
+LABEL_DEPLOYMENT = f"{GROUP}/deployment"
+LABEL_REVISION = f"{GROUP}/revision"
+LABEL_TRACK = f"{GROUP}/track"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_VERSION = "app.kubernetes.io/version"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+ANNOTATION_MODEL = f"{GROUP}/model"
+ANNOTATION_PROMOTE = f"{GROUP}/promote"
+ANNOTATION_ABORT = f"{GROUP}/abort"
+ANNOTATION_RETRY = f"{GROUP}/retry"
+
+TRACK_STABLE = "stable"
+TRACK_CANARY = "canary"
+
+REVISION_LENGTH = 10
+"""Hex characters of a revision hash: 40 bits, collision-free for any real history."""
+
+MAX_NAME_LENGTH = 52
+"""Longest QwenDeployment name: `<name>-<revision>` (11 more) must stay a 63-character DNS label."""
+
+SERVING_PORT = 8000
+SERVING_PORT_NAME = "http"
+
+
+def deployment_name(name: str, revision: str) -> str:
+    return f"{name}-{revision}"
+
+
+def service_name(name: str, track: str | None = None) -> str:
+    """`<name>` for every track, `<name>-stable` / `<name>-canary` for one."""
+    return name if track is None else f"{name}-{track}"

@@ -1,0 +1,170 @@
+"""One reconcile of one QwenDeployment: observe, decide, render, apply, write status.
+
+Every trigger (create, update, resume, the resync timer, a child Deployment's
+event) lands here. The object is re-read under a per-object lock, so two
+triggers never act on the same stale snapshot, and status is written with the
+resourceVersion it was read at, so a stale write fails instead of undoing a
+newer one.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from qwenops import kube, naming
+from qwenops.config import OperatorConfig
+from qwenops.diff import merge_patch
+from qwenops.errors import InvalidSpecError
+from qwenops.render import (
+    Manifest,
+    Owner,
+    desired_deployment,
+    desired_services,
+    revision_of,
+    with_image,
+    with_pods_of,
+)
+from qwenops.rollout import DeploymentState, Event, Observed, decide, refuse
+from qwenops.spec import QwenDeploymentSpec, parse_spec
+from qwenops.status import QwenDeploymentStatus
+
+log = logging.getLogger(__name__)
+
+_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop what the operator keeps in memory for a deleted object."""
+    _locks.pop((namespace, name), None)
+
+
+async def reconcile(namespace: str, name: str, config: OperatorConfig) -> None:
+    lock = _locks.setdefault((namespace, name), asyncio.Lock())
+    async with lock:
+        body = await kube.get(kube.QWENDEPLOYMENTS, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        await _reconcile(body, config, datetime.now(UTC))
+
+
+async def _reconcile(body: Manifest, config: OperatorConfig, now: datetime) -> None:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    generation = meta.get("generation")
+    status = read_status(body.get("status"))
+    try:
+        spec = with_image(parse_spec(name, body.get("spec")), config.serving_image)
+    except InvalidSpecError as exc:
+        refused, event = refuse(status, exc.problems, generation, now)
+        if await _write_status(body, status, refused) and event is not None:
+            _post(body, event)
+        return
+
+    owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
+    live = [
+        d for d in await kube.list_labelled(kube.DEPLOYMENTS, namespace, {naming.LABEL_DEPLOYMENT: name})
+        if _owned_by(d, owner)
+    ]  # fmt: skip
+    live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
+    observed = Observed(
+        generation=generation,
+        deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
+    )
+    target = revision_of(spec)
+    plan = decide(spec, target, status, observed, now)
+
+    for wanted in plan.deployments:
+        pods = _spec_of(spec, target, wanted.revision, plan.status)
+        desired = desired_deployment(
+            owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
+        )
+        outcome = await kube.ensure(desired, live_by_revision.get(wanted.revision), known=True)
+        _log_outcome(outcome, desired)
+    for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
+        _log_outcome(await kube.ensure(service), service)
+    for revision in plan.delete:
+        if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
+            log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
+
+    if await _write_status(body, status, plan.status):
+        for event in plan.events:
+            _post(body, event)
+
+
+def _spec_of(
+    spec: QwenDeploymentSpec, target: str, revision: str, status: QwenDeploymentStatus
+) -> QwenDeploymentSpec:
+    """The spec a revision's pods come from: the current one, or the one recorded in status."""
+    if revision == target:
+        return spec
+    for recorded in (status.stable, status.canary):
+        if recorded is not None and recorded.revision == revision:
+            return with_pods_of(spec, recorded)
+    raise LookupError(f"revision {revision} is neither the spec's nor recorded in status")
+
+
+def read_status(raw: Mapping[str, Any] | None) -> QwenDeploymentStatus:
+    """The stored status; one that no longer parses (an older operator's) starts over, logged."""
+    try:
+        return QwenDeploymentStatus.model_validate(raw or {})
+    except ValueError as exc:
+        log.warning("ignoring a status that does not parse: %s", exc)
+        return QwenDeploymentStatus()
+
+
+def observe_deployment(revision: str, deployment: Manifest) -> DeploymentState:
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    wanted = int(spec.get("replicas", 1))
+    current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+    available_condition = any(
+        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    ready = int(status.get("readyReplicas") or 0)
+    available = (
+        current
+        and available_condition
+        and int(status.get("availableReplicas") or 0) >= wanted
+        and int(status.get("updatedReplicas") or 0) >= wanted
+    )
+    return DeploymentState(revision=revision, replicas=wanted, ready_replicas=ready, available=available)
+
+
+def _owned_by(child: Manifest, owner: Owner) -> bool:
+    return any(ref.get("uid") == owner.uid for ref in child["metadata"].get("ownerReferences") or [])
+
+
+def dump_status(status: QwenDeploymentStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def _write_status(body: Manifest, old: QwenDeploymentStatus, new: QwenDeploymentStatus) -> bool:
+    """Patch status when it changed; False when another writer got there first."""
+    patch = merge_patch(dump_status(old), dump_status(new))
+    if not patch:
+        return True
+    meta = body["metadata"]
+    try:
+        await kube.patch_status(
+            kube.QWENDEPLOYMENTS, meta["namespace"], meta["name"], patch, meta["resourceVersion"]
+        )
+    except kube.KubeError as exc:
+        if exc.conflict:
+            log.info("status of %s/%s changed meanwhile; will decide again", meta["namespace"], meta["name"])
+            return False
+        raise
+    return True
+
+
+def _post(body: Manifest, event: Event) -> None:
+    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:
+    if outcome != "unchanged":
+        meta = manifest["metadata"]
+        log.info("%s %s %s/%s", outcome, manifest["kind"], meta["namespace"], meta["name"])

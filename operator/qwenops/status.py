@@ -1,0 +1,120 @@
+"""The `status` of a QwenDeployment: only what cannot be observed again, plus readings for people."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from qwenops.spec import Engine, Model, ModelRef, NodePool
+
+
+class Phase(StrEnum):
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    INVALID_SPEC = "InvalidSpec"
+    SLO_BREACHED = "SLOBreached"
+
+
+class Condition(Model):
+    """A Kubernetes-style condition (metav1.Condition)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: datetime
+    observed_generation: int | None = None
+
+
+class StableRevision(Model):
+    """The revision serving all traffic, with the pod-affecting fields it was started from.
+
+    The spec may already describe a newer revision, so these fields are the
+    only place left that can re-create the stable Deployment if it is lost.
+    """
+
+    revision: str
+    model: ModelRef
+    engine: Engine
+    node_pool: NodePool
+
+
+class CanaryRevision(Model):
+    revision: str
+    model: ModelRef
+    engine: Engine
+    node_pool: NodePool
+    weight: int = Field(default=0, ge=0, le=100)
+    step: int = Field(default=0, ge=0)
+    step_started_at: datetime | None = None
+
+
+class AnalysisReading(Model):
+    at: datetime
+    requests: float | None = None
+    error_rate: float | None = None
+    p95_latency_seconds: float | None = None
+    p95_time_to_first_token_seconds: float | None = None
+    verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
+    consecutive_failures: int = 0
+    message: str = ""
+
+
+class HistoryEntry(Model):
+    revision: str
+    model: ModelRef
+    outcome: Literal["Promoted", "RolledBack", "Replaced"]
+    at: datetime
+    reason: str = ""
+
+
+class QwenDeploymentStatus(Model):
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    message: str = Field(default="", description="One line for people: what is happening and why.")
+    stable: StableRevision | None = None
+    canary: CanaryRevision | None = None
+    analysis: AnalysisReading | None = None
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=100)
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+
+
+def with_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: Literal["True", "False", "Unknown"],
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """Set one condition; its lastTransitionTime moves only when its status changes."""
+    previous = next((c for c in conditions if c.type == type_), None)
+    transition = previous.last_transition_time if previous and previous.status == status else now
+    updated = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
+    if previous == updated:
+        return conditions
+    return [updated if c.type == type_ else c for c in conditions] if previous else [*conditions, updated]
+
+
+def condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
