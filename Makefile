@@ -1,0 +1,41 @@
+# Set-up is part of every target: `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup test unit integration lint crds demo e2e clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $@
+
+test: lint
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+lint: setup
+	$(BIN)/ruff check operator tests demo
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+crds: setup
+	$(BIN)/qwenops crds --output crds/qwenops.io_qwendeployments.yaml
+
+demo: setup
+	$(BIN)/python demo/run.py
+
+e2e: setup
+	$(BIN)/pytest tests/e2e -rs
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

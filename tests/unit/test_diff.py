@@ -1,0 +1,62 @@
+from typing import Any
+
+import pytest
+
+from qwenops.diff import is_derivative, merge_patch
+
+DESIRED = {"spec": {"replicas": 2, "template": {"containers": [{"name": "vllm", "args": ["a", "b"]}]}}}
+
+
+@pytest.mark.parametrize(
+    ("live", "expected"),
+    [
+        (DESIRED, True),
+        # fields the server adds are not drift
+        ({"spec": {"replicas": 2, "paused": False, "template": {"containers": [
+            {"name": "vllm", "args": ["a", "b"], "imagePullPolicy": "IfNotPresent"}]}}}, True),
+        ({"spec": {"replicas": 3, "template": {"containers": [{"name": "vllm", "args": ["a", "b"]}]}}}, False),
+        ({"spec": {"replicas": 2, "template": {"containers": [{"name": "vllm", "args": ["a"]}]}}}, False),
+        ({"spec": {"replicas": 2, "template": {"containers": [{"name": "vllm", "args": ["a", "b"]},
+                                                          {"name": "sidecar"}]}}}, False),
+        ({"spec": {"replicas": 2}}, False),
+        ({}, False),
+        ({"spec": {"replicas": "2", "template": {"containers": [{"name": "vllm", "args": ["a", "b"]}]}}}, False),
+    ],
+)  # fmt: skip
+def test_is_derivative(live: dict[str, Any], expected: bool) -> None:
+    assert is_derivative(DESIRED, live) is expected
+
+
+def test_booleans_are_not_numbers() -> None:
+    assert not is_derivative({"a": True}, {"a": 1})
+    assert is_derivative({"a": 1}, {"a": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "patch"),
+    [
+        ({"a": 1}, {"a": 1}, {}),
+        ({"a": 1}, {"a": 2}, {"a": 2}),
+        ({"a": 1, "b": 2}, {"a": 1}, {"b": None}),
+        ({"a": {"x": 1, "y": 2}}, {"a": {"x": 1, "y": 3}}, {"a": {"y": 3}}),
+        ({"a": [1, 2]}, {"a": [1]}, {"a": [1]}),
+        ({}, {"a": {"x": 1}}, {"a": {"x": 1}}),
+        ({"a": {"x": 1}}, {"a": 5}, {"a": 5}),
+    ],
+)
+def test_merge_patch_turns_old_into_new(old: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]) -> None:
+    assert merge_patch(old, new) == patch
+    assert apply_merge_patch(old, patch) == new
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386's reference algorithm, to check the patches we produce."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result
