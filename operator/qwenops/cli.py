@@ -16,14 +16,16 @@ def main(argv: list[str] | None = None) -> int:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace")
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
-    run.add_argument("--liveness", metavar="URL", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--liveness", metavar="URL", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     crds = commands.add_parser("crds", help="write the CustomResourceDefinition generated from the models")
     crds.add_argument("--output", "-o", default="crds/qwenops.io_qwendeployments.yaml")
     args = parser.parse_args(argv)
 
     if args.command == "crds":
-        from qwenops import crd
+        from qwenops import crd  # noqa: PLC0415 - only this command needs it
 
         crd.write(args.output)
         return 0
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    import qwenops.handlers  # noqa: F401 - registers the handlers
+    import qwenops.handlers  # noqa: F401, PLC0415 - importing registers the handlers
 
     asyncio.run(
         kopf.operator(

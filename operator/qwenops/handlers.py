@@ -12,7 +12,10 @@ log = logging.getLogger(__name__)
 
 CONFIG = OperatorConfig.from_env()
 QWD = (naming.GROUP, naming.VERSION, naming.PLURAL)
-CHILDREN = {naming.LABEL_MANAGED_BY: naming.MANAGER, naming.LABEL_DEPLOYMENT: kopf.PRESENT}
+CHILDREN: dict[str, Any] = {
+    naming.LABEL_MANAGED_BY: naming.MANAGER,
+    naming.LABEL_DEPLOYMENT: kopf.PRESENT,
+}
 
 
 @kopf.on.startup(id="configure")
@@ -31,23 +34,26 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.create(*QWD, id="create")
 @kopf.on.update(*QWD, id="update")
 @kopf.on.resume(*QWD, id="resume")
-async def spec_changed(namespace: str, name: str, **_: Any) -> None:
+async def spec_changed(namespace: str | None, name: str, **_: Any) -> None:
+    assert namespace is not None  # QwenDeployments are namespaced
     await reconcile.reconcile(namespace, name, CONFIG)
 
 
 @kopf.timer(*QWD, id="resync", interval=CONFIG.resync_seconds, initial_delay=CONFIG.resync_seconds)
-async def resync(namespace: str, name: str, **_: Any) -> None:
+async def resync(namespace: str | None, name: str, **_: Any) -> None:
+    assert namespace is not None
     await reconcile.reconcile(namespace, name, CONFIG)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, id="child-changed")
-async def child_changed(namespace: str, labels: kopf.Labels, type: str | None, **_: Any) -> None:  # noqa: A002
-    if type is None:  # the initial listing: resume and the timer cover it
+async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:  # noqa: A002
+    if not type or namespace is None:  # the initial listing: resume and the timer cover it
         return
     await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG)
 
 
 @kopf.on.delete(*QWD, id="delete", optional=True)
-async def deleted(namespace: str, name: str, **_: Any) -> None:
+async def deleted(namespace: str | None, name: str, **_: Any) -> None:
+    assert namespace is not None
     # Children carry owner references: the API's garbage collector removes them.
     reconcile.forget(namespace, name)

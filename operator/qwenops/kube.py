@@ -52,9 +52,9 @@ def configure() -> None:
     global _client  # noqa: PLW0603 - one client for the process, built once at start-up
     configuration = kubernetes.client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
+        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
-        kubernetes.config.load_kube_config(client_configuration=configuration)
+        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     _client = kubernetes.client.ApiClient(configuration)
 
 
@@ -125,7 +125,7 @@ def _call(
             body=None if body is None else json.dumps(body),
             _request_timeout=30,
         )  # fmt: skip
-        data = response.read()
+        data = response.read()  # type: ignore[no-untyped-call]
         status = response.status
     except ApiException as exc:
         raise KubeError(exc.status or 0, str(exc.reason)) from exc

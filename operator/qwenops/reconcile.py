@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -161,7 +161,7 @@ async def _write_status(body: Manifest, old: QwenDeploymentStatus, new: QwenDepl
 
 
 def _post(body: Manifest, event: Event) -> None:
-    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=event.type, reason=event.reason, message=event.message)
 
 
 def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:

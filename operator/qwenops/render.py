@@ -101,7 +101,7 @@ def vllm_args(spec: QwenDeploymentSpec) -> list[str]:
     ]  # fmt: skip
     if engine.max_model_len is not None:
         args += ["--max-model-len", str(engine.max_model_len)]
-    args += ["--host", "0.0.0.0", "--port", str(naming.SERVING_PORT)]  # noqa: S104 - the pod's own port
+    args += ["--host", "0.0.0.0", "--port", str(naming.SERVING_PORT)]
     return args + list(engine.extra_args)
 
 

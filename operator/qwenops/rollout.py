@@ -85,9 +85,7 @@ def decide(
     model = spec.model
     stable = status.stable
     if stable is None:
-        stable = StableRevision(
-            revision=target, model=model, engine=spec.engine, node_pool=spec.node_pool
-        )
+        stable = StableRevision(revision=target, model=model, engine=spec.engine, node_pool=spec.node_pool)
         events.append(
             Event("Normal", "Serving", f"serving {model.name}@{short(model.revision)} as revision {target}")
         )
@@ -186,9 +184,7 @@ def _replacing(
     canary = status.canary
     if canary is None or canary.revision != target:
         if canary is not None:
-            events.append(
-                Event("Normal", "CanaryReplaced", f"canary {canary.revision} replaced by {target}")
-            )
+            events.append(Event("Normal", "CanaryReplaced", f"canary {canary.revision} replaced by {target}"))
         canary = CanaryRevision(
             revision=target,
             model=spec.model,
@@ -220,7 +216,13 @@ def _replacing(
             conditions, ConditionType.AVAILABLE, "True", "ReplicasReady", message, now=now, generation=gen
         )
         conditions = with_condition(
-            conditions, ConditionType.PROGRESSING, "False", "RolloutComplete", message, now=now, generation=gen
+            conditions,
+            ConditionType.PROGRESSING,
+            "False",
+            "RolloutComplete",
+            message,
+            now=now,
+            generation=gen,
         )
         new_status = status.model_copy(
             update={
@@ -244,8 +246,7 @@ def _replacing(
 
     ready = state.ready_replicas if state else 0
     message = (
-        f"revision {target} starting beside stable {stable.revision}: "
-        f"{ready}/{spec.replicas} replicas ready"
+        f"revision {target} starting beside stable {stable.revision}: {ready}/{spec.replicas} replicas ready"
     )
     conditions = with_condition(
         conditions, ConditionType.PROGRESSING, "True", "NewRevisionStarting", message, now=now, generation=gen

@@ -10,6 +10,7 @@ objects stored under an older CRD) and as an OpenAPI keyword or a CEL rule in
 
 import re
 from datetime import timedelta
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -32,7 +33,10 @@ CEL = "x-kubernetes-validations"
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 HF_REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
 SERVED_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
-LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
@@ -222,7 +226,7 @@ class Rollout(Model):
     @field_validator("steps")
     @classmethod
     def _weights_increase(cls, steps: list[Step]) -> list[Step]:
-        for before, after in zip(steps, steps[1:], strict=False):
+        for before, after in pairwise(steps):
             if after.weight <= before.weight:
                 raise ValueError(
                     f"weights must be strictly increasing, but {after.weight} follows {before.weight}"
@@ -255,8 +259,7 @@ class QwenDeploymentSpec(Model):
         gpus, tp = self.node_pool.gpus_per_replica, self.engine.tensor_parallel_size
         if gpus % tp:
             raise ValueError(
-                f"nodePool.gpusPerReplica ({gpus}) must be a multiple of "
-                f"engine.tensorParallelSize ({tp})"
+                f"nodePool.gpusPerReplica ({gpus}) must be a multiple of engine.tensorParallelSize ({tp})"
             )
         return self
 

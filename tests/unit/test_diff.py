@@ -44,7 +44,9 @@ def test_booleans_are_not_numbers() -> None:
         ({"a": {"x": 1}}, {"a": 5}, {"a": 5}),
     ],
 )
-def test_merge_patch_turns_old_into_new(old: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]) -> None:
+def test_merge_patch_turns_old_into_new(
+    old: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]
+) -> None:
     assert merge_patch(old, new) == patch
     assert apply_merge_patch(old, patch) == new
 

@@ -19,6 +19,8 @@ def test_refuses_what_is_not_a_duration(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (45, "45s"), (90, "1m30s"), (3600, "1h"), (3725, "1h2m5s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (45, "45s"), (90, "1m30s"), (3600, "1h"), (3725, "1h2m5s")]
+)
 def test_format(seconds: int, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text

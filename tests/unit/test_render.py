@@ -113,9 +113,12 @@ def test_revision_is_stable_across_processes_and_key_order() -> None:
     reordered = {key: FULL[key] for key in reversed(list(FULL))}
     assert revision_of(spec_of(reordered)) == revision_of(spec_of(FULL))
     # A fixed value: a change here would restart every model in every cluster on upgrade.
-    assert revision_of(spec_of(MINIMAL)) == yaml.safe_load((GOLDEN / "deployment-minimal.yaml").read_text())[
-        "metadata"
-    ]["labels"][naming.LABEL_REVISION]
+    assert (
+        revision_of(spec_of(MINIMAL))
+        == yaml.safe_load((GOLDEN / "deployment-minimal.yaml").read_text())["metadata"]["labels"][
+            naming.LABEL_REVISION
+        ]
+    )
 
 
 def test_operator_default_image_is_used_only_when_spec_names_none() -> None:
