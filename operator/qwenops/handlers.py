@@ -46,7 +46,7 @@ async def resync(namespace: str | None, name: str, **_: Any) -> None:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, id="child-changed")
-async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:  # noqa: A002
+async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:
     if not type or namespace is None:  # the initial listing: resume and the timer cover it
         return
     await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG)

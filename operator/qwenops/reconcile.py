@@ -161,7 +161,8 @@ async def _write_status(body: Manifest, old: QwenDeploymentStatus, new: QwenDepl
 
 
 def _post(body: Manifest, event: Event) -> None:
-    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=event.type, reason=event.reason, message=event.message)
+    owner = kopf.Body(cast(kopf.RawBody, body))
+    kopf.event(owner, type=event.type, reason=event.reason, message=event.message)
 
 
 def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:

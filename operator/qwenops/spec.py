@@ -239,7 +239,10 @@ class QwenDeploymentSpec(Model):
         json_schema_extra={
             CEL: [
                 {
-                    "rule": "self.nodePool.gpusPerReplica % self.engine.tensorParallelSize == 0",
+                    # `tensorParallelSize < 1 ||`: the schema refuses 0 already; without it
+                    # the rule would also fail to evaluate (modulo by zero) and say so.
+                    "rule": "self.engine.tensorParallelSize < 1 || "
+                    "self.nodePool.gpusPerReplica % self.engine.tensorParallelSize == 0",
                     "message": "spec.nodePool.gpusPerReplica must be a multiple of "
                     "spec.engine.tensorParallelSize",
                 }

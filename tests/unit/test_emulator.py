@@ -1,0 +1,803 @@
+"""Each Kubernetes API behaviour that tests/emulator.py adds to kmock, checked over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.emulator import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    KubeEmulator,
+    run_emulator,
+    write_kubeconfig,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+QWD = "/apis/qwenops.io/v1alpha1/namespaces/ns/qwendeployments"
+DEPLOY = "/apis/apps/v1/namespaces/ns/deployments"
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
+PODS = "/api/v1/namespaces/ns/pods"
+Json = Any
+
+
+class Api:
+    """A tiny HTTP client: every call answers (status, parsed JSON body)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, body: Json = None, *,
+        content_type: str = "application/json", raw: str | None = None,
+    ) -> tuple[int, Json]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body))
+        headers = {"Content-Type": content_type} if data is not None else {}
+        async with self.session.request(method, path, data=data, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def get(self, path: str) -> tuple[int, Json]:
+        return await self.call("GET", path)
+
+    async def post(self, path: str, body: Json) -> tuple[int, Json]:
+        return await self.call("POST", path, body)
+
+    async def put(self, path: str, body: Json) -> tuple[int, Json]:
+        return await self.call("PUT", path, body)
+
+    async def patch(
+        self, path: str, body: Json, content_type: str = MERGE_PATCH
+    ) -> tuple[int, Json]:
+        return await self.call("PATCH", path, body, content_type=content_type)
+
+    async def delete(self, path: str, body: Json = None) -> tuple[int, Json]:
+        return await self.call("DELETE", path, body)
+
+    async def ok(self, method: str, path: str, body: Json = None, **kwargs: Any) -> Json:
+        status, answer = await self.call(method, path, body, **kwargs)
+        assert status in (200, 201), (status, answer)
+        return answer
+
+    @contextlib.asynccontextmanager
+    async def watch(self, path: str) -> AsyncIterator[Callable[[], Awaitable[Json]]]:
+        """Open a watch stream; yields a function that reads the next event (or None at its end)."""
+        async with self.session.get(path) as response:
+            assert response.status == 200
+
+            async def next_event() -> Json:
+                line = await asyncio.wait_for(response.content.readline(), timeout=5)
+                return json.loads(line) if line else None
+
+            yield next_event
+
+
+@pytest_asyncio.fixture
+async def emulator() -> AsyncIterator[KubeEmulator]:
+    async with run_emulator() as emulator:
+        yield emulator
+        assert not emulator.errors, emulator.errors  # expected API failures are not errors
+
+
+@pytest_asyncio.fixture
+async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession(str(emulator.url)) as session:
+        yield Api(session)
+
+
+def qwd(name: str = "chat", **extra: Json) -> Json:
+    return {"apiVersion": "qwenops.io/v1alpha1", "kind": "QwenDeployment",
+            "metadata": {"name": name}, "spec": {"replicas": 1}, **extra}
+
+
+def deployment(name: str = "web", replicas: int = 2, **metadata: Json) -> Json:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, **metadata},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    }
+
+
+def owner_ref(owner: Json) -> Json:
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+
+
+# -- 1. object metadata ------------------------------------------------------------------------
+
+
+async def test_create_sets_uid_timestamp_resource_version_and_generation(api: Api) -> None:
+    status, obj = await api.post(QWD, qwd())
+    assert status == 201
+    meta = obj["metadata"]
+    assert uuid.UUID(meta["uid"]).version == 4
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["creationTimestamp"])
+    assert meta["resourceVersion"].isdigit()
+    assert meta["generation"] == 1
+    assert meta["namespace"] == "ns"
+    assert (obj["apiVersion"], obj["kind"]) == ("qwenops.io/v1alpha1", "QwenDeployment")
+
+
+async def test_resource_version_is_global_and_grows_on_every_write(api: Api) -> None:
+    a = await api.ok("POST", QWD, qwd("a"))
+    b = await api.ok("POST", DEPLOY, deployment("b"))
+    c = await api.ok("PATCH", f"{QWD}/a", {"metadata": {"labels": {"x": "1"}}},
+                     content_type=MERGE_PATCH)
+    d = await api.ok("PATCH", f"{QWD}/a/status", {"status": {"phase": "P"}},
+                     content_type=MERGE_PATCH)
+    e = await api.ok("DELETE", f"{DEPLOY}/b")
+    versions = [int(x["metadata"]["resourceVersion"]) for x in (a, b, c, d, e)]
+    assert versions == sorted(versions)
+    assert len(set(versions)) == 5
+    _, listing = await api.get(QWD)
+    assert listing["metadata"]["resourceVersion"] == str(versions[-1])
+
+
+async def test_generation_counts_spec_changes_only_with_a_status_subresource(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    labelled = await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"labels": {"a": "b"}}},
+                            content_type=MERGE_PATCH)
+    assert labelled["metadata"]["generation"] == 1
+    with_status = await api.ok("PATCH", f"{QWD}/chat/status", {"status": {"phase": "Healthy"}},
+                               content_type=MERGE_PATCH)
+    assert with_status["metadata"]["generation"] == 1
+    respecced = await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 3}},
+                             content_type=MERGE_PATCH)
+    assert respecced["metadata"]["generation"] == 2
+
+
+async def test_generation_counts_everything_outside_metadata_without_a_status_subresource(
+    api: Api,
+) -> None:
+    lease = {"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}}
+    await api.ok("POST", LEASES, lease)
+    annotated = await api.ok("PATCH", f"{LEASES}/l", {"metadata": {"annotations": {"k": "v"}}},
+                             content_type=MERGE_PATCH)
+    assert annotated["metadata"]["generation"] == 1
+    changed = await api.ok("PATCH", f"{LEASES}/l", {"spec": {"holderIdentity": "b"}},
+                           content_type=MERGE_PATCH)
+    assert changed["metadata"]["generation"] == 2
+    status = await api.ok("PATCH", f"{LEASES}/l", {"status": {"x": 1}}, content_type=MERGE_PATCH)
+    assert status["metadata"]["generation"] == 3  # no status subresource: status is just data
+
+
+async def test_a_write_that_changes_nothing_keeps_the_resource_version(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    created = await api.ok("POST", QWD, qwd())
+    again = await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 1}},
+                         content_type=MERGE_PATCH)
+    assert again["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    rv = created["metadata"]["resourceVersion"]
+    async with api.watch(f"{QWD}?watch=true&resourceVersion={rv}&timeoutSeconds=0.3") as events:
+        assert await events() is None  # no event for the no-op write
+
+
+async def test_generate_name_gets_a_random_suffix(api: Api) -> None:
+    _, obj = await api.post(QWD, {"metadata": {"generateName": "chat-"}, "spec": {}})
+    assert re.fullmatch(r"chat-[a-z0-9]{5}", obj["metadata"]["name"])
+
+
+# -- 2. the status subresource -----------------------------------------------------------------
+
+
+async def test_writes_to_the_main_resource_ignore_status(api: Api) -> None:
+    created = await api.ok("POST", QWD, qwd(status={"phase": "Forged"}))
+    assert "status" not in created
+    await api.ok("PATCH", f"{QWD}/chat/status", {"status": {"phase": "Real"}},
+                 content_type=MERGE_PATCH)
+    patched = await api.ok("PATCH", f"{QWD}/chat",
+                           {"spec": {"replicas": 2}, "status": {"phase": "Forged"}},
+                           content_type=MERGE_PATCH)
+    assert patched["status"] == {"phase": "Real"}
+    assert patched["spec"] == {"replicas": 2}
+
+
+async def test_writes_to_status_change_only_status(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    patched = await api.ok(
+        "PATCH", f"{QWD}/chat/status",
+        {"spec": {"replicas": 9}, "metadata": {"labels": {"x": "y"}}, "status": {"phase": "P"}},
+        content_type=MERGE_PATCH,
+    )
+    assert patched["spec"] == {"replicas": 1}
+    assert "labels" not in patched["metadata"]
+    assert patched["status"] == {"phase": "P"}
+    _, fetched = await api.get(f"{QWD}/chat/status")
+    assert fetched["status"] == {"phase": "P"}
+
+
+async def test_status_of_a_resource_without_the_subresource_is_not_found(api: Api) -> None:
+    await api.ok("POST", LEASES, {"metadata": {"name": "l"}, "spec": {}})
+    status, answer = await api.patch(f"{LEASES}/l/status", {"status": {"x": 1}})
+    assert status == 404
+    assert answer["reason"] == "NotFound"
+
+
+# -- 3. optimistic concurrency ---------------------------------------------------------------
+
+
+async def test_a_stale_resource_version_in_a_patch_is_a_conflict(api: Api) -> None:
+    created = await api.ok("POST", QWD, qwd())
+    stale = created["metadata"]["resourceVersion"]
+    await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 2}}, content_type=MERGE_PATCH)
+    status, answer = await api.patch(
+        f"{QWD}/chat", {"metadata": {"resourceVersion": stale}, "spec": {"replicas": 3}}
+    )
+    assert status == 409
+    assert answer["kind"] == "Status"
+    assert answer["reason"] == "Conflict"
+    assert answer["code"] == 409
+    assert "the object has been modified" in answer["message"]
+    _, current = await api.get(f"{QWD}/chat")
+    assert current["spec"] == {"replicas": 2}
+
+
+async def test_a_stale_resource_version_in_a_put_is_a_conflict(api: Api) -> None:
+    created = await api.ok("POST", QWD, qwd())
+    fresh = dict(created, spec={"replicas": 5})
+    replaced = await api.ok("PUT", f"{QWD}/chat", fresh)
+    assert replaced["spec"] == {"replicas": 5}
+    status, answer = await api.put(f"{QWD}/chat", dict(created, spec={"replicas": 7}))
+    assert (status, answer["reason"]) == (409, "Conflict")
+
+
+async def test_delete_preconditions_are_checked(api: Api) -> None:
+    created = await api.ok("POST", QWD, qwd())
+    status, answer = await api.delete(
+        f"{QWD}/chat", {"preconditions": {"resourceVersion": "999999"}}
+    )
+    assert (status, answer["reason"]) == (409, "Conflict")
+    ok = {"preconditions": {"uid": created["metadata"]["uid"]}}
+    assert (await api.delete(f"{QWD}/chat", ok))[0] == 200
+
+
+async def test_creating_an_existing_object_is_a_conflict(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    status, answer = await api.post(QWD, qwd())
+    assert (status, answer["reason"]) == (409, "AlreadyExists")
+
+
+# -- 4. patch types and PUT --------------------------------------------------------------------
+
+
+async def test_merge_patch_replaces_lists_and_null_deletes(api: Api) -> None:
+    await api.ok("POST", QWD, qwd(spec={"args": ["a", "b"], "keep": 1, "drop": 2}))
+    patched = await api.ok("PATCH", f"{QWD}/chat", {"spec": {"args": ["c"], "drop": None}},
+                           content_type=MERGE_PATCH)
+    assert patched["spec"] == {"args": ["c"], "keep": 1}
+
+
+async def test_json_patch_applies_operations(api: Api) -> None:
+    created = await api.ok("POST", QWD, qwd(spec={"args": ["a"], "n": 1}))
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion",
+         "value": created["metadata"]["resourceVersion"]},
+        {"op": "add", "path": "/spec/args/-", "value": "b"},
+        {"op": "replace", "path": "/spec/n", "value": 2},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]},
+    ]
+    patched = await api.ok("PATCH", f"{QWD}/chat", ops, content_type=JSON_PATCH)
+    assert patched["spec"] == {"args": ["a", "b"], "n": 2}
+    assert patched["metadata"]["finalizers"] == ["x/y"]
+
+
+async def test_json_patch_with_a_failing_test_is_unprocessable(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "1234567"},
+           {"op": "remove", "path": "/spec"}]
+    status, answer = await api.patch(f"{QWD}/chat", ops, JSON_PATCH)
+    assert (status, answer["reason"]) == (422, "Invalid")
+    _, current = await api.get(f"{QWD}/chat")
+    assert current["spec"] == {"replicas": 1}
+
+
+async def test_json_patch_needs_a_list_of_operations(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    status, answer = await api.patch(f"{QWD}/chat", {"spec": {"replicas": 2}}, JSON_PATCH)
+    assert (status, answer["reason"]) == (400, "BadRequest")
+
+
+async def test_strategic_merge_patch_is_a_merge_patch_that_replaces_lists(api: Api) -> None:
+    containers = [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]
+    await api.ok("POST", DEPLOY, dict(deployment(), spec={"containers": containers, "n": 1}))
+    patched = await api.ok("PATCH", f"{DEPLOY}/web",
+                           {"spec": {"containers": [{"name": "b", "image": "2"}]}},
+                           content_type=STRATEGIC_MERGE_PATCH)
+    # A real API server would keep container "a" (merge by name); the emulator replaces the list.
+    assert patched["spec"] == {"containers": [{"name": "b", "image": "2"}], "n": 1}
+    status, answer = await api.patch(f"{DEPLOY}/web", {"spec": {"$patch": "replace"}},
+                                     STRATEGIC_MERGE_PATCH)
+    assert (status, answer["reason"]) == (422, "Invalid")
+
+
+async def test_server_side_apply_fails_loudly(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    status, answer = await api.call("PATCH", f"{QWD}/chat?fieldManager=t",
+                                    raw="spec: {replicas: 5}", content_type=APPLY_PATCH)
+    assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
+    assert "does not implement server-side apply" in answer["message"]
+    _, current = await api.get(f"{QWD}/chat")
+    assert current["spec"] == {"replicas": 1}
+
+
+async def test_patch_with_an_unknown_content_type_is_unsupported(api: Api) -> None:
+    await api.ok("POST", QWD, qwd())
+    status, _ = await api.patch(f"{QWD}/chat", {"spec": {}}, "application/json")
+    assert status == 415
+
+
+async def test_put_replaces_the_whole_object(api: Api) -> None:
+    created = await api.ok("POST", QWD, qwd(spec={"a": 1, "b": 2}))
+    body = {"metadata": {"name": "chat", "labels": {"l": "v"}}, "spec": {"c": 3}}
+    replaced = await api.ok("PUT", f"{QWD}/chat", body)
+    assert replaced["spec"] == {"c": 3}
+    assert replaced["metadata"]["labels"] == {"l": "v"}
+    assert replaced["metadata"]["uid"] == created["metadata"]["uid"]
+    assert replaced["metadata"]["generation"] == 2
+
+
+async def test_put_on_a_missing_object_is_not_found(api: Api) -> None:
+    status, answer = await api.put(f"{QWD}/ghost", qwd("ghost"))
+    assert (status, answer["reason"]) == (404, "NotFound")
+
+
+async def test_dry_run_is_refused_rather_than_applied(api: Api) -> None:
+    status, _ = await api.post(f"{QWD}?dryRun=All", qwd())
+    assert status == 400
+    assert (await api.get(f"{QWD}/chat"))[0] == 404
+
+
+async def test_a_write_intercepted_by_a_kmock_reaction_changes_nothing(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    await api.ok("POST", QWD, qwd())
+    emulator["patch"] << 500
+    status, _ = await api.call("PATCH", f"{QWD}/chat", {"spec": {"replicas": 9}},
+                               content_type=MERGE_PATCH)
+    assert status == 500
+    stored = emulator.get_object("qwenops.io/v1alpha1/qwendeployments", "ns", "chat") or {}
+    assert stored["spec"] == {"replicas": 1}
+
+
+# -- 5. selectors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("selector", "expected"), [
+    ("tier=web", {"a", "b"}),
+    ("tier==web", {"a", "b"}),
+    ("tier!=web", {"c", "d"}),
+    ("tier", {"a", "b", "c"}),
+    ("!tier", {"d"}),
+    ("tier in (db, cache)", {"c"}),
+    ("tier notin (web)", {"c", "d"}),
+    ("tier=web,track=canary", {"b"}),
+    ("tier in (web,db),!track", {"a", "c"}),
+])
+async def test_label_selectors_on_lists(api: Api, selector: str, expected: set[str]) -> None:
+    labels = {"a": {"tier": "web"}, "b": {"tier": "web", "track": "canary"},
+              "c": {"tier": "db"}, "d": {}}
+    for name, labelset in labels.items():
+        await api.ok("POST", PODS, {"metadata": {"name": name, "labels": labelset}})
+    _, listing = await api.get(f"{PODS}?labelSelector={selector}")
+    assert {item["metadata"]["name"] for item in listing["items"]} == expected
+
+
+async def test_a_malformed_label_selector_is_a_bad_request(api: Api) -> None:
+    status, answer = await api.get(f"{PODS}?labelSelector=a%3D%3D%3Db")
+    assert (status, answer["reason"]) == (400, "BadRequest")
+
+
+async def test_field_selectors_on_name_and_namespace(api: Api) -> None:
+    for namespace in ("ns", "other"):
+        for name in ("a", "b"):
+            await api.ok("POST", f"/api/v1/namespaces/{namespace}/pods",
+                         {"metadata": {"name": name}})
+    _, listing = await api.get(
+        "/api/v1/pods?fieldSelector=metadata.name=a,metadata.namespace!=other"
+    )
+    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listing["items"]] == [
+        ("ns", "a")]
+    status, _ = await api.get("/api/v1/pods?fieldSelector=status.phase=Running")
+    assert status == 400  # not emulated: fail loudly rather than ignore it
+
+
+async def test_a_filtered_watch_sees_objects_enter_and_leave_the_selection(api: Api) -> None:
+    await api.ok("POST", PODS, {"metadata": {"name": "p", "labels": {"app": "x"}}})
+    async with api.watch(f"{PODS}?watch=true&labelSelector=app%3Dy") as events:
+        await api.ok("PATCH", f"{PODS}/p", {"metadata": {"labels": {"app": "y"}}},
+                     content_type=MERGE_PATCH)
+        await api.ok("PATCH", f"{PODS}/p", {"metadata": {"labels": {"team": "t"}}},
+                     content_type=MERGE_PATCH)
+        await api.ok("PATCH", f"{PODS}/p", {"metadata": {"labels": {"app": "z"}}},
+                     content_type=MERGE_PATCH)
+        seen = [await events() for _ in range(3)]
+    assert [e["type"] for e in seen] == ["ADDED", "MODIFIED", "DELETED"]
+    assert seen[2]["object"]["metadata"]["labels"]["app"] == "z"
+
+
+# -- watches ---------------------------------------------------------------------------------------
+
+
+async def test_a_watch_resumes_after_the_given_resource_version(api: Api) -> None:
+    await api.ok("POST", QWD, qwd("a"))
+    b = await api.ok("POST", QWD, qwd("b"))
+    await api.ok("POST", QWD, qwd("c"))
+    await api.ok("DELETE", f"{QWD}/a")
+    since = b["metadata"]["resourceVersion"]
+    async with api.watch(f"{QWD}?watch=true&resourceVersion={since}&timeoutSeconds=0.3") as events:
+        seen = [await events() for _ in range(3)]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in seen[:2]] == [
+        ("ADDED", "c"), ("DELETED", "a")]
+    assert seen[2] is None  # timeoutSeconds ends the stream
+
+
+async def test_a_watch_from_an_unknown_resource_version_is_gone(api: Api) -> None:
+    async with api.watch(f"{QWD}?watch=true&resourceVersion=99999") as events:
+        event = await events()
+    assert event["type"] == "ERROR"
+    assert event["object"]["code"] == 410
+
+
+async def test_a_watch_with_initial_events_ends_them_with_a_bookmark(api: Api) -> None:
+    await api.ok("POST", QWD, qwd("a"))
+    path = f"{QWD}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+    async with api.watch(path) as events:
+        added, bookmark = await events(), await events()
+    assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "a")
+    assert bookmark["type"] == "BOOKMARK"
+    assert bookmark["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+# -- finalizers and 6. garbage collection -------------------------------------------------------------
+
+
+async def test_deletion_waits_for_finalizers(api: Api) -> None:
+    await api.ok("POST", QWD, qwd(metadata={"name": "chat", "finalizers": ["x/y"]}))
+    marked = await api.ok("DELETE", f"{QWD}/chat")
+    assert marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["generation"] == 2
+    rv = marked["metadata"]["resourceVersion"]
+    status, answer = await api.patch(f"{QWD}/chat", {"metadata": {"finalizers": ["x/y", "new"]}})
+    assert (status, answer["reason"]) == (422, "Invalid")
+    async with api.watch(f"{QWD}?watch=true&resourceVersion={rv}") as events:
+        await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"finalizers": None}},
+                     content_type=MERGE_PATCH)
+        event = await events()
+    assert event["type"] == "DELETED"
+    assert (await api.get(f"{QWD}/chat"))[0] == 404
+
+
+async def test_removing_an_owner_deletes_its_dependents_transitively(api: Api) -> None:
+    owner = await api.ok("POST", QWD, qwd())
+    child = await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)]))
+    await api.ok("POST", PODS, {"metadata": {"name": "pod", "ownerReferences": [owner_ref(child)]}})
+    await api.ok("POST", PODS, {"metadata": {"name": "bystander"}})
+    await api.ok("DELETE", f"{QWD}/chat")
+    assert (await api.get(f"{DEPLOY}/web"))[0] == 404
+    assert (await api.get(f"{PODS}/pod"))[0] == 404
+    assert (await api.get(f"{PODS}/bystander"))[0] == 200
+
+
+async def test_garbage_collection_honours_the_dependents_finalizers(api: Api) -> None:
+    owner = await api.ok("POST", QWD, qwd())
+    await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)],
+                                            finalizers=["keep/me"]))
+    await api.ok("DELETE", f"{QWD}/chat")
+    _, child = await api.get(f"{DEPLOY}/web")
+    assert child["metadata"]["deletionTimestamp"]
+    await api.ok("PATCH", f"{DEPLOY}/web", {"metadata": {"finalizers": []}},
+                 content_type=MERGE_PATCH)
+    assert (await api.get(f"{DEPLOY}/web"))[0] == 404
+
+
+async def test_a_dependent_with_another_owner_loses_only_the_reference(api: Api) -> None:
+    first = await api.ok("POST", QWD, qwd("first"))
+    second = await api.ok("POST", QWD, qwd("second"))
+    refs = [owner_ref(first), owner_ref(second)]
+    await api.ok("POST", DEPLOY, deployment(ownerReferences=refs))
+    await api.ok("DELETE", f"{QWD}/first")
+    _, child = await api.get(f"{DEPLOY}/web")
+    assert child["metadata"]["ownerReferences"] == [owner_ref(second)]
+    await api.ok("DELETE", f"{QWD}/second")
+    assert (await api.get(f"{DEPLOY}/web"))[0] == 404
+
+
+# -- 7. namespaces and discovery ---------------------------------------------------------------------
+
+
+async def test_namespaces_are_served_cluster_scoped(api: Api) -> None:
+    async with api.watch("/api/v1/namespaces?watch=true") as events:
+        created = await api.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "llm"}})
+        event = await events()
+    assert "namespace" not in created["metadata"]
+    assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "llm")
+    _, listing = await api.get("/api/v1/namespaces")
+    assert [item["metadata"]["name"] for item in listing["items"]] == ["llm"]
+    assert (await api.get("/api/v1/namespaces/llm"))[1]["kind"] == "Namespace"
+    _, discovery = await api.get("/api/v1")
+    namespaces = next(r for r in discovery["resources"] if r["name"] == "namespaces")
+    assert namespaces["namespaced"] is False
+
+
+async def test_discovery_declares_the_operators_resources(api: Api) -> None:
+    _, discovery = await api.get("/apis/qwenops.io/v1alpha1")
+    names = {r["name"]: r for r in discovery["resources"]}
+    assert set(names) == {"qwendeployments", "qwendeployments/status"}
+    assert names["qwendeployments"]["kind"] == "QwenDeployment"
+    assert names["qwendeployments"]["namespaced"] is True
+    assert "qwd" in names["qwendeployments"]["shortNames"]
+    for group_version, plural in [
+        ("apps/v1", "deployments"), ("events.k8s.io/v1", "events"),
+        ("gateway.networking.k8s.io/v1", "httproutes"), ("coordination.k8s.io/v1", "leases"),
+        ("kopf.dev/v1", "kopfpeerings"), ("kopf.dev/v1", "clusterkopfpeerings"),
+    ]:
+        _, answer = await api.get(f"/apis/{group_version}")
+        assert plural in {r["name"] for r in answer["resources"]}, group_version
+
+
+async def test_an_undeclared_resource_is_not_found(api: Api) -> None:
+    status, _ = await api.post("/api/v1/namespaces/ns/configmaps", {"metadata": {"name": "c"}})
+    assert status == 404
+
+
+# -- 8. the simulated Deployment controller ------------------------------------------------------------
+
+
+async def test_deployment_status_is_left_alone_by_default(api: Api) -> None:
+    await api.ok("POST", DEPLOY, deployment())
+    _, fetched = await api.get(f"{DEPLOY}/web")
+    assert "status" not in fetched
+
+
+async def test_deployments_become_available_like_the_real_controller_says(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    emulator.deployments_become_available = True
+    created = await api.ok("POST", DEPLOY, deployment(replicas=3))
+    assert "status" not in created  # the controller writes after the create, as in a cluster
+    rv = created["metadata"]["resourceVersion"]
+    async with api.watch(f"{DEPLOY}?watch=true&resourceVersion={rv}") as events:
+        event = await events()
+    assert event["type"] == "MODIFIED"
+    status = event["object"]["status"]
+    assert status["observedGeneration"] == 1
+    assert {k: status[k] for k in ("replicas", "readyReplicas", "availableReplicas",
+                                   "updatedReplicas")} == dict.fromkeys(
+        ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 3)
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions == {"Available": ("True", "MinimumReplicasAvailable"),
+                          "Progressing": ("True", "NewReplicaSetAvailable")}
+    await api.ok("PATCH", f"{DEPLOY}/web", {"spec": {"replicas": 4}}, content_type=MERGE_PATCH)
+    _, fetched = await api.get(f"{DEPLOY}/web")
+    assert fetched["status"]["observedGeneration"] == fetched["metadata"]["generation"] == 2
+    assert fetched["status"]["availableReplicas"] == 4
+
+
+async def test_switching_the_controller_on_marks_existing_deployments(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    await api.ok("POST", DEPLOY, deployment())
+    emulator.deployments_become_available = True
+    _, fetched = await api.get(f"{DEPLOY}/web")
+    assert fetched["status"]["availableReplicas"] == 2
+
+
+async def test_one_deployment_can_be_held_unready_and_released(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    emulator.deployments_become_available = True
+    emulator.set_deployment_ready("ns", "canary", False)  # before it exists
+    await api.ok("POST", DEPLOY, deployment("canary"))
+    _, held = await api.get(f"{DEPLOY}/canary")
+    assert "availableReplicas" not in held["status"]  # the API omits zero counts
+    assert held["status"]["unavailableReplicas"] == 2
+    available = next(c for c in held["status"]["conditions"] if c["type"] == "Available")
+    assert (available["status"], available["reason"]) == ("False", "MinimumReplicasUnavailable")
+    emulator.set_deployment_ready("ns", "canary", True)
+    _, released = await api.get(f"{DEPLOY}/canary")
+    assert released["status"]["availableReplicas"] == 2
+    emulator.deployments_become_available = False
+    emulator.set_deployment_ready("ns", "canary", None)  # back to the default: left alone
+    _, after = await api.get(f"{DEPLOY}/canary")
+    assert after["status"]["availableReplicas"] == 2
+
+
+# -- 9. the request log ----------------------------------------------------------------------------
+
+
+async def test_the_request_log_records_what_was_sent(api: Api, emulator: KubeEmulator) -> None:
+    since = emulator.request_count
+    await api.ok("POST", f"{QWD}?fieldManager=me", qwd())
+    await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 2}}, content_type=MERGE_PATCH)
+    log = emulator.request_log(since)
+    assert [(r.method, r.path) for r in log] == [("POST", QWD), ("PATCH", f"{QWD}/chat")]
+    assert log[0].query == {"fieldManager": "me"}
+    assert log[1].content_type == MERGE_PATCH
+    assert log[1].body == {"spec": {"replicas": 2}}
+    assert (log[1].resource, log[1].namespace, log[1].name) == (
+        "qwenops.io/v1alpha1/qwendeployments", "ns", "chat")
+
+
+async def test_writes_counts_writes_only_and_leaves_out_events(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    await api.ok("POST", QWD, qwd())
+    since = emulator.request_count
+    await api.get(f"{QWD}/chat")
+    await api.get(QWD)
+    await api.ok("POST", "/api/v1/namespaces/ns/events", {"metadata": {"generateName": "e-"}})
+    await api.ok("POST", "/apis/events.k8s.io/v1/namespaces/ns/events",
+                 {"metadata": {"generateName": "e-"}})
+    assert emulator.writes(since) == []
+    await api.ok("DELETE", f"{QWD}/chat")
+    assert [w.method for w in emulator.writes(since)] == ["DELETE"]
+    assert len(emulator.writes(since, include_events=True)) == 3
+
+
+# -- 10. running it: kubeconfig, the official client, the CLI ------------------------------------------
+
+
+async def test_the_kubernetes_client_works_through_the_kubeconfig(
+    emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    import kubernetes  # noqa: PLC0415 - only this test needs it
+
+    path = write_kubeconfig(tmp_path / "kubeconfig", emulator.url)
+
+    def use_client() -> list[str]:
+        client = kubernetes.config.new_client_from_config(config_file=str(path))
+        core = kubernetes.client.CoreV1Api(client)
+        apps = kubernetes.client.AppsV1Api(client)
+        core.create_namespace({"metadata": {"name": "llm"}})
+        apps.create_namespaced_deployment("llm", deployment())
+        apps.patch_namespaced_deployment("web", "llm", {"spec": {"replicas": 5}},
+                                         _content_type=MERGE_PATCH)
+        apps.patch_namespaced_deployment("web", "llm", {"spec": {"paused": True}})
+        names = [ns.metadata.name for ns in core.list_namespace().items]
+        spec = apps.read_namespaced_deployment("web", "llm").spec
+        client.close()
+        return [*names, str(spec.replicas), str(spec.paused)]
+
+    since = emulator.request_count
+    assert await asyncio.to_thread(use_client) == ["llm", "5", "True"]
+    patches = [w.content_type for w in emulator.writes(since) if w.method == "PATCH"]
+    # The client's default for a dict body is a strategic merge patch: on a real server it merges
+    # lists such as containers by name, which the emulator does not (it replaces them).
+    assert patches == [MERGE_PATCH, STRATEGIC_MERGE_PATCH]
+
+
+async def test_the_cli_serves_and_marks_deployments_available(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.emulator", "--port", "0", "--kubeconfig", str(kubeconfig),
+        "--resources", "v1/configmaps:ConfigMap",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        url = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode().strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert url in kubeconfig.read_text()
+        async with aiohttp.ClientSession(url) as session:
+            api = Api(session)
+            await api.ok("POST", DEPLOY, deployment())
+            await api.ok("POST", "/api/v1/namespaces/ns/configmaps", {"metadata": {"name": "c"}})
+            _, fetched = await api.get(f"{DEPLOY}/web")
+        assert fetched["status"]["availableReplicas"] == 2
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+# -- 11. the real kopf, end to end ----------------------------------------------------------------------
+
+OPERATOR = textwrap.dedent("""
+    import kopf
+    import kubernetes
+
+    @kopf.on.create("qwenops.io", "v1alpha1", "qwendeployments")
+    def created(spec, name, namespace, body, patch, **_):
+        child = {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"{name}-web", "namespace": namespace},
+            "spec": {
+                "replicas": spec["replicas"], "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                             "spec": {"containers": [{"name": "vllm", "image": "vllm"}]}},
+            },
+        }
+        kopf.adopt(child, owner=body)
+        kubernetes.client.AppsV1Api().create_namespaced_deployment(namespace, child)
+        patch.status["phase"] = "Created"
+
+    @kopf.on.delete("qwenops.io", "v1alpha1", "qwendeployments")
+    def deleted(**_):
+        pass
+""")
+
+
+async def _eventually(check: Callable[[], bool], what: str, log: Path, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"not seen within {timeout}s: {what}\n--- kopf log ---\n{log.read_text()}")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def kopf_running(tmp_path: Path, url: object, *args: str) -> AsyncIterator[Path]:
+    """Run `kopf run ARGS operator.py` against the emulator; always stopped, killed if need be."""
+    (tmp_path / "operator.py").write_text(OPERATOR)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url)
+    log = tmp_path / "kopf.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kopf", "run", *args, "--standalone", "--verbose",
+            str(tmp_path / "operator.py"),
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=output, stderr=output,
+        )
+        try:
+            yield log
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), timeout=10)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+@pytest.mark.parametrize("scope", [["-A"], ["-n", "ns"]], ids=["all-namespaces", "namespaced"])
+async def test_kopf_runs_end_to_end(
+    emulator: KubeEmulator, api: Api, tmp_path: Path, scope: list[str]
+) -> None:
+    emulator.deployments_become_available = True
+    emulator.create_object("v1/namespaces", {"metadata": {"name": "ns"}})  # `-n ns` waits for it
+    qwds, deployments = "qwenops.io/v1alpha1/qwendeployments", "apps/v1/deployments"
+    async with kopf_running(tmp_path, emulator.url, *scope) as log:
+        # kopf watches before it handles anything: wait for its watch request to arrive.
+        await _eventually(lambda: any(r.query.get("watch") == "true" and r.resource == qwds
+                                      for r in emulator.request_log()), "kopf's watch", log)
+        owner = await api.ok("POST", QWD, qwd(spec={"replicas": 2}))
+
+        def handled() -> bool:
+            obj = emulator.get_object(qwds, "ns", "chat") or {}
+            return (obj.get("status") or {}).get("phase") == "Created"
+
+        await _eventually(handled, "the handler's status", log)
+        child = emulator.get_object(deployments, "ns", "chat-web")
+        assert child is not None
+        assert child["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
+        assert child["status"]["availableReplicas"] == 2
+        stored = emulator.get_object(qwds, "ns", "chat") or {}
+        assert stored["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
+
+        await api.ok("DELETE", f"{QWD}/chat")
+        await _eventually(lambda: emulator.get_object(qwds, "ns", "chat") is None,
+                          "the finalizer released", log)
+        assert emulator.get_object(deployments, "ns", "chat-web") is None  # collected
