@@ -41,7 +41,7 @@ strategic merge of lists by key, server-side apply and managedFields, ``dryRun``
 (answers 400), pagination (``limit``/``continue`` are ignored, lists are
 whole), ``resourceVersion`` on lists (always the latest state), periodic watch
 bookmarks, foreground/orphan propagation (every deletion is background),
-collecting objects whose owners never existed, namespace existence checks and
+namespace existence checks and
 namespace deletion cascading to the objects in it, graceful pod termination,
 and every controller other than the simulated Deployment status.
 """
@@ -627,7 +627,22 @@ class KubeEmulator(kmock.KubernetesEmulator):
         stored = self._objects[key].raw
         self._emit("ADDED", resource, None, stored)
         self._run_controllers(key)
+        self._collect_orphan(key)
         return stored  # as written; a controller's follow-up write comes later, as in a cluster
+
+    def _collect_orphan(self, key: ObjectKey) -> None:
+        """The garbage collector deletes a new dependent whose owners are all gone already.
+
+        A client that read its owner just before the owner's deletion may create a
+        child after the cascade ran; a real cluster collects it, and so does this.
+        """
+        current = self._current(key)
+        refs: list[Body] = (current or {}).get("metadata", {}).get("ownerReferences") or []
+        if not refs:
+            return
+        existing = {obj["metadata"].get("uid") for _, obj in self._live()}
+        if not any(ref.get("uid") in existing for ref in refs):
+            self._delete(key)
 
     def _updated(
         self, key: ObjectKey, old: Body, new: Any, subresource: str | None

@@ -4,18 +4,26 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def is_derivative(desired: Any, live: Any) -> bool:
+EXACT_MAPS = frozenset({"selector", "matchLabels", "nodeSelector", "limits", "requests"})
+"""Maps where an extra key changes meaning (what pods a Service selects, where pods may run)."""
+
+
+def is_derivative(desired: Any, live: Any, *, exact: bool = False) -> bool:
     """True when `live` holds every field `desired` sets, with the same value.
 
     Fields `desired` leaves out (server defaults, status, other managers' labels)
     are ignored; lists must match element by element, since a missing or extra
-    container, arg or port is a real difference. The same rule as Kubernetes'
-    `equality.Semantic.DeepDerivative`.
+    container, arg or port is a real difference. The rule of Kubernetes'
+    `equality.Semantic.DeepDerivative`, except that the maps named in
+    EXACT_MAPS must hold no extra key.
     """
     if isinstance(desired, Mapping):
-        if not isinstance(live, Mapping):
+        if not isinstance(live, Mapping) or (exact and live.keys() != desired.keys()):
             return False
-        return all(key in live and is_derivative(value, live[key]) for key, value in desired.items())
+        return all(
+            key in live and is_derivative(value, live[key], exact=key in EXACT_MAPS)
+            for key, value in desired.items()
+        )
     if isinstance(desired, list):
         if not isinstance(live, list) or len(desired) != len(live):
             return False
@@ -39,5 +47,23 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
             if nested:
                 patch[key] = nested
         elif key not in old or before != value:
+            patch[key] = value
+    return patch
+
+
+def drift_patch(desired: Mapping[str, Any], live: Mapping[str, Any], *, exact: bool = False) -> dict[str, Any]:
+    """The smallest merge patch after which `live` is again a derivative of `desired`."""
+    patch: dict[str, Any] = {}
+    if exact:
+        for key in live.keys() - desired.keys():
+            patch[key] = None
+    for key, value in desired.items():
+        before = live.get(key)
+        nested_exact = key in EXACT_MAPS
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = drift_patch(value, before, exact=nested_exact)
+            if nested:
+                patch[key] = nested
+        elif key not in live or not is_derivative(value, before, exact=nested_exact):
             patch[key] = value
     return patch

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from qwenops.diff import is_derivative
+from qwenops.diff import drift_patch, is_derivative
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _call(
     try:
         response = api.call_api(
             method, url, header_params=headers,
-            body=None if body is None else json.dumps(body),
+            body=body,
             _request_timeout=30,
         )  # fmt: skip
         data = response.read()  # type: ignore[no-untyped-call]
@@ -182,7 +182,7 @@ async def ensure(desired: Manifest, live: Manifest | None = None, *, known: bool
         return "unchanged"
     await asyncio.to_thread(
         _call, "PATCH", resource.path(meta["namespace"], meta["name"]),
-        body=desired, content_type=MERGE_PATCH,
+        body=drift_patch(desired, live), content_type=MERGE_PATCH,
     )  # fmt: skip
     return "updated"
 

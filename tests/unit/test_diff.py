@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from qwenops.diff import is_derivative, merge_patch
+from qwenops.diff import drift_patch, is_derivative, merge_patch
 
 DESIRED = {"spec": {"replicas": 2, "template": {"containers": [{"name": "vllm", "args": ["a", "b"]}]}}}
 
@@ -62,3 +62,27 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+def test_an_extra_selector_key_is_drift_but_an_extra_label_is_not() -> None:
+    desired = {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x"}}}
+    assert is_derivative(desired, {"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"selector": {"app": "x"}}})
+    assert not is_derivative(desired, {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x", "o": "y"}}})
+
+
+@pytest.mark.parametrize(
+    ("live", "patch"),
+    [
+        ({"spec": {"selector": {"app": "x", "o": "y"}, "ports": [{"port": 1}], "type": "ClusterIP"}},
+         {"spec": {"selector": {"o": None}}}),
+        ({"spec": {"selector": {"app": "x"}, "ports": [{"port": 1, "protocol": "TCP"}]}}, {}),
+        ({"spec": {"selector": {"app": "x"}, "ports": [{"port": 2}]}}, {"spec": {"ports": [{"port": 1}]}}),
+        ({"metadata": {"labels": {"a": "2", "b": "3"}}}, {"metadata": {"labels": {"a": "1"}}, "spec": {
+            "selector": {"app": "x"}, "ports": [{"port": 1}]}}),
+    ],
+)
+def test_drift_patch_restores_what_differs_and_nothing_else(live: dict[str, Any], patch: dict[str, Any]) -> None:
+    desired = {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 1}]}}
+    live = {"metadata": {"labels": {"a": "1"}}, **live} if "metadata" not in live else live
+    assert drift_patch(desired, live) == patch
+    assert is_derivative(desired, apply_merge_patch(live, drift_patch(desired, live)))

@@ -522,6 +522,15 @@ async def test_a_dependent_with_another_owner_loses_only_the_reference(api: Api)
     assert (await api.get(f"{DEPLOY}/web"))[0] == 404
 
 
+async def test_a_dependent_created_after_its_owner_was_deleted_is_collected(api: Api) -> None:
+    owner = await api.ok("POST", QWD, qwd())
+    await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)]))  # a late writer
+    assert (await api.get(f"{DEPLOY}/web"))[0] == 404
+    await api.ok("POST", DEPLOY, deployment("unowned"))
+    assert (await api.get(f"{DEPLOY}/unowned"))[0] == 200
+
+
 # -- 7. namespaces and discovery ---------------------------------------------------------------------
 
 
