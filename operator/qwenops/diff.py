@@ -3,7 +3,6 @@
 from collections.abc import Mapping
 from typing import Any
 
-
 EXACT_MAPS = frozenset({"selector", "matchLabels", "nodeSelector", "limits", "requests"})
 """Maps where an extra key changes meaning (what pods a Service selects, where pods may run)."""
 
@@ -51,7 +50,9 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
     return patch
 
 
-def drift_patch(desired: Mapping[str, Any], live: Mapping[str, Any], *, exact: bool = False) -> dict[str, Any]:
+def drift_patch(
+    desired: Mapping[str, Any], live: Mapping[str, Any], *, exact: bool = False
+) -> dict[str, Any]:
     """The smallest merge patch after which `live` is again a derivative of `desired`."""
     patch: dict[str, Any] = {}
     if exact:

@@ -28,7 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 class Operator:
     """`qwenops run -A --standalone` against an emulator; its output goes to `log`."""
 
-    def __init__(self, url: object, workdir: Path, resync_seconds: float = 1.0) -> None:
+    def __init__(
+        self, url: object, workdir: Path, resync_seconds: float = 1.0, serving_image: str = SERVING_IMAGE
+    ) -> None:
+        self.serving_image = serving_image
         self.kubeconfig = write_kubeconfig(workdir / "kubeconfig", url)
         self.log = workdir / "operator.log"
         self.resync_seconds = resync_seconds
@@ -38,7 +41,7 @@ class Operator:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "QWENOPS_SERVING_IMAGE": SERVING_IMAGE,
+            "QWENOPS_SERVING_IMAGE": self.serving_image,
             "QWENOPS_RESYNC_SECONDS": str(self.resync_seconds),
         }
         with self.log.open("ab") as output:
@@ -64,7 +67,9 @@ class Operator:
 
 
 @contextlib.asynccontextmanager
-async def operator_running(url: object, workdir: Path, resync_seconds: float = 1.0) -> AsyncIterator[Operator]:
+async def operator_running(
+    url: object, workdir: Path, resync_seconds: float = 1.0
+) -> AsyncIterator[Operator]:
     operator = Operator(url, workdir, resync_seconds)
     await operator.start()
     try:
@@ -95,7 +100,9 @@ class Client:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
 
-    async def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+    async def call(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Any:
         async with self.session.request(
             method, path, json=body, headers={"Content-Type": content_type}
         ) as response:

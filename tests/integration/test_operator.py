@@ -56,7 +56,11 @@ async def healthy(emulator: KubeEmulator, operator: Operator, rev: str) -> dict[
     def check() -> dict[str, Any] | None:
         status = status_of(emulator, NS, NAME)
         stable = (status.get("stable") or {}).get("revision")
-        ok = status.get("phase") == "Healthy" and stable == rev and set(deployments_of(emulator, NS, NAME)) == {rev}
+        ok = (
+            status.get("phase") == "Healthy"
+            and stable == rev
+            and set(deployments_of(emulator, NS, NAME)) == {rev}
+        )
         return status if ok else None
 
     result: dict[str, Any] = await eventually(check, f"Healthy on revision {rev}", operator)
@@ -86,7 +90,9 @@ async def test_children_are_created_with_owner_references(
     assert status["stable"]["model"]["revision"] == COMMIT_A
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Available": "True", "Progressing": "False", "InvalidSpec": "False"}
-    await eventually(lambda: {"Serving", "Available"} <= set(event_reasons(emulator, NAME)), "events", operator)
+    await eventually(
+        lambda: {"Serving", "Available"} <= set(event_reasons(emulator, NAME)), "events", operator
+    )
 
 
 async def test_replica_change_patches_the_same_deployment(
@@ -116,7 +122,9 @@ async def test_new_revision_replaces_the_old_without_a_gap(
 
     emulator.set_deployment_ready(NS, f"{NAME}-{new}", False)  # the new model is still loading
     await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": COMMIT_B}}})
-    await eventually(lambda: set(deployments_of(emulator, NS, NAME)) == {old, new}, "both revisions", operator)
+    await eventually(
+        lambda: set(deployments_of(emulator, NS, NAME)) == {old, new}, "both revisions", operator
+    )
     await asyncio.sleep(3)  # several resyncs: the old revision must keep serving all the while
     status = status_of(emulator, NS, NAME)
     assert status["phase"] == "Progressing"
@@ -150,24 +158,32 @@ async def test_drift_is_corrected(emulator: KubeEmulator, client: Client, operat
 
     hand_edited = copy.deepcopy(desired["spec"]["template"]["spec"]["containers"])
     hand_edited[0]["args"] = [*desired_args, "--disable-log-stats"]
-    await client.patch(f"{DEPLOYMENT_PATH}/{name}", {"spec": {"template": {"spec": {"containers": hand_edited}}}})
+    await client.patch(
+        f"{DEPLOYMENT_PATH}/{name}", {"spec": {"template": {"spec": {"containers": hand_edited}}}}
+    )
     await client.patch(f"{SERVICE_PATH}/{NAME}-stable", {"spec": {"selector": {"app": "other"}}})
     await eventually(
-        lambda: deployments_of(emulator, NS, NAME)[rev]["spec"]["template"]["spec"]["containers"][0]["args"]
-        == desired_args,
+        lambda: (
+            deployments_of(emulator, NS, NAME)[rev]["spec"]["template"]["spec"]["containers"][0]["args"]
+            == desired_args
+        ),
         "hand-edited args restored",
         operator,
     )
     await eventually(
-        lambda: (emulator.get_object(SERVICES, NS, f"{NAME}-stable") or {})["spec"]["selector"]
-        == {"qwenops.io/deployment": NAME, "qwenops.io/revision": rev},
+        lambda: (
+            (emulator.get_object(SERVICES, NS, f"{NAME}-stable") or {})["spec"]["selector"]
+            == {"qwenops.io/deployment": NAME, "qwenops.io/revision": rev}
+        ),
         "service selector restored",
         operator,
     )
 
     await client.delete(f"{DEPLOYMENT_PATH}/{name}")
     await client.delete(f"{SERVICE_PATH}/{NAME}")
-    await eventually(lambda: rev in deployments_of(emulator, NS, NAME), "deleted Deployment restored", operator)
+    await eventually(
+        lambda: rev in deployments_of(emulator, NS, NAME), "deleted Deployment restored", operator
+    )
     await eventually(lambda: emulator.get_object(SERVICES, NS, NAME), "deleted Service restored", operator)
 
 
@@ -218,7 +234,9 @@ async def test_an_invalid_spec_is_reported_and_touches_no_child(
     await eventually(lambda: not refused() and phase(emulator) == "Healthy", "recovered", operator)
 
 
-async def test_deletion_removes_every_child(emulator: KubeEmulator, client: Client, operator: Operator) -> None:
+async def test_deletion_removes_every_child(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
     emulator.deployments_become_available = True
     await client.apply_qwd(manifest())
     await healthy(emulator, operator, revision())
