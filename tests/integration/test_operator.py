@@ -144,7 +144,7 @@ async def test_new_revision_replaces_the_old_without_a_gap(
     assert promoted["metadata"]["labels"]["qwenops.io/track"] == "stable"
     stable_service = emulator.get_object(SERVICES, NS, f"{NAME}-stable") or {}
     assert stable_service["spec"]["selector"]["qwenops.io/revision"] == new
-    assert "Promoted" in event_reasons(emulator, NAME)
+    await eventually(lambda: "Promoted" in event_reasons(emulator, NAME), "a Promoted event", operator)
 
 
 async def test_drift_is_corrected(emulator: KubeEmulator, client: Client, operator: Operator) -> None:
@@ -162,6 +162,7 @@ async def test_drift_is_corrected(emulator: KubeEmulator, client: Client, operat
         f"{DEPLOYMENT_PATH}/{name}", {"spec": {"template": {"spec": {"containers": hand_edited}}}}
     )
     await client.patch(f"{SERVICE_PATH}/{NAME}-stable", {"spec": {"selector": {"app": "other"}}})
+    since = emulator.request_count
     await eventually(
         lambda: (
             deployments_of(emulator, NS, NAME)[rev]["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -178,6 +179,17 @@ async def test_drift_is_corrected(emulator: KubeEmulator, client: Client, operat
         "service selector restored",
         operator,
     )
+    restores = {
+        w.name: w
+        for w in emulator.writes(since)
+        if w.method == "PATCH" and w.resource in (DEPLOYMENTS, SERVICES)
+    }
+    # Only the drifted fields are sent back, as merge patches; a foreign selector key is removed with null.
+    assert restores[name].content_type == "application/merge-patch+json"
+    assert restores[name].body == {
+        "spec": {"template": {"spec": {"containers": desired["spec"]["template"]["spec"]["containers"]}}}
+    }
+    assert restores[f"{NAME}-stable"].body == {"spec": {"selector": {"app": None}}}
 
     await client.delete(f"{DEPLOYMENT_PATH}/{name}")
     await client.delete(f"{SERVICE_PATH}/{NAME}")
@@ -228,6 +240,7 @@ async def test_an_invalid_spec_is_reported_and_touches_no_child(
     child_writes = [w for w in emulator.writes(since) if w.resource in (DEPLOYMENTS, SERVICES)]
     assert child_writes == []
     assert {d["metadata"]["name"]: d for d in emulator.list_objects(DEPLOYMENTS)} == before
+    await eventually(lambda: "InvalidSpec" in event_reasons(emulator, NAME), "an InvalidSpec event", operator)
     assert event_reasons(emulator, NAME).count("InvalidSpec") == 1
 
     await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": COMMIT_A}, "replicas": 2}})
