@@ -1,18 +1,34 @@
-"""The rollout state machine: what should run, and what status says about it.
+"""The rollout state machine: what should run, how much traffic the canary gets, and why.
 
 `decide` is a pure function of the spec, the status written last time, what
-the API shows now, and the time. The caller renders and applies the plan and
-writes `plan.status`; nothing here reads a clock or talks to a server.
+the API shows now, the analysis reading taken for this reconcile (if one was
+due) and the time. The caller renders and applies the plan and writes
+`plan.status`; nothing here reads a clock or talks to a server.
+
+A canary walks the declared steps. At each step it first gets the pods that
+carry the step's weight, and the weight counts only once they are ready; the
+step's pause runs from then. It advances when the pause is over and the
+latest analysis reading of the step passed (a person's `promote` skips both).
+After the last step it scales up to full size and takes over as the stable
+revision: the same Deployment, so no pod loads its model twice.
+`failureLimit` consecutive failed readings, a person's `abort`, or pods not
+ready within `progressDeadline` roll it back: weight 0 at once, scaled to 0,
+and its revision is not tried again until the spec changes or a person asks
+(`retry`). Inconclusive and Error readings hold the step; they never promote
+and never roll back.
 """
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from qwenops import naming
-from qwenops.spec import QwenDeploymentSpec
+from qwenops.durations import parse_duration
+from qwenops.spec import QwenDeploymentSpec, Step
 from qwenops.status import (
+    AnalysisReading,
     CanaryRevision,
     Condition,
     ConditionType,
@@ -41,6 +57,8 @@ class Observed:
     generation: int | None
     deployments: Mapping[str, DeploymentState]
     """Existing Deployments of this QwenDeployment, by revision."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """The QwenDeployment's annotations: where a person's promote, abort and retry arrive."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +84,46 @@ class Plan:
     """Revisions whose Deployments must go (their GPUs are freed)."""
     stable_revision: str
     canary_revision: str | None
+    canary_weight: int = 0
+    """Percent of traffic for the canary: what an HTTPRoute's backendRefs get."""
     events: tuple[Event, ...] = field(default=())
+    requeue_after: timedelta | None = None
+    """When something is due (a pause ends, a reading is due), if before the next resync."""
+    rollback_reason: str | None = None
+    """Set when this plan rolls a canary back: SLOBreached, ProgressDeadlineExceeded or Aborted."""
 
 
 def short(commit: str) -> str:
     return commit[:7]
+
+
+def canary_replicas(replicas: int, weight: int, *, exact_routing: bool) -> int:
+    """Canary pods for a step: with exact routing, the weight's share; else enough to carry it.
+
+    Behind one Service the split follows the ready pods, and the stable keeps
+    all of its pods until promotion, so the canary needs `R*w/(100-w)` pods for
+    its share to reach `w` (rounded up: never less than declared, at least one).
+    """
+    if exact_routing:
+        return max(1, math.ceil(replicas * weight / 100))
+    return max(1, math.ceil(replicas * weight / (100 - weight)))
+
+
+def replica_share(stable: int, canary: int) -> int:
+    """Percent of traffic the canary's ready pods get behind one Service."""
+    return 0 if canary <= 0 else round(100 * canary / (stable + canary))
+
+
+def analysis_due(spec: QwenDeploymentSpec, status: QwenDeploymentStatus, now: datetime) -> bool:
+    """Whether this reconcile should read the canary's SLOs from Prometheus."""
+    canary = status.canary
+    analysis = spec.rollout.analysis
+    if analysis.prometheus is None or canary is None or canary.step_started_at is None or canary.promoting:
+        return False
+    last = status.analysis
+    if last is None or last.at < canary.step_started_at:
+        return True
+    return now - last.at >= parse_duration(analysis.interval)
 
 
 def decide(
@@ -79,20 +132,25 @@ def decide(
     status: QwenDeploymentStatus,
     observed: Observed,
     now: datetime,
+    reading: AnalysisReading | None = None,
 ) -> Plan:
     """Move one step towards serving revision `target` (the hash of the current spec)."""
     events: list[Event] = []
-    model = spec.model
     stable = status.stable
     if stable is None:
-        stable = StableRevision(revision=target, model=model, engine=spec.engine, node_pool=spec.node_pool)
-        events.append(
-            Event("Normal", "Serving", f"serving {model.name}@{short(model.revision)} as revision {target}")
+        stable = StableRevision(
+            revision=target, model=spec.model, engine=spec.engine, node_pool=spec.node_pool
         )
-
+        events.append(
+            Event(
+                "Normal",
+                "Serving",
+                f"serving {spec.model.name}@{short(spec.model.revision)} as revision {target}",
+            )
+        )
     if target == stable.revision:
         return _steady(spec, status, stable, observed, now, events)
-    return _replacing(spec, target, status, stable, observed, now, events)
+    return _Rollout(spec, target, status, stable, observed, now, events).decide(reading)
 
 
 def _steady(
@@ -157,7 +215,8 @@ def _steady(
             "message": message,
             "stable": stable,
             "canary": None,
-            "conditions": _spec_valid(conditions, now, gen),
+            "rejected_revision": None,
+            "conditions": _rollout_conditions_cleared(_spec_valid(conditions, now, gen), now, gen),
         }
     )
     return Plan(
@@ -170,115 +229,389 @@ def _steady(
     )
 
 
-def _replacing(
-    spec: QwenDeploymentSpec,
-    target: str,
-    status: QwenDeploymentStatus,
-    stable: StableRevision,
-    observed: Observed,
-    now: datetime,
-    events: list[Event],
-) -> Plan:
-    """A new revision: start it beside the stable one; promote it once all its replicas are ready."""
-    gen = observed.generation
-    canary = status.canary
-    if canary is None or canary.revision != target:
-        if canary is not None:
-            events.append(Event("Normal", "CanaryReplaced", f"canary {canary.revision} replaced by {target}"))
-        canary = CanaryRevision(
-            revision=target,
-            model=spec.model,
-            engine=spec.engine,
-            node_pool=spec.node_pool,
-            step_started_at=now,
-        )
-        events.append(
-            Event(
-                "Normal",
-                "RolloutStarted",
-                f"starting revision {target} ({spec.model.name}@{short(spec.model.revision)}) "
-                f"beside stable {stable.revision}",
+class _Rollout:
+    """One decision about a canary: a small object so each transition reads as one method."""
+
+    def __init__(
+        self,
+        spec: QwenDeploymentSpec,
+        target: str,
+        status: QwenDeploymentStatus,
+        stable: StableRevision,
+        observed: Observed,
+        now: datetime,
+        events: list[Event],
+    ) -> None:
+        self.spec, self.target, self.status, self.stable = spec, target, status, stable
+        self.observed, self.now, self.events = observed, now, events
+        self.gen = observed.generation
+        self.exact = spec.rollout.traffic_routing.http_route is not None
+        self.handled = status.handled
+        self.conditions = status.conditions
+
+    # -- requests by annotation -------------------------------------------------------------------
+
+    def _request(self, kind: Literal["promote", "abort", "retry"]) -> bool:
+        """True once per new value of the `qwenops.io/<kind>` annotation."""
+        value = self.observed.annotations.get(f"{naming.GROUP}/{kind}")
+        if not value or value == getattr(self.handled, kind):
+            return False
+        self.handled = self.handled.model_copy(update={kind: value})
+        return True
+
+    # -- the decision --------------------------------------------------------------------------------
+
+    def decide(self, reading: AnalysisReading | None) -> Plan:
+        retry = self._request("retry")
+        abort = self._request("abort")
+        promote = self._request("promote")
+        canary = self._current_canary()
+        if self.status.rejected_revision == self.target:
+            if not retry:
+                return self._rolled_back_hold()
+            self.events.append(Event("Normal", "RetryRequested", f"retrying revision {self.target}"))
+            canary = self._new_canary()
+        if abort:
+            return self._roll_back(canary, "Aborted", "aborted by a person (annotation qwenops.io/abort)")
+
+        state = self.observed.deployments.get(self.target)
+        ready = state.ready_replicas if state else 0
+        if canary.step_started_at is None and not canary.promoting and self._deadline_passed(canary):
+            return self._roll_back(
+                canary,
+                "ProgressDeadlineExceeded",
+                f"canary pods not ready within {self.spec.rollout.progress_deadline}: "
+                f"{ready} ready after starting at {canary.started_at:%H:%M:%S}",
             )
+
+        analysis = self.status.analysis
+        if reading is not None:
+            analysis = self._record(reading)
+            if analysis.consecutive_failures >= self.spec.rollout.analysis.failure_limit:
+                return self._roll_back(canary, "SLOBreached", analysis.message, analysis=analysis)
+
+        if canary.promoting:
+            return self._promoting(canary, analysis)
+
+        steps = self.spec.rollout.steps
+        if not steps or canary.step >= len(steps):
+            return self._start_promoting(canary, analysis, "no canary steps declared")
+        step = steps[canary.step]
+        wanted = canary_replicas(self.spec.replicas, step.weight, exact_routing=self.exact)
+        if canary.step_started_at is None:
+            if ready < wanted:
+                message = (
+                    f"step {canary.step + 1}/{len(steps)}: waiting for {wanted} canary pods "
+                    f"({ready} ready) before moving {step.weight}% of traffic"
+                )
+                return self._progressing(canary, message, wanted, analysis)
+            weight = step.weight if self.exact else replica_share(self.spec.replicas, wanted)
+            canary = canary.model_copy(update={"step_started_at": self.now, "weight": weight})
+            self.events.append(
+                Event("Normal", "StepStarted", f"step {canary.step + 1}/{len(steps)}: canary at {weight}%")
+            )
+
+        assert canary.step_started_at is not None
+        pause = None if step.pause is None else parse_duration(step.pause)
+        elapsed = self.now - canary.step_started_at
+        analysed = self.spec.rollout.analysis.prometheus is not None
+        passed = not analysed or (
+            analysis is not None and analysis.verdict == "Passed" and analysis.at >= canary.step_started_at
         )
-    state = observed.deployments.get(target)
-    conditions = status.conditions
-    if state is not None and state.available:
-        promoted = StableRevision(
-            revision=target, model=canary.model, engine=canary.engine, node_pool=canary.node_pool
+        if promote or (pause is not None and elapsed >= pause and passed):
+            why = "promoted by a person" if promote else "pause over and analysis passed"
+            return self._advance(canary, steps, why, analysis)
+
+        if pause is None:
+            message = f"step {canary.step + 1}/{len(steps)} at {canary.weight}%: paused until promoted"
+            return self._progressing(canary, message, wanted, analysis, phase=Phase.PAUSED)
+        waiting = "pause" if elapsed < pause else "a passing analysis reading"
+        message = f"step {canary.step + 1}/{len(steps)} at {canary.weight}%: waiting for {waiting}"
+        if analysis is not None and analysis.at >= canary.step_started_at:
+            message += f"; last reading {analysis.verdict}: {analysis.message}"
+        requeue = pause - elapsed if elapsed < pause else None
+        return self._progressing(canary, message, wanted, analysis, requeue=requeue)
+
+    # -- transitions ---------------------------------------------------------------------------------
+
+    def _current_canary(self) -> CanaryRevision:
+        canary = self.status.canary
+        if canary is not None and canary.revision == self.target:
+            return canary
+        if canary is not None:
+            self.events.append(
+                Event("Normal", "CanaryReplaced", f"canary {canary.revision} replaced by {self.target}")
+            )
+        if self.status.rejected_revision == self.target:
+            return self._new_canary(announce=False)
+        return self._new_canary()
+
+    def _new_canary(self, *, announce: bool = True) -> CanaryRevision:
+        if announce:
+            self.events.append(
+                Event(
+                    "Normal",
+                    "RolloutStarted",
+                    f"starting revision {self.target} "
+                    f"({self.spec.model.name}@{short(self.spec.model.revision)}) "
+                    f"beside stable {self.stable.revision}",
+                )
+            )
+        return CanaryRevision(
+            revision=self.target,
+            model=self.spec.model,
+            engine=self.spec.engine,
+            node_pool=self.spec.node_pool,
+            started_at=self.now,
         )
-        message = f"revision {target} promoted; revision {stable.revision} removed"
-        events.append(Event("Normal", "Promoted", message))
-        entry = HistoryEntry(
-            revision=target, model=canary.model, outcome="Promoted", at=now, reason="all replicas ready"
+
+    def _deadline_passed(self, canary: CanaryRevision) -> bool:
+        started = canary.started_at or self.now
+        return self.now - started >= parse_duration(self.spec.rollout.progress_deadline)
+
+    def _record(self, reading: AnalysisReading) -> AnalysisReading:
+        """The new reading, with the run of consecutive failures it extends or ends."""
+        previous = self.status.analysis.consecutive_failures if self.status.analysis else 0
+        if reading.verdict == "Failed":
+            failures = previous + 1
+        elif reading.verdict == "Passed":
+            failures = 0
+        else:  # Inconclusive and Error hold: they neither count nor reset
+            failures = previous
+        recorded = reading.model_copy(update={"consecutive_failures": failures})
+        held = reading.verdict in ("Inconclusive", "Error")
+        self.conditions = with_condition(
+            self.conditions,
+            ConditionType.ANALYSIS_INCONCLUSIVE,
+            "True" if held else "False",
+            "Reading" + reading.verdict,
+            reading.message if held else "",
+            now=self.now,
+            generation=self.gen,
         )
-        history = [*status.history, entry][-max(spec.revision_history_limit, 1) :]
-        conditions = with_condition(
-            conditions, ConditionType.AVAILABLE, "True", "ReplicasReady", message, now=now, generation=gen
-        )
-        conditions = with_condition(
-            conditions,
-            ConditionType.PROGRESSING,
-            "False",
-            "RolloutComplete",
-            message,
-            now=now,
-            generation=gen,
-        )
-        new_status = status.model_copy(
+        if reading.verdict == "Failed":
+            self.conditions = with_condition(
+                self.conditions, ConditionType.SLO_BREACHED, "True", "ReadingFailed", reading.message,
+                now=self.now, generation=self.gen,
+            )  # fmt: skip
+        elif reading.verdict == "Passed":
+            self.conditions = with_condition(
+                self.conditions, ConditionType.SLO_BREACHED, "False", "ReadingPassed", "",
+                now=self.now, generation=self.gen,
+            )  # fmt: skip
+        return recorded
+
+    def _advance(
+        self, canary: CanaryRevision, steps: list[Step], why: str, analysis: AnalysisReading | None
+    ) -> Plan:
+        following = canary.step + 1
+        if following >= len(steps):
+            return self._start_promoting(canary.model_copy(update={"step": following}), analysis, why)
+        canary = canary.model_copy(update={"step": following, "step_started_at": None})
+        self.events.append(Event("Normal", "StepAdvanced", f"step {following}/{len(steps)} done: {why}"))
+        return self.decide_again(canary, analysis)
+
+    def decide_again(self, canary: CanaryRevision, analysis: AnalysisReading | None) -> Plan:
+        """Continue with the next step in the same reconcile (its pods may be ready already)."""
+        status = self.status.model_copy(
             update={
-                "observed_generation": gen,
+                "canary": canary,
+                "analysis": analysis,
+                "handled": self.handled,
+                "conditions": self.conditions,
+            }
+        )
+        follow = _Rollout(self.spec, self.target, status, self.stable, self.observed, self.now, self.events)
+        return follow.decide(None)
+
+    def _start_promoting(self, canary: CanaryRevision, analysis: AnalysisReading | None, why: str) -> Plan:
+        canary = canary.model_copy(update={"promoting": True})
+        self.events.append(Event("Normal", "Promoting", f"canary {self.target} scaling to full size: {why}"))
+        return self._promoting(canary, analysis)
+
+    def _promoting(self, canary: CanaryRevision, analysis: AnalysisReading | None) -> Plan:
+        """Every step passed: the canary grows to full size, then takes over."""
+        state = self.observed.deployments.get(self.target)
+        if state is not None and state.available and state.replicas >= self.spec.replicas:
+            return self._promote(canary)
+        ready = state.ready_replicas if state else 0
+        message = f"promoting {self.target}: {ready}/{self.spec.replicas} replicas ready"
+        return self._progressing(canary, message, self.spec.replicas, analysis)
+
+    def _promote(self, canary: CanaryRevision) -> Plan:
+        promoted = StableRevision(
+            revision=self.target, model=canary.model, engine=canary.engine, node_pool=canary.node_pool
+        )
+        message = f"revision {self.target} promoted; revision {self.stable.revision} removed"
+        self.events.append(Event("Normal", "Promoted", message))
+        entry = HistoryEntry(
+            revision=self.target, model=canary.model, outcome="Promoted", at=self.now,
+            reason="every step passed",
+        )  # fmt: skip
+        conditions = with_condition(
+            self.conditions, ConditionType.AVAILABLE, "True", "ReplicasReady", message,
+            now=self.now, generation=self.gen,
+        )  # fmt: skip
+        conditions = with_condition(
+            conditions, ConditionType.PROGRESSING, "False", "RolloutComplete", message,
+            now=self.now, generation=self.gen,
+        )  # fmt: skip
+        status = self.status.model_copy(
+            update={
+                "observed_generation": self.gen,
                 "phase": Phase.HEALTHY,
                 "message": message,
                 "stable": promoted,
                 "canary": None,
-                "history": history,
-                "conditions": _spec_valid(conditions, now, gen),
+                "rejected_revision": None,
+                "handled": self.handled,
+                "history": self._history(entry),
+                "conditions": _rollout_conditions_cleared(
+                    _spec_valid(conditions, self.now, self.gen), self.now, self.gen
+                ),
             }
         )
         return Plan(
-            status=new_status,
-            deployments=(DeploymentPlan(target, naming.TRACK_STABLE, spec.replicas),),
-            delete=tuple(sorted(r for r in observed.deployments if r != target)),
-            stable_revision=target,
+            status=status,
+            deployments=(DeploymentPlan(self.target, naming.TRACK_STABLE, self.spec.replicas),),
+            delete=tuple(sorted(r for r in self.observed.deployments if r != self.target)),
+            stable_revision=self.target,
             canary_revision=None,
-            events=tuple(events),
+            events=tuple(self.events),
         )
 
-    ready = state.ready_replicas if state else 0
-    message = (
-        f"revision {target} starting beside stable {stable.revision}: {ready}/{spec.replicas} replicas ready"
-    )
-    conditions = with_condition(
-        conditions, ConditionType.PROGRESSING, "True", "NewRevisionStarting", message, now=now, generation=gen
-    )
-    new_status = status.model_copy(
-        update={
-            "observed_generation": gen,
-            "phase": Phase.PROGRESSING,
-            "message": message,
-            "stable": stable,
-            "canary": canary,
-            "conditions": _spec_valid(conditions, now, gen),
-        }
-    )
-    keep = {stable.revision, target}
-    return Plan(
-        status=new_status,
-        deployments=(
-            DeploymentPlan(stable.revision, naming.TRACK_STABLE, spec.replicas),
-            DeploymentPlan(target, naming.TRACK_CANARY, spec.replicas),
-        ),
-        delete=tuple(sorted(r for r in observed.deployments if r not in keep)),
-        stable_revision=stable.revision,
-        canary_revision=target,
-        events=tuple(events),
-    )
+    def _roll_back(
+        self,
+        canary: CanaryRevision,
+        reason: str,
+        why: str,
+        analysis: AnalysisReading | None = None,
+    ) -> Plan:
+        message = f"revision {self.target} rolled back ({reason}): {why}"
+        self.events.append(Event("Warning", "RolledBack", message))
+        entry = HistoryEntry(
+            revision=self.target,
+            model=canary.model,
+            outcome="RolledBack",
+            at=self.now,
+            reason=f"{reason}: {why}",
+        )
+        conditions = with_condition(
+            self.conditions, ConditionType.PROGRESSING, "False", "RolledBack", message,
+            now=self.now, generation=self.gen,
+        )  # fmt: skip
+        status = self.status.model_copy(
+            update={
+                "observed_generation": self.gen,
+                "phase": Phase.ROLLED_BACK,
+                "message": message,
+                "stable": self.stable,
+                "canary": None,
+                "rejected_revision": self.target,
+                "analysis": analysis if analysis is not None else self.status.analysis,
+                "handled": self.handled,
+                "history": self._history(entry),
+                "conditions": _spec_valid(conditions, self.now, self.gen),
+            }
+        )
+        plan = self._rolled_back_plan(status)
+        return Plan(
+            status=plan.status, deployments=plan.deployments, delete=plan.delete,
+            stable_revision=plan.stable_revision, canary_revision=None, canary_weight=0,
+            events=tuple(self.events), rollback_reason=reason,
+        )  # fmt: skip
+
+    def _rolled_back_hold(self) -> Plan:
+        """The rejected revision stays at zero pods until the spec changes or a retry is asked."""
+        status = self.status.model_copy(
+            update={
+                "observed_generation": self.gen,
+                "phase": Phase.ROLLED_BACK,
+                "stable": self.stable,
+                "canary": None,
+                "handled": self.handled,
+                "conditions": _spec_valid(self.conditions, self.now, self.gen),
+            }
+        )
+        return self._rolled_back_plan(status)
+
+    def _rolled_back_plan(self, status: QwenDeploymentStatus) -> Plan:
+        keep = {self.stable.revision, self.target}
+        return Plan(
+            status=status,
+            deployments=(
+                DeploymentPlan(self.stable.revision, naming.TRACK_STABLE, self.spec.replicas),
+                DeploymentPlan(self.target, naming.TRACK_CANARY, 0),
+            ),
+            delete=tuple(sorted(r for r in self.observed.deployments if r not in keep)),
+            stable_revision=self.stable.revision,
+            canary_revision=None,
+            events=tuple(self.events),
+        )
+
+    def _progressing(
+        self,
+        canary: CanaryRevision,
+        message: str,
+        canary_pods: int,
+        analysis: AnalysisReading | None,
+        *,
+        phase: Phase = Phase.PROGRESSING,
+        requeue: timedelta | None = None,
+    ) -> Plan:
+        conditions = with_condition(
+            self.conditions, ConditionType.PROGRESSING, "True", "CanaryProgressing", message,
+            now=self.now, generation=self.gen,
+        )  # fmt: skip
+        status = self.status.model_copy(
+            update={
+                "observed_generation": self.gen,
+                "phase": phase,
+                "message": message,
+                "stable": self.stable,
+                "canary": canary,
+                "rejected_revision": None,
+                "analysis": analysis,
+                "handled": self.handled,
+                "conditions": _spec_valid(conditions, self.now, self.gen),
+            }
+        )
+        keep = {self.stable.revision, self.target}
+        if self.spec.rollout.analysis.prometheus is not None and canary.step_started_at is not None:
+            interval = parse_duration(self.spec.rollout.analysis.interval)
+            requeue = interval if requeue is None else min(requeue, interval)
+        return Plan(
+            status=status,
+            deployments=(
+                DeploymentPlan(self.stable.revision, naming.TRACK_STABLE, self.spec.replicas),
+                DeploymentPlan(self.target, naming.TRACK_CANARY, canary_pods),
+            ),
+            delete=tuple(sorted(r for r in self.observed.deployments if r not in keep)),
+            stable_revision=self.stable.revision,
+            canary_revision=self.target,
+            canary_weight=canary.weight if canary.step_started_at is not None or canary.promoting else 0,
+            events=tuple(self.events),
+            requeue_after=requeue,
+        )
+
+    def _history(self, entry: HistoryEntry) -> list[HistoryEntry]:
+        return [*self.status.history, entry][-max(self.spec.revision_history_limit, 1) :]
 
 
 def _spec_valid(conditions: list[Condition], now: datetime, gen: int | None) -> list[Condition]:
     return with_condition(
         conditions, ConditionType.INVALID_SPEC, "False", "SpecValid", "", now=now, generation=gen
     )
+
+
+def _rollout_conditions_cleared(
+    conditions: list[Condition], now: datetime, gen: int | None
+) -> list[Condition]:
+    """No canary runs: the analysis conditions say so instead of describing an old reading."""
+    for type_ in (ConditionType.SLO_BREACHED, ConditionType.ANALYSIS_INCONCLUSIVE):
+        if condition(conditions, type_) is not None:
+            conditions = with_condition(conditions, type_, "False", "NoCanary", "", now=now, generation=gen)
+    return conditions
 
 
 def refuse(

@@ -222,6 +222,10 @@ class Rollout(Model):
     )
     traffic_routing: TrafficRouting = Field(default_factory=TrafficRouting)
     analysis: Analysis = Field(default_factory=Analysis)
+    progress_deadline: Duration = Field(
+        default="40m",
+        description="A canary whose pods are not all ready this long after it started is rolled back.",
+    )
 
     @field_validator("steps")
     @classmethod

@@ -24,6 +24,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     INVALID_SPEC = "InvalidSpec"
     SLO_BREACHED = "SLOBreached"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
 
 
 class Condition(Model):
@@ -55,9 +56,13 @@ class CanaryRevision(Model):
     model: ModelRef
     engine: Engine
     node_pool: NodePool
-    weight: int = Field(default=0, ge=0, le=100)
-    step: int = Field(default=0, ge=0)
-    step_started_at: datetime | None = None
+    weight: int = Field(default=0, ge=0, le=100, description="Share of traffic the canary gets now.")
+    step: int = Field(default=0, ge=0, description="Index of the current step in spec.rollout.steps.")
+    started_at: datetime | None = None
+    step_started_at: datetime | None = Field(
+        default=None, description="When the current step's weight took effect; its pause counts from here."
+    )
+    promoting: bool = Field(default=False, description="Every step passed: scaling up to take over.")
 
 
 class AnalysisReading(Model):
@@ -79,6 +84,14 @@ class HistoryEntry(Model):
     reason: str = ""
 
 
+class HandledRequests(Model):
+    """The last value of each request annotation acted on, so each request is acted on once."""
+
+    promote: str | None = None
+    abort: str | None = None
+    retry: str | None = None
+
+
 class QwenDeploymentStatus(Model):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -86,6 +99,10 @@ class QwenDeploymentStatus(Model):
     stable: StableRevision | None = None
     canary: CanaryRevision | None = None
     analysis: AnalysisReading | None = None
+    rejected_revision: str | None = Field(
+        default=None, description="Rolled back; not tried again until spec changes or a retry is asked."
+    )
+    handled: HandledRequests = Field(default_factory=HandledRequests)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=100)
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
 

@@ -37,9 +37,11 @@ def stable(revision: str = OLD) -> StableRevision:
     return StableRevision(revision=revision, model=SPEC.model, engine=SPEC.engine, node_pool=SPEC.node_pool)
 
 
-def canary(revision: str = NEW) -> CanaryRevision:
+def canary(revision: str = NEW, **fields: Any) -> CanaryRevision:
+    """A canary of SPEC, which declares no steps: it goes straight to promoting."""
+    values: dict[str, Any] = {"started_at": T0, "promoting": True, **fields}
     return CanaryRevision(
-        revision=revision, model=SPEC.model, engine=SPEC.engine, node_pool=SPEC.node_pool, step_started_at=T0
+        revision=revision, model=SPEC.model, engine=SPEC.engine, node_pool=SPEC.node_pool, **values
     )
 
 
@@ -114,7 +116,7 @@ CASES = [
         "a new revision starts beside the stable, which keeps full capacity",
         target=NEW, status=available_before(), observed=observe(ready(OLD)),
         phase=Phase.PROGRESSING, stable=OLD, canary=NEW,
-        deployments=[(OLD, "stable", 2), (NEW, "canary", 2)], events=["RolloutStarted"],
+        deployments=[(OLD, "stable", 2), (NEW, "canary", 2)], events=["RolloutStarted", "Promoting"],
     ),
     Case(
         "a loading canary holds: nothing is promoted, nothing removed",
@@ -143,7 +145,7 @@ CASES = [
         observed=observe(ready(OLD), loading(NEW)),
         phase=Phase.PROGRESSING, stable=OLD, canary=NEWER,
         deployments=[(OLD, "stable", 2), (NEWER, "canary", 2)], delete=[NEW],
-        events=["CanaryReplaced", "RolloutStarted"],
+        events=["CanaryReplaced", "RolloutStarted", "Promoting"],
     ),
 ]  # fmt: skip
 
@@ -195,7 +197,9 @@ def test_promotion_carries_the_canarys_pod_fields_into_stable() -> None:
     tp2 = spec(engine={"tensorParallelSize": 2}, nodePool={"gpusPerReplica": 2})
     status = QwenDeploymentStatus(
         stable=stable(),
-        canary=CanaryRevision(revision=NEW, model=tp2.model, engine=tp2.engine, node_pool=tp2.node_pool),
+        canary=CanaryRevision(
+            revision=NEW, model=tp2.model, engine=tp2.engine, node_pool=tp2.node_pool, promoting=True
+        ),
     )
     plan = decide(tp2, NEW, status, observe(ready(OLD), ready(NEW)), T0)
     assert plan.status.stable is not None
