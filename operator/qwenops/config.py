@@ -12,10 +12,15 @@ class OperatorConfig:
     """Image of the vLLM pods when a spec names none (`engine.image`)."""
     resync_seconds: float = 30.0
     """How often every QwenDeployment's children are re-read, so drift is corrected."""
+    metrics_port: int = 9808
+    """Where the operator's own /metrics are served (0: not served)."""
+    prometheus_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
         return cls(
             serving_image=os.environ.get("QWENOPS_SERVING_IMAGE", DEFAULT_SERVING_IMAGE),
             resync_seconds=float(os.environ.get("QWENOPS_RESYNC_SECONDS", "30")),
+            metrics_port=int(os.environ.get("QWENOPS_METRICS_PORT", "9808")),
+            prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
         )

@@ -5,12 +5,13 @@ from typing import Any
 
 import kopf
 
-from qwenops import kube, naming, reconcile
+from qwenops import kube, metrics, naming, reconcile
 from qwenops.config import OperatorConfig
 
 log = logging.getLogger(__name__)
 
 CONFIG = OperatorConfig.from_env()
+READER = reconcile.prometheus_reader(CONFIG)
 QWD = (naming.GROUP, naming.VERSION, naming.PLURAL)
 CHILDREN: dict[str, Any] = {
     naming.LABEL_MANAGED_BY: naming.MANAGER,
@@ -29,6 +30,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.name = "qwenops"
     settings.posting.level = logging.INFO
     kube.configure()
+    metrics.serve(CONFIG.metrics_port)
 
 
 @kopf.on.create(*QWD, id="create")
@@ -36,20 +38,30 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.resume(*QWD, id="resume")
 async def spec_changed(namespace: str | None, name: str, **_: Any) -> None:
     assert namespace is not None  # QwenDeployments are namespaced
-    await reconcile.reconcile(namespace, name, CONFIG)
+    await reconcile.reconcile(namespace, name, CONFIG, READER)
 
 
-@kopf.timer(*QWD, id="resync", interval=CONFIG.resync_seconds, initial_delay=CONFIG.resync_seconds)
-async def resync(namespace: str | None, name: str, **_: Any) -> None:
+@kopf.daemon(*QWD, id="resync", initial_delay=1)
+async def resync(stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any) -> None:
+    """Re-read the children every resync interval, sooner when a pause ends or a reading is due."""
     assert namespace is not None
-    await reconcile.reconcile(namespace, name, CONFIG)
+    while not stopped:
+        wait = CONFIG.resync_seconds
+        try:
+            due = await reconcile.reconcile(namespace, name, CONFIG, READER)
+        except Exception:  # logged and counted; the next pass tries again
+            log.exception("reconcile of %s/%s failed", namespace, name)
+        else:
+            if due is not None:
+                wait = min(wait, max(due.total_seconds(), 0.5))
+        await stopped.wait(wait)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, id="child-changed")
 async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:
     if not type or namespace is None:  # the initial listing: resume and the timer cover it
         return
-    await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG)
+    await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
 
 
 @kopf.on.delete(*QWD, id="delete", optional=True)

@@ -214,3 +214,11 @@ async def patch_status(
         body=body, content_type=MERGE_PATCH,
     )  # fmt: skip
     return patched
+
+
+async def patch(resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
+    """A merge patch; carry `metadata.resourceVersion` in `body` to make it conditional."""
+    patched: Manifest = await asyncio.to_thread(
+        _call, "PATCH", resource.path(namespace, name), body=dict(body), content_type=MERGE_PATCH
+    )
+    return patched

@@ -9,13 +9,14 @@ newer one.
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
 
-from qwenops import kube, naming
+from qwenops import kube, metrics, naming, prom, traffic
 from qwenops.config import OperatorConfig
 from qwenops.diff import merge_patch
 from qwenops.errors import InvalidSpecError
@@ -28,30 +29,69 @@ from qwenops.render import (
     with_image,
     with_pods_of,
 )
-from qwenops.rollout import DeploymentState, Event, Observed, decide, refuse
+from qwenops.rollout import DeploymentState, Event, Observed, Plan, analysis_due, decide, refuse
 from qwenops.spec import QwenDeploymentSpec, parse_spec
-from qwenops.status import QwenDeploymentStatus
+from qwenops.status import AnalysisReading, QwenDeploymentStatus
+
+Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[AnalysisReading]]
+"""Reads the canary's SLOs: (spec, owner, canary revision, stable revision, now) -> reading."""
 
 log = logging.getLogger(__name__)
 
 _locks: dict[tuple[str, str], asyncio.Lock] = {}
 
 
+def prometheus_reader(config: OperatorConfig) -> Reader:
+    """The Reader that asks the spec's Prometheus and judges the canary against its SLOs."""
+
+    async def read(
+        spec: QwenDeploymentSpec, owner: Owner, canary: str, stable: str, now: datetime
+    ) -> AnalysisReading:
+        analysis = spec.rollout.analysis
+        assert analysis.prometheus is not None  # analysis_due() says no reading without one
+        verdict = await prom.read_and_assess(
+            analysis.prometheus.url, analysis,
+            namespace=owner.namespace, deployment=owner.name, canary=canary, stable=stable,
+            timeout=config.prometheus_timeout_seconds,
+        )  # fmt: skip
+        reading = verdict.as_status(now)
+        if verdict.failed:  # the rollback event names each breached SLO, its value, threshold and query
+            reading = reading.model_copy(update={"message": "; ".join(c.describe() for c in verdict.failed)})
+        log.info("analysis of %s/%s canary %s: %s", owner.namespace, owner.name, canary, reading.message)
+        return reading
+
+    return read
+
+
 def forget(namespace: str, name: str) -> None:
     """Drop what the operator keeps in memory for a deleted object."""
     _locks.pop((namespace, name), None)
+    metrics.forget(namespace, name)
 
 
-async def reconcile(namespace: str, name: str, config: OperatorConfig) -> None:
+async def reconcile(namespace: str, name: str, config: OperatorConfig, reader: Reader) -> timedelta | None:
+    """Reconcile one object; returns when it wants to be looked at again (None: at the next resync)."""
     lock = _locks.setdefault((namespace, name), asyncio.Lock())
     async with lock:
-        body = await kube.get(kube.QWENDEPLOYMENTS, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return
-        await _reconcile(body, config, datetime.now(UTC))
+        started = time.monotonic()
+        try:
+            body = await kube.get(kube.QWENDEPLOYMENTS, namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return None
+            return await _reconcile(body, config, reader, datetime.now(UTC))
+        except kube.KubeError as exc:
+            metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
+            raise
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels("internal").inc()
+            raise
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
 
-async def _reconcile(body: Manifest, config: OperatorConfig, now: datetime) -> None:
+async def _reconcile(
+    body: Manifest, config: OperatorConfig, reader: Reader, now: datetime
+) -> timedelta | None:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
@@ -62,7 +102,7 @@ async def _reconcile(body: Manifest, config: OperatorConfig, now: datetime) -> N
         refused, event = refuse(status, exc.problems, generation, now)
         if await _write_status(body, status, refused) and event is not None:
             _post(body, event)
-        return
+        return None
 
     owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
     live = [
@@ -70,12 +110,24 @@ async def _reconcile(body: Manifest, config: OperatorConfig, now: datetime) -> N
         if _owned_by(d, owner)
     ]  # fmt: skip
     live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
+    route = await _route(spec, namespace)
     observed = Observed(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
+        annotations=meta.get("annotations") or {},
+        route_error=_route_error(spec, name, route, status),
     )
     target = revision_of(spec)
-    plan = decide(spec, target, status, observed, now)
+    reading = None
+    canary, stable = status.canary, status.stable
+    if (
+        canary is not None
+        and stable is not None
+        and canary.revision == target
+        and analysis_due(spec, status, now)
+    ):
+        reading = await reader(spec, owner, canary.revision, stable.revision, now)
+    plan = decide(spec, target, status, observed, now, reading)
 
     for wanted in plan.deployments:
         pods = _spec_of(spec, target, wanted.revision, plan.status)
@@ -86,6 +138,8 @@ async def _reconcile(body: Manifest, config: OperatorConfig, now: datetime) -> N
         _log_outcome(outcome, desired)
     for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
         _log_outcome(await kube.ensure(service), service)
+    if route is not None:
+        await _set_weights(route, name, plan.canary_weight)
     for revision in plan.delete:
         if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
             log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
@@ -93,6 +147,55 @@ async def _reconcile(body: Manifest, config: OperatorConfig, now: datetime) -> N
     if await _write_status(body, status, plan.status):
         for event in plan.events:
             _post(body, event)
+        _count(namespace, name, status, plan, now)
+    return plan.requeue_after
+
+
+async def _route(spec: QwenDeploymentSpec, namespace: str) -> Manifest | None:
+    ref = spec.rollout.traffic_routing.http_route
+    return None if ref is None else await kube.get(kube.HTTPROUTES, namespace, ref.name)
+
+
+def _route_error(
+    spec: QwenDeploymentSpec, name: str, route: Manifest | None, status: QwenDeploymentStatus
+) -> str | None:
+    """Why the HTTPRoute does not carry the weight last decided (None when it does, or none is used)."""
+    ref = spec.rollout.traffic_routing.http_route
+    if ref is None:
+        return None
+    if route is None:
+        return f"HTTPRoute {ref.name} not found"
+    carried = traffic.routed_weight(route, name)
+    wanted = status.canary.weight if status.canary and status.canary.step_started_at else 0
+    if carried is None:
+        return f"HTTPRoute {ref.name} has no rule naming Services {name}-stable and {name}-canary"
+    if carried != wanted:
+        return f"HTTPRoute {ref.name} sends {carried}% to the canary, not {wanted}%"
+    return None
+
+
+async def _set_weights(route: Manifest, name: str, weight: int) -> None:
+    """Set the canary's weight on the route (conditional on the version read) and check it took."""
+    if traffic.routed_weight(route, name) == weight:
+        return
+    meta = route["metadata"]
+    patched = await kube.patch(
+        kube.HTTPROUTES, meta["namespace"], meta["name"],
+        {"metadata": {"resourceVersion": meta["resourceVersion"]},
+         "spec": {"rules": traffic.weighted_rules(route, name, weight)}},
+    )  # fmt: skip
+    if traffic.routed_weight(patched, name) != weight:
+        log.warning("HTTPRoute %s/%s did not take weight %s%%", meta["namespace"], meta["name"], weight)
+
+
+def _count(namespace: str, name: str, before: QwenDeploymentStatus, plan: Plan, now: datetime) -> None:
+    metrics.record_state(namespace, name, plan.status.phase, plan.canary_weight)
+    if plan.rollback_reason is None:
+        return
+    metrics.ROLLBACKS.labels(namespace, name, plan.rollback_reason).inc()
+    first_failed = before.analysis.first_failed_at if before.analysis else None
+    if plan.rollback_reason == "SLOBreached" and first_failed is not None:
+        metrics.BREACH_TO_ROLLBACK.observe((now - first_failed).total_seconds())
 
 
 def _spec_of(

@@ -59,6 +59,8 @@ class Observed:
     """Existing Deployments of this QwenDeployment, by revision."""
     annotations: Mapping[str, str] = field(default_factory=dict)
     """The QwenDeployment's annotations: where a person's promote, abort and retry arrive."""
+    route_error: str | None = None
+    """With an HTTPRoute: why its backendRefs do not carry the weights last set (None: they do)."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,11 @@ class _Rollout:
             if analysis.consecutive_failures >= self.spec.rollout.analysis.failure_limit:
                 return self._roll_back(canary, "SLOBreached", analysis.message, analysis=analysis)
 
+        if self.exact and self.observed.route_error and canary.step_started_at is not None:
+            message = f"holding: traffic weights not in effect: {self.observed.route_error}"
+            pods = self.spec.replicas if canary.promoting else self._step_pods(canary)
+            return self._progressing(canary, message, pods, analysis)
+
         if canary.promoting:
             return self._promoting(canary, analysis)
 
@@ -333,6 +340,15 @@ class _Rollout:
         return self._progressing(canary, message, wanted, analysis, requeue=requeue)
 
     # -- transitions ---------------------------------------------------------------------------------
+
+    def _step_pods(self, canary: CanaryRevision) -> int:
+        steps = self.spec.rollout.steps
+        weight = steps[min(canary.step, len(steps) - 1)].weight if steps else 100
+        return (
+            self.spec.replicas
+            if weight >= 100
+            else canary_replicas(self.spec.replicas, weight, exact_routing=self.exact)
+        )
 
     def _current_canary(self) -> CanaryRevision:
         canary = self.status.canary
@@ -378,7 +394,11 @@ class _Rollout:
             failures = 0
         else:  # Inconclusive and Error hold: they neither count nor reset
             failures = previous
-        recorded = reading.model_copy(update={"consecutive_failures": failures})
+        previous_first = self.status.analysis.first_failed_at if self.status.analysis else None
+        first_failed_at = None if failures == 0 else (previous_first if previous else reading.at)
+        recorded = reading.model_copy(
+            update={"consecutive_failures": failures, "first_failed_at": first_failed_at}
+        )
         held = reading.verdict in ("Inconclusive", "Error")
         self.conditions = with_condition(
             self.conditions,

@@ -192,8 +192,60 @@ class PrometheusRef(Model):
 
 class SLOs(Model):
     max_error_rate: float | None = Field(default=None, gt=0, le=1)
+    max_error_rate_vs_stable: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="The canary's error ratio may be at most this many times the stable's (e.g. 2); "
+        "checked only when the stable revision served at least minRequests in the window.",
+    )
     p95_latency_seconds: float | None = Field(default=None, gt=0)
     p95_time_to_first_token_seconds: float | None = Field(default=None, gt=0)
+
+
+PROM_LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+PromLabel = Annotated[str, StringConstraints(pattern=PROM_LABEL_PATTERN, max_length=128)]
+
+
+class SeriesLabels(Model):
+    """Names of the series labels that carry the pods' identity (a PodMonitor's labelmap of pod labels)."""
+
+    namespace: PromLabel = "namespace"
+    deployment: PromLabel = Field(
+        default="qwenops_io_deployment",
+        description="Series label copied from the pod label qwenops.io/deployment.",
+    )
+    revision: PromLabel = Field(
+        default="qwenops_io_revision",
+        description="Series label copied from the pod label qwenops.io/revision.",
+    )
+
+
+# An unanchored pattern (OpenAPI patterns search), not a CEL rule: the API server answers
+# "spec.rollout.analysis.queries.errors ... should match '\{selector\}'".
+_SELECTOR_RULE: dict[str, Any] = {"pattern": r"\{selector\}"}
+
+
+PromQLTemplate = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class QueryTemplates(Model):
+    """PromQL overrides. `{selector}` becomes one revision's label matchers, without braces
+    (`namespace="llm",qwenops_io_deployment="chat",qwenops_io_revision="a1b2c3"`), `{window}`
+    the analysis window (`2m`); no other braces are touched. `requests` and `errors` must
+    return counts over the window (one series or a scalar), the p95s seconds."""
+
+    requests: PromQLTemplate | None = Field(default=None, json_schema_extra=_SELECTOR_RULE)
+    errors: PromQLTemplate | None = Field(default=None, json_schema_extra=_SELECTOR_RULE)
+    p95_latency: PromQLTemplate | None = Field(default=None, json_schema_extra=_SELECTOR_RULE)
+    p95_time_to_first_token: PromQLTemplate | None = Field(default=None, json_schema_extra=_SELECTOR_RULE)
+
+    @field_validator("requests", "errors", "p95_latency", "p95_time_to_first_token")
+    @classmethod
+    def _has_selector(cls, value: str | None) -> str | None:
+        if value is not None and "{selector}" not in value:
+            raise ValueError("must contain {selector}, the label matchers of one revision")
+        return value
 
 
 class Analysis(Model):
@@ -203,6 +255,15 @@ class Analysis(Model):
     min_requests: int = Field(default=100, ge=0)
     failure_limit: int = Field(default=2, ge=1, le=100)
     slos: SLOs = Field(default_factory=SLOs)
+    confidence: float = Field(
+        default=0.99,
+        ge=0.5,
+        lt=1,
+        description="An error-rate SLO fails only when a one-sided exact binomial test says the "
+        "canary's error ratio exceeds it at this confidence.",
+    )
+    labels: SeriesLabels = Field(default_factory=SeriesLabels)
+    queries: QueryTemplates = Field(default_factory=QueryTemplates)
 
 
 class Rollout(Model):

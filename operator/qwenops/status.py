@@ -73,6 +73,9 @@ class AnalysisReading(Model):
     p95_time_to_first_token_seconds: float | None = None
     verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
     consecutive_failures: int = 0
+    first_failed_at: datetime | None = Field(
+        default=None, description="The first failed reading of the current run of failures."
+    )
     message: str = ""
 
 

@@ -29,9 +29,15 @@ class Operator:
     """`qwenops run -A --standalone` against an emulator; its output goes to `log`."""
 
     def __init__(
-        self, url: object, workdir: Path, resync_seconds: float = 1.0, serving_image: str = SERVING_IMAGE
+        self,
+        url: object,
+        workdir: Path,
+        resync_seconds: float = 1.0,
+        serving_image: str = SERVING_IMAGE,
+        metrics_port: int = 0,
     ) -> None:
         self.serving_image = serving_image
+        self.metrics_port = metrics_port
         self.kubeconfig = write_kubeconfig(workdir / "kubeconfig", url)
         self.log = workdir / "operator.log"
         self.resync_seconds = resync_seconds
@@ -43,6 +49,7 @@ class Operator:
             "KUBECONFIG": str(self.kubeconfig),
             "QWENOPS_SERVING_IMAGE": self.serving_image,
             "QWENOPS_RESYNC_SECONDS": str(self.resync_seconds),
+            "QWENOPS_METRICS_PORT": str(self.metrics_port),
         }
         with self.log.open("ab") as output:
             self.process = await asyncio.create_subprocess_exec(

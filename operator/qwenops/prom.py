@@ -1,0 +1,161 @@
+"""The Prometheus HTTP API: the only module that talks to Prometheus.
+
+`read_revision` runs one revision's queries (built by `analysis.build_queries`)
+as instant queries against `/api/v1/query`, concurrently, and returns an
+`analysis.Reading`. It never raises for anything Prometheus or the network
+does: connection refused, a timeout, an HTTP error, `status: error`, an
+unparsable body or an answer of several series all become a `Measurement`
+with an `error` string, which `analysis.assess` turns into an `Error`
+verdict (never a failure). An empty result or NaN (a quantile of a window
+without observations) is no data: `value` None, `note` saying which.
+
+`read_and_assess` does the whole reading of a canary step: the canary's and
+the stable's queries at once, then `analysis.assess`.
+"""
+
+import asyncio
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from qwenops.analysis import Measurement, Queries, Reading, Verdict, assess, build_queries
+from qwenops.spec import Analysis
+
+QUERY_PATH = "api/v1/query"
+_SNIPPET = 200
+
+
+async def read_revision(
+    url: str,
+    queries: Queries,
+    *,
+    timeout: float,
+    at: datetime | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> Reading:
+    """Run the four queries of one revision concurrently; every failure is inside the Reading.
+
+    `url` is Prometheus' base URL (a path prefix is kept: `http://host/prometheus`);
+    `timeout` bounds each query (it is also passed to Prometheus as its evaluation
+    timeout); `at` is the evaluation time (default: Prometheus' now); `session` lets a
+    caller share one connection pool, otherwise one is opened for this reading.
+    """
+    if session is None:
+        async with aiohttp.ClientSession() as own:
+            return await read_revision(url, queries, timeout=timeout, at=at, session=own)
+    requests, errors, p95_latency, p95_ttft = await asyncio.gather(
+        query(session, url, queries.requests, timeout=timeout, at=at),
+        query(session, url, queries.errors, timeout=timeout, at=at),
+        query(session, url, queries.p95_latency, timeout=timeout, at=at),
+        query(session, url, queries.p95_time_to_first_token, timeout=timeout, at=at),
+    )
+    return Reading(requests, errors, p95_latency, p95_ttft)
+
+
+async def read_and_assess(
+    url: str,
+    analysis: Analysis,
+    *,
+    namespace: str,
+    deployment: str,
+    canary: str,
+    stable: str | None,
+    timeout: float,
+    at: datetime | None = None,
+) -> Verdict:
+    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs."""
+    canary_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=canary)
+    async with aiohttp.ClientSession() as session:
+        if stable is None:
+            return assess(
+                analysis, await read_revision(url, canary_queries, timeout=timeout, at=at, session=session)
+            )
+        stable_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=stable)
+        canary_reading, stable_reading = await asyncio.gather(
+            read_revision(url, canary_queries, timeout=timeout, at=at, session=session),
+            read_revision(url, stable_queries, timeout=timeout, at=at, session=session),
+        )
+    return assess(analysis, canary_reading, stable_reading)
+
+
+async def query(
+    session: aiohttp.ClientSession, url: str, promql: str, *, timeout: float, at: datetime | None = None
+) -> Measurement:
+    """One instant query; never raises for what the server or the network does."""
+    base = URL(url)
+    endpoint = base.with_path(base.path.rstrip("/") + "/" + QUERY_PATH)
+    params = {"query": promql, "timeout": f"{timeout:g}s"}
+    if at is not None:
+        params["time"] = f"{at.timestamp():.3f}"
+    where = str(base.with_user(None).with_password(None).with_query(None))
+    try:
+        async with session.get(
+            endpoint, params=params, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as answer:
+            body = await answer.read()
+            status = answer.status
+    except TimeoutError:
+        return Measurement(promql, error=f"no answer from Prometheus at {where} within {timeout:g}s")
+    except aiohttp.ClientConnectorError as exc:
+        return Measurement(
+            promql, error=f"cannot connect to Prometheus at {where}: {exc.os_error.strerror or exc}"
+        )
+    except aiohttp.ClientError as exc:
+        return Measurement(promql, error=f"Prometheus at {where}: {type(exc).__name__}: {exc}")
+    return parse_answer(promql, status, body)
+
+
+def parse_answer(promql: str, status: int, body: bytes) -> Measurement:
+    """Turn an HTTP status and body from `/api/v1/query` into a Measurement (pure)."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        if status != 200:
+            return Measurement(promql, error=f"HTTP {status}: {_snippet(text)}")
+        return Measurement(promql, error=f"unparsable answer: {_snippet(text)}")
+    if data.get("status") == "error":
+        kind = data.get("errorType", "error")
+        return Measurement(promql, error=f"Prometheus {kind} (HTTP {status}): {data.get('error', '')}")
+    if status != 200:
+        return Measurement(promql, error=f"HTTP {status}: {_snippet(text)}")
+    if data.get("status") != "success":
+        return Measurement(promql, error=f"unparsable answer: {_snippet(text)}")
+    try:
+        return _value(promql, data["data"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return Measurement(promql, error=f"unparsable answer: {_snippet(text)}")
+
+
+def _value(promql: str, data: Any) -> Measurement:
+    kind, result = data["resultType"], data["result"]
+    if kind == "scalar":
+        sample = result
+    elif kind == "vector":
+        if not result:
+            return Measurement(promql, None, note="empty result")
+        if len(result) > 1:
+            labels = ", ".join(json.dumps(series.get("metric", {}), sort_keys=True) for series in result[:3])
+            return Measurement(
+                promql,
+                error=f"{len(result)} series where one was expected (aggregate the query, e.g. with sum): "
+                f"{labels}",
+            )
+        sample = result[0]["value"]
+    else:
+        return Measurement(promql, error=f"result type {kind!r}; an instant query of one value was expected")
+    value = float(sample[1])
+    if math.isnan(value):
+        return Measurement(promql, None, note="NaN: no samples in the window")
+    return Measurement(promql, value)
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _SNIPPET else flat[:_SNIPPET] + "..."
