@@ -24,8 +24,9 @@ integration: setup
 	$(BIN)/pytest tests/integration
 
 lint: setup
-	$(BIN)/ruff check operator tests demo
+	$(BIN)/ruff check operator tests demo images bench
 	$(BIN)/mypy
+	$(BIN)/mypy -p images.serving
 	$(BIN)/lint-imports
 
 crds: setup

@@ -309,7 +309,7 @@ class Simulator:
     @web.middleware
     async def _account(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         label = self._handler_label(request)
-        if label is None:
+        if label is None or not self.loaded:  # a loading vLLM has no server yet, so counts nothing
             return await handler(request)
         started = time.monotonic()
         status = 500
