@@ -1,0 +1,247 @@
+"""Canary rollouts end to end: the real operator, the emulated API, a real Prometheus server
+scraping simulated vLLM pods (one simulator per revision, labelled as a PodMonitor labels pods)."""
+
+import asyncio
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from images.serving.vllm_sim import Simulator, run_simulator
+from qwenops.render import revision_of, with_image
+from qwenops.spec import QwenDeploymentSpec
+from tests.emulator import KubeEmulator, run_emulator
+from tests.integration.harness import (
+    DEPLOYMENTS,
+    SERVING_IMAGE,
+    Client,
+    Operator,
+    deployments_of,
+    event_reasons,
+    eventually,
+    status_of,
+)
+from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
+
+pytestmark = pytest.mark.integration
+
+NS, NAME = "llm", "chat"
+STABLE_COMMIT, CANARY_COMMIT = "a" * 40, "c" * 40
+SLOS = {"maxErrorRate": 0.05, "p95LatencySeconds": 2.0}
+
+
+def manifest(commit: str, prometheus_url: str, **analysis: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"name": NAME, "namespace": NS},
+        "spec": {
+            "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
+            "replicas": 2,
+            "rollout": {
+                "steps": [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}],
+                "analysis": {
+                    "prometheus": {"url": prometheus_url},
+                    "interval": "2s",
+                    "window": "10s",
+                    "minRequests": 20,
+                    "failureLimit": 2,
+                    "slos": SLOS,
+                    **analysis,
+                },
+            },
+        },
+    }
+
+
+def revision(commit: str) -> str:
+    spec = QwenDeploymentSpec.model_validate(manifest(commit, "http://x")["spec"])
+    return revision_of(with_image(spec, SERVING_IMAGE))
+
+
+@dataclass
+class Stack:
+    emulator: KubeEmulator
+    client: Client
+    operator: Operator
+    prometheus: PrometheusServer
+    stable: Simulator
+    canary: Simulator
+
+    def status(self) -> dict[str, Any]:
+        return status_of(self.emulator, NS, NAME)
+
+    async def start_rollout(self, **analysis: Any) -> None:
+        """Serve the stable revision, then ask for the canary one."""
+        await self.client.apply_qwd(manifest(STABLE_COMMIT, self.prometheus.url, **analysis))
+        await eventually(lambda: self.status().get("phase") == "Healthy", "stable Healthy", self.operator)
+        await self.client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": CANARY_COMMIT}}})
+
+    async def settled(self, phase: str, timeout: float = 60) -> dict[str, Any]:
+        await eventually(lambda: self.status().get("phase") == phase, phase, self.operator, timeout=timeout)
+        return self.status()
+
+
+def target(simulator: Simulator, commit: str) -> Target:
+    return Target(simulator.url.removeprefix("http://"), revision_labels(NS, NAME, revision(commit)))
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with (
+        run_emulator(deployments_become_available=True) as emulator,
+        run_simulator(
+            model_name="qwen", revision=revision(STABLE_COMMIT), seed=1, rps=20, sleep=False
+        ) as stable,
+        run_simulator(
+            model_name="qwen", revision=revision(CANARY_COMMIT), seed=2, rps=20, sleep=False
+        ) as canary,
+        prometheus_running(
+            tmp_path / "prometheus",
+            targets=[target(stable, STABLE_COMMIT), target(canary, CANARY_COMMIT)],
+            scrape_interval="1s",
+        ) as prometheus,
+        aiohttp.ClientSession(str(emulator.url).rstrip("/")) as session,
+    ):
+        emulator.create_object("v1/namespaces", {"metadata": {"name": NS}})
+        await prometheus.wait_for_targets(2)
+        operator = Operator(emulator.url, tmp_path, resync_seconds=1, metrics_port=free_port())
+        await operator.start()
+        try:
+            yield Stack(emulator, Client(session), operator, prometheus, stable, canary)
+        finally:
+            await operator.stop()
+
+
+def operator_metric(operator: Operator, name: str) -> float:
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).read().decode()
+    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+async def test_a_healthy_canary_goes_through_every_step_and_is_promoted(stack: Stack) -> None:
+    await stack.start_rollout()
+    seen_weights: set[int] = set()
+
+    def promoted() -> bool:
+        status = stack.status()
+        if status.get("canary"):
+            seen_weights.add(status["canary"]["weight"])
+        return (status.get("stable") or {}).get("revision") == revision(CANARY_COMMIT)
+
+    await eventually(promoted, "the canary promoted", stack.operator, timeout=90)
+    status = stack.status()
+    assert status["phase"] == "Healthy"
+    assert {33, 50} <= seen_weights, seen_weights  # 1 pod beside 2, then 2 beside 2
+    assert status["analysis"]["verdict"] == "Passed"
+    assert [h["outcome"] for h in status["history"]] == ["Promoted"]
+    assert set(deployments_of(stack.emulator, NS, NAME)) == {revision(CANARY_COMMIT)}
+    await eventually(
+        lambda: "Promoted" in event_reasons(stack.emulator, NAME), "Promoted event", stack.operator
+    )
+
+
+@pytest.mark.parametrize(
+    ("breach", "slo"),
+    [({"error_rate": 0.5}, "maxErrorRate"), ({"latency_seconds": 6.0}, "p95LatencySeconds")],
+    ids=["error-rate", "latency"],
+)
+async def test_an_slo_breach_rolls_back(stack: Stack, breach: dict[str, Any], slo: str) -> None:
+    stack.canary.configure(**breach)
+    await stack.start_rollout()
+    status = await stack.settled("RolledBack")
+    canary_rev = revision(CANARY_COMMIT)
+    assert status["stable"]["revision"] == revision(STABLE_COMMIT)
+    assert status["rejectedRevision"] == canary_rev and "canary" not in status
+    assert deployments_of(stack.emulator, NS, NAME)[canary_rev]["spec"]["replicas"] == 0
+    (entry,) = status["history"]
+    assert entry["outcome"] == "RolledBack" and slo in entry["reason"] and "query:" in entry["reason"]
+    await eventually(
+        lambda: "RolledBack" in event_reasons(stack.emulator, NAME), "RolledBack event", stack.operator
+    )
+    assert (
+        operator_metric(
+            stack.operator, 'qwenops_rollbacks_total{name="chat",namespace="llm",reason="SLOBreached"}'
+        )
+        == 1
+    )
+    await asyncio.sleep(3)  # and it stays rolled back: the revision is not tried again
+    assert stack.status()["phase"] == "RolledBack"
+    assert [h["outcome"] for h in stack.status()["history"]] == ["RolledBack"]
+
+
+async def test_low_traffic_holds_without_rolling_back(stack: Stack) -> None:
+    stack.canary.configure(rps=0.5, error_rate=0.5)  # bad, but too little traffic to judge
+    await stack.start_rollout()
+
+    def inconclusive() -> bool:
+        conditions = {c["type"]: c for c in stack.status().get("conditions", [])}
+        held = conditions.get("AnalysisInconclusive", {})
+        return held.get("status") == "True"
+
+    await eventually(inconclusive, "AnalysisInconclusive", stack.operator, timeout=60)
+    await asyncio.sleep(6)  # several intervals and pauses: it holds
+    status = stack.status()
+    assert status["phase"] == "Progressing" and status["canary"]["step"] == 0
+    assert status["analysis"]["verdict"] == "Inconclusive"
+    stack.canary.configure(rps=20, error_rate=0.0)
+    await eventually(
+        lambda: (stack.status().get("stable") or {}).get("revision") == revision(CANARY_COMMIT),
+        "promoted once traffic is enough",
+        stack.operator,
+        timeout=90,
+    )
+
+
+async def test_prometheus_down_holds_and_the_rollout_recovers(stack: Stack) -> None:
+    await stack.start_rollout()
+    await eventually(
+        lambda: (stack.status().get("canary") or {}).get("stepStartedAt"), "a step", stack.operator
+    )
+    await stack.prometheus.stop()
+    await eventually(
+        lambda: (stack.status().get("analysis") or {}).get("verdict") == "Error",
+        "an Error reading",
+        stack.operator,
+    )
+    await asyncio.sleep(6)
+    status = stack.status()
+    assert status["phase"] == "Progressing" and "rejectedRevision" not in status
+    assert "Prometheus" in status["analysis"]["message"]
+    await stack.prometheus.start()
+    await eventually(
+        lambda: (stack.status().get("stable") or {}).get("revision") == revision(CANARY_COMMIT),
+        "promoted after Prometheus came back",
+        stack.operator,
+        timeout=90,
+    )
+
+
+async def test_the_operator_killed_mid_step_resumes_at_the_same_step(stack: Stack) -> None:
+    await stack.start_rollout()
+    await eventually(
+        lambda: (stack.status().get("canary") or {}).get("step") == 1, "step 2", stack.operator, timeout=60
+    )
+    await stack.operator.stop(kill=True)
+    before = stack.status()
+    await asyncio.sleep(2)
+    await stack.operator.start()
+    await asyncio.sleep(1)
+    after = stack.status()
+    assert after.get("canary", {}).get("step", 99) >= before["canary"]["step"] or after["phase"] == "Healthy"
+    await eventually(
+        lambda: (stack.status().get("stable") or {}).get("revision") == revision(CANARY_COMMIT),
+        "promoted",
+        stack.operator,
+        timeout=90,
+    )
+    await asyncio.sleep(3)
+    assert [h["outcome"] for h in stack.status()["history"]] == ["Promoted"]
+    assert event_reasons(stack.emulator, NAME).count("Promoted") == 1
+    assert event_reasons(stack.emulator, NAME).count("RolloutStarted") == 1
+    assert not [d for d in stack.emulator.list_objects(DEPLOYMENTS) if d["spec"]["replicas"] == 0]
