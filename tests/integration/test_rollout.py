@@ -245,3 +245,54 @@ async def test_the_operator_killed_mid_step_resumes_at_the_same_step(stack: Stac
     assert event_reasons(stack.emulator, NAME).count("Promoted") == 1
     assert event_reasons(stack.emulator, NAME).count("RolloutStarted") == 1
     assert not [d for d in stack.emulator.list_objects(DEPLOYMENTS) if d["spec"]["replicas"] == 0]
+
+
+ROUTE_PATH = f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes"
+
+
+async def test_with_an_httproute_exact_weights_are_set_and_checked(stack: Stack) -> None:
+    await stack.client.call("POST", ROUTE_PATH, {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": NAME, "namespace": NS},
+        "spec": {"parentRefs": [{"name": "gateway"}],
+                 "rules": [{"backendRefs": [{"name": f"{NAME}-stable", "port": 8000}]}]},
+    })  # fmt: skip
+    await stack.start_rollout()
+    await stack.client.patch_qwd(
+        NS, NAME, {"spec": {"rollout": {"trafficRouting": {"httpRoute": {"name": NAME}}}}}
+    )
+    weights: list[tuple[int, int]] = []
+
+    def route_weights() -> bool:
+        route = stack.emulator.get_object("gateway.networking.k8s.io/v1/httproutes", NS, NAME) or {}
+        refs = {r["name"]: r.get("weight") for r in route["spec"]["rules"][0]["backendRefs"]}
+        pair = (refs.get(f"{NAME}-stable"), refs.get(f"{NAME}-canary"))
+        if pair not in weights and None not in pair:
+            weights.append(pair)  # type: ignore[arg-type]
+        return (stack.status().get("stable") or {}).get("revision") == revision(CANARY_COMMIT) and pair == (
+            100,
+            0,
+        )
+
+    await eventually(
+        route_weights, "promoted, the route back to the stable Service", stack.operator, timeout=90
+    )
+    assert (75, 25) in weights and (50, 50) in weights, weights
+    # exact routing needs only the weight's share of pods: 1 of 2 at 25 %
+    assert weights.index((75, 25)) < weights.index((50, 50))
+
+
+async def test_a_route_that_does_not_carry_the_weights_holds_the_rollout(stack: Stack) -> None:
+    await stack.start_rollout(**{})
+    await stack.client.patch_qwd(
+        NS, NAME, {"spec": {"rollout": {"trafficRouting": {"httpRoute": {"name": "missing"}}}}}
+    )
+    await eventually(
+        lambda: "HTTPRoute missing not found" in stack.status().get("message", ""),
+        "the hold",
+        stack.operator,
+        timeout=60,
+    )
+    await asyncio.sleep(8)  # longer than both pauses
+    assert stack.status()["phase"] == "Progressing"
+    assert (stack.status().get("stable") or {}).get("revision") == revision(STABLE_COMMIT)
