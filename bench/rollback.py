@@ -1,0 +1,146 @@
+"""Breach onset to canary weight 0: the real operator, a real Prometheus, simulated vLLM pods.
+
+Each run serves a stable revision, starts a canary, waits until the canary's
+step has started and one reading passed, then makes the canary fail (50 % of
+requests answer 500) and measures the time until the status shows the canary's
+weight at 0 (phase RolledBack). Prints a table; no network beyond loopback.
+
+    python bench/rollback.py [--runs 10] [--scrape 5s] [--interval 5s] [--window 30s] [--failure-limit 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from images.serving.vllm_sim import run_simulator  # noqa: E402
+from qwenops.render import revision_of, with_image  # noqa: E402
+from qwenops.spec import QwenDeploymentSpec  # noqa: E402
+from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
+from tests.integration.harness import SERVING_IMAGE, Client, Operator, eventually, status_of  # noqa: E402
+from tests.prometheus import Target, prometheus_running, revision_labels  # noqa: E402
+
+NS, NAME = "llm", "chat"
+STABLE_COMMIT, CANARY_COMMIT = "a" * 40, "c" * 40
+RPS = 20
+
+
+def phase_is(emulator: KubeEmulator, phase: str) -> Callable[[], bool]:
+    return lambda: status_of(emulator, NS, NAME).get("phase") == phase
+
+
+def manifest(commit: str, url: str, args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"name": NAME, "namespace": NS},
+        "spec": {
+            "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
+            "replicas": 2,
+            "rollout": {
+                "steps": [{"weight": 50, "pause": "1h"}],
+                "analysis": {
+                    "prometheus": {"url": url},
+                    "interval": args.interval,
+                    "window": args.window,
+                    "minRequests": 50,
+                    "failureLimit": args.failure_limit,
+                    "slos": {"maxErrorRate": 0.01},
+                },
+            },
+        },
+    }
+
+
+def revision(commit: str, args: argparse.Namespace) -> str:
+    spec = QwenDeploymentSpec.model_validate(manifest(commit, "http://x", args)["spec"])
+    return revision_of(with_image(spec, SERVING_IMAGE))
+
+
+async def one_run(args: argparse.Namespace, seed: int) -> float:
+    stable_rev, canary_rev = revision(STABLE_COMMIT, args), revision(CANARY_COMMIT, args)
+    with tempfile.TemporaryDirectory(prefix="qwenops-bench-") as workdir:
+        async with (
+            run_emulator(deployments_become_available=True) as emulator,
+            run_simulator(model_name="qwen", revision=stable_rev, seed=seed, rps=20, sleep=False) as stable,
+            run_simulator(
+                model_name="qwen", revision=canary_rev, seed=seed + 1, rps=20, sleep=False
+            ) as canary,
+            prometheus_running(
+                Path(workdir) / "prometheus",
+                targets=[
+                    Target(stable.url.removeprefix("http://"), revision_labels(NS, NAME, stable_rev)),
+                    Target(canary.url.removeprefix("http://"), revision_labels(NS, NAME, canary_rev)),
+                ],
+                scrape_interval=args.scrape,
+            ) as prometheus,
+            aiohttp.ClientSession(str(emulator.url).rstrip("/")) as session,
+        ):
+            emulator.create_object("v1/namespaces", {"metadata": {"name": NS}})
+            operator = Operator(emulator.url, Path(workdir), resync_seconds=30)
+            await operator.start()
+            try:
+                client = Client(session)
+                await client.apply_qwd(manifest(STABLE_COMMIT, prometheus.url, args))
+                await eventually(
+                    lambda: status_of(emulator, NS, NAME).get("phase") == "Healthy", "stable", operator
+                )
+                await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": CANARY_COMMIT}}})
+
+                def passed_once() -> bool:
+                    status = status_of(emulator, NS, NAME)
+                    return (status.get("analysis") or {}).get("verdict") == "Passed" and bool(
+                        status.get("canary")
+                    )
+
+                await eventually(passed_once, "a passing reading", operator, timeout=120)
+                canary.configure(error_rate=0.5)
+                onset = time.monotonic()
+                await eventually(
+                    lambda: status_of(emulator, NS, NAME).get("phase") == "RolledBack",
+                    "rollback",
+                    operator,
+                    timeout=300,
+                )
+                return time.monotonic() - onset
+            finally:
+                await operator.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--scrape", default="5s")
+    parser.add_argument("--interval", default="5s")
+    parser.add_argument("--window", default="30s")
+    parser.add_argument("--failure-limit", type=int, default=2)
+    args = parser.parse_args()
+    times = []
+    for run in range(args.runs):
+        seconds = await one_run(args, seed=run * 2)
+        times.append(seconds)
+        print(f"run {run + 1:>2}: breach onset to weight 0 in {seconds:5.1f} s", flush=True)
+    times.sort()
+    print()
+    print("| scrape | interval | window | failureLimit | runs | min | median | p90 | max |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    p90 = times[min(len(times) - 1, round(0.9 * (len(times) - 1)))]
+    print(
+        f"| {args.scrape} | {args.interval} | {args.window} | {args.failure_limit} | {len(times)} "
+        f"| {times[0]:.1f} s | {statistics.median(times):.1f} s | {p90:.1f} s | {times[-1]:.1f} s |"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
