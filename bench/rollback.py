@@ -1,8 +1,9 @@
 """Breach onset to canary weight 0: the real operator, a real Prometheus, simulated vLLM pods.
 
 Each run serves a stable revision, starts a canary, waits until the canary's
-step has started and one reading passed, then makes the canary fail (50 % of
-requests answer 500) and measures the time until the status shows the canary's
+step has started and one reading passed, then, at a random point of the next
+analysis interval, makes the canary fail (50 % of requests answer 500; 20
+requests per second per revision; a 1 % error-rate SLO) and measures the time until the status shows the canary's
 weight at 0 (phase RolledBack). Prints a table; no network beyond loopback.
 
     python bench/rollback.py [--runs 10] [--scrape 5s] [--interval 5s] [--window 30s] [--failure-limit 2]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import tempfile
@@ -25,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from images.serving.vllm_sim import run_simulator  # noqa: E402
+from qwenops.durations import parse_duration  # noqa: E402
 from qwenops.render import revision_of, with_image  # noqa: E402
 from qwenops.spec import QwenDeploymentSpec  # noqa: E402
 from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
@@ -105,6 +108,8 @@ async def one_run(args: argparse.Namespace, seed: int) -> float:
                     )
 
                 await eventually(passed_once, "a passing reading", operator, timeout=120)
+                # Onset at a random point of the reading cycle, as a real regression would come.
+                await asyncio.sleep(random.Random(seed).uniform(0, parse_duration(args.interval).total_seconds()))
                 canary.configure(error_rate=0.5)
                 onset = time.monotonic()
                 await eventually(

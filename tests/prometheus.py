@@ -18,6 +18,14 @@ see :func:`revision_labels`). They are given either up front
 :meth:`PrometheusServer.set_targets` (a ``file_sd_configs`` file Prometheus
 watches, so simulated pods can come and go while it runs, as pods would).
 
+Timing: Prometheus applies target changes (at start, and after `set_targets`)
+at most every 5 s (its scrape manager's fixed reload tick), so a new target is
+scraped 1-6 s after it appears; `wait_for_targets` waits for that. Register
+every pod a test needs up front, or budget 6 s per change. `increase()` over a
+short history extrapolates to the query instant (up to one scrape interval's
+worth); to compare counts exactly, query at the last sample's timestamp
+(`max(timestamp(metric))`, then `prom.read_revision(..., at=...)`).
+
 The server runs in its own temporary directory (config, TSDB, log), with
 scrapes every `scrape_interval` (sub-second works: ``"500ms"``). `stop()` and
 `start()` again keep the port and the data, for "Prometheus went away and came
@@ -145,7 +153,7 @@ class PrometheusServer:
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
     def set_targets(self, targets: Iterable[Target]) -> None:
-        """Replace the file-discovered targets (atomically); Prometheus picks them up within a second."""
+        """Replace the file-discovered targets (atomically); Prometheus scrapes them within ~6 s."""
         groups = [{"targets": [t.address], "labels": dict(t.labels)} for t in targets]
         scratch = self.targets_file.with_suffix(".tmp")
         scratch.write_text(json.dumps(groups, indent=1), encoding="utf-8")

@@ -355,7 +355,7 @@ def assess(analysis: Analysis, canary: Reading, stable: Reading | None = None) -
     alpha = 1.0 - analysis.confidence
     gate = _requests_check(analysis, canary)
     checks = [gate]
-    n = round(canary.requests.value or 0.0)
+    n = 0 if gate.value is None else int(gate.value)
     errors = _count(canary.errors, n)
     open_ = gate.outcome == "Passed"
 
@@ -378,7 +378,7 @@ def assess(analysis: Analysis, canary: Reading, stable: Reading | None = None) -
             checks.append(_latency_check(slo, what, measurement, threshold, open_, gate))
 
     outcome = _verdict_outcome(checks)
-    error_rate = errors / n if isinstance(errors, int) and n > 0 and open_ else None
+    error_rate = errors / n if isinstance(errors, int) and n > 0 else None
     return Verdict(
         outcome=outcome,
         message=_message(outcome, checks, analysis, n if gate.value is not None else None),
@@ -401,8 +401,11 @@ def _requests_check(analysis: Analysis, reading: Reading) -> Check:
     if value is None or not math.isfinite(value):
         # No series: no pod of the revision has answered an inference request yet.
         value = 0.0
-    n = round(value)
-    if n < needed or n <= 0:
+    n = max(0, round(value))
+    if n <= 0:
+        detail = f"no requests in {window}: nothing to judge"
+        return Check("minRequests", "Inconclusive", 0.0, needed, measurement.query, detail)
+    if n < needed:
         detail = f"{n} requests in {window} < {needed}: too few to judge"
         return Check("minRequests", "Inconclusive", float(n), needed, measurement.query, detail)
     detail = f"{n} requests in {window} >= {needed}"
@@ -535,7 +538,10 @@ def _message(outcome: Outcome, checks: list[Check], analysis: Analysis, n: int |
         return "inconclusive: " + "; ".join(f"{c.slo}: {c.detail}" for c in of("Inconclusive"))
     judged = [f"{c.slo}: {c.detail}" for c in checks[1:] if c.outcome == "Passed"]
     skipped = [f"{c.slo}: {c.detail}" for c in of("Skipped")]
-    head = f"SLOs met over {analysis.window} ({n} requests)" if judged else f"no SLO declared ({n} requests)"
+    declared = len(checks) > 1
+    head = (
+        f"SLOs met over {analysis.window} ({n} requests)" if declared else f"no SLO declared ({n} requests)"
+    )
     return "; ".join([head, *judged, *skipped])
 
 
