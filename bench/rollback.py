@@ -3,8 +3,8 @@
 Each run serves a stable revision, starts a canary, waits until the canary's
 step has started and one reading passed, then, at a random point of the next
 analysis interval, makes the canary fail (50 % of requests answer 500; 20
-requests per second per revision; a 1 % error-rate SLO) and measures the time until the status shows the canary's
-weight at 0 (phase RolledBack). Prints a table; no network beyond loopback.
+requests per second per revision; a 1 % error-rate SLO) and measures the time
+until the status shows the canary's weight at 0 (phase RolledBack). Prints a table; no network beyond loopback.
 
     python bench/rollback.py [--runs 10] [--scrape 5s] [--interval 5s] [--window 30s] [--failure-limit 2]
 """
@@ -109,7 +109,8 @@ async def one_run(args: argparse.Namespace, seed: int) -> float:
 
                 await eventually(passed_once, "a passing reading", operator, timeout=120)
                 # Onset at a random point of the reading cycle, as a real regression would come.
-                await asyncio.sleep(random.Random(seed).uniform(0, parse_duration(args.interval).total_seconds()))
+                cycle = parse_duration(args.interval).total_seconds()
+                await asyncio.sleep(random.Random(seed).uniform(0, cycle))
                 canary.configure(error_rate=0.5)
                 onset = time.monotonic()
                 await eventually(
