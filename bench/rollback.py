@@ -4,7 +4,8 @@ Each run serves a stable revision, starts a canary, waits until the canary's
 step has started and one reading passed, then, at a random point of the next
 analysis interval, makes the canary fail (50 % of requests answer 500; 20
 requests per second per revision; a 1 % error-rate SLO) and measures the time
-until the status shows the canary's weight at 0 (phase RolledBack). Prints a table; no network beyond loopback.
+until the status shows the canary's weight at 0 (phase RolledBack).
+Prints a table; no network beyond loopback.
 
     python bench/rollback.py [--runs 10] [--scrape 5s] [--interval 5s] [--window 30s] [--failure-limit 2]
 """
