@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test unit integration lint crds demo e2e clean
+.PHONY: setup test unit integration lint crds demo e2e bench clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ crds: setup
 
 demo: setup
 	$(BIN)/python demo/run.py
+
+bench: setup
+	$(BIN)/python bench/false_alarms.py
+	$(BIN)/python bench/rollback.py --runs 10
 
 e2e: setup
 	$(BIN)/pytest tests/e2e -rs

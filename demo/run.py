@@ -119,6 +119,9 @@ def show_events(emulator: KubeEmulator, name: str) -> None:
 
 async def main() -> None:
     manifest = yaml.safe_load(EXAMPLE.read_text())
+    # Minutes-long pauses and an in-cluster Prometheus do not fit a demo on a laptop:
+    # seconds-long steps, judged by their pauses alone.
+    manifest["spec"]["rollout"] = {"steps": [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]}
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     with tempfile.TemporaryDirectory(prefix="qwenops-demo-") as workdir:
         async with run_emulator() as emulator:
@@ -142,7 +145,7 @@ async def main() -> None:
 async def run_story(
     emulator: KubeEmulator, operator: Operator, client: Client, manifest: Any, namespace: str, name: str
 ) -> None:
-    say(f"kubectl apply -f {EXAMPLE.relative_to(REPO)}")
+    say(f"kubectl apply -f {EXAMPLE.relative_to(REPO)} (with the demo's short steps)")
     await client.apply_qwd(manifest)
     await follow(emulator, operator, namespace, name, lambda s: s.get("phase") == "Healthy")
     say("what the operator made")
@@ -151,7 +154,10 @@ async def run_story(
     show_status(emulator, namespace, name)
 
     old = status_of(emulator, namespace, name)["stable"]["revision"]
-    say(f"upgrade: spec.model.revision -> {NEW_COMMIT} (the old revision serves until the new one is ready)")
+    say(
+        f"upgrade: spec.model.revision -> {NEW_COMMIT}: a canary at 25 %, then 50 %, 3s each, "
+        "then promoted (the old revision serves throughout)"
+    )
     await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": NEW_COMMIT}}})
     await follow(
         emulator, operator, namespace, name,
