@@ -59,7 +59,7 @@ async def resync(stopped: kopf.DaemonStopped, namespace: str | None, name: str, 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, id="child-changed")
 async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:
-    if not type or namespace is None:  # the initial listing: resume and the timer cover it
+    if not type or namespace is None:  # the initial listing: resume and the resync daemon cover it
         return
     await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
 
