@@ -177,6 +177,7 @@ async def test_an_slo_breach_rolls_back(stack: Stack, breach: dict[str, Any], sl
 
 async def test_low_traffic_holds_without_rolling_back(stack: Stack) -> None:
     stack.canary.configure(rps=0.5, error_rate=0.5)  # bad, but too little traffic to judge
+    await asyncio.sleep(12)  # until the 10s window holds none of the fixture's earlier busy traffic
     await stack.start_rollout()
 
     def inconclusive() -> bool:
