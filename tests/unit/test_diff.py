@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 
 from qwenops.diff import drift_patch, is_derivative, merge_patch
+from tests.emulator import merge_patch as apply_merge_patch  # the emulator's RFC 7386, tested on its own
 
 DESIRED = {"spec": {"replicas": 2, "template": {"containers": [{"name": "vllm", "args": ["a", "b"]}]}}}
 
@@ -51,37 +52,34 @@ def test_merge_patch_turns_old_into_new(
     assert apply_merge_patch(old, patch) == new
 
 
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386's reference algorithm, to check the patches we produce."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
-
-
 def test_an_extra_selector_key_is_drift_but_an_extra_label_is_not() -> None:
     desired = {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x"}}}
-    assert is_derivative(desired, {"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"selector": {"app": "x"}}})
-    assert not is_derivative(desired, {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x", "o": "y"}}})
+    assert is_derivative(
+        desired, {"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"selector": {"app": "x"}}}
+    )
+    assert not is_derivative(
+        desired, {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x", "o": "y"}}}
+    )
 
 
 @pytest.mark.parametrize(
     ("live", "patch"),
     [
-        ({"spec": {"selector": {"app": "x", "o": "y"}, "ports": [{"port": 1}], "type": "ClusterIP"}},
-         {"spec": {"selector": {"o": None}}}),
+        (
+            {"spec": {"selector": {"app": "x", "o": "y"}, "ports": [{"port": 1}], "type": "ClusterIP"}},
+            {"spec": {"selector": {"o": None}}},
+        ),
         ({"spec": {"selector": {"app": "x"}, "ports": [{"port": 1, "protocol": "TCP"}]}}, {}),
         ({"spec": {"selector": {"app": "x"}, "ports": [{"port": 2}]}}, {"spec": {"ports": [{"port": 1}]}}),
-        ({"metadata": {"labels": {"a": "2", "b": "3"}}}, {"metadata": {"labels": {"a": "1"}}, "spec": {
-            "selector": {"app": "x"}, "ports": [{"port": 1}]}}),
+        (
+            {"metadata": {"labels": {"a": "2", "b": "3"}}},
+            {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 1}]}},
+        ),
     ],
 )
-def test_drift_patch_restores_what_differs_and_nothing_else(live: dict[str, Any], patch: dict[str, Any]) -> None:
+def test_drift_patch_restores_what_differs_and_nothing_else(
+    live: dict[str, Any], patch: dict[str, Any]
+) -> None:
     desired = {"metadata": {"labels": {"a": "1"}}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 1}]}}
     live = {"metadata": {"labels": {"a": "1"}}, **live} if "metadata" not in live else live
     assert drift_patch(desired, live) == patch
