@@ -14,14 +14,3 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration: write it like 30s, 5m, 1h30m or 500ms")
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
     return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """The shortest `1h2m3s` form of a whole number of seconds (rounded down)."""
-    total = int(delta.total_seconds())
-    if total <= 0:
-        return "0s"
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{seconds}s" if seconds else ""]
-    return "".join(parts)

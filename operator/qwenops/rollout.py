@@ -255,7 +255,12 @@ class _Rollout:
 
     def _request(self, kind: Literal["promote", "abort", "retry"]) -> bool:
         """True once per new value of the `qwenops.io/<kind>` annotation."""
-        value = self.observed.annotations.get(f"{naming.GROUP}/{kind}")
+        annotation = {
+            "promote": naming.ANNOTATION_PROMOTE,
+            "abort": naming.ANNOTATION_ABORT,
+            "retry": naming.ANNOTATION_RETRY,
+        }[kind]
+        value = self.observed.annotations.get(annotation)
         if not value or value == getattr(self.handled, kind):
             return False
         self.handled = self.handled.model_copy(update={kind: value})

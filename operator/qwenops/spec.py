@@ -9,7 +9,6 @@ objects stored under an older CRD) and as an OpenAPI keyword or a CEL rule in
 """
 
 import re
-from datetime import timedelta
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -24,7 +23,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from qwenops.durations import DURATION_PATTERN, parse_duration
+from qwenops.durations import DURATION_PATTERN
 from qwenops.errors import InvalidSpecError
 from qwenops.naming import MAX_NAME_LENGTH
 
@@ -330,10 +329,6 @@ class QwenDeploymentSpec(Model):
                 f"nodePool.gpusPerReplica ({gpus}) must be a multiple of engine.tensorParallelSize ({tp})"
             )
         return self
-
-
-def step_pause(step: Step) -> timedelta | None:
-    return None if step.pause is None else parse_duration(step.pause)
 
 
 NAME_RULES = [

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from qwenops.durations import format_duration, parse_duration
+from qwenops.durations import parse_duration
 
 
 @pytest.mark.parametrize(
@@ -17,10 +17,3 @@ def test_parse(text: str, expected: float) -> None:
 def test_refuses_what_is_not_a_duration(text: str) -> None:
     with pytest.raises(ValueError, match="30s, 5m"):
         parse_duration(text)
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "0s"), (45, "45s"), (90, "1m30s"), (3600, "1h"), (3725, "1h2m5s")]
-)
-def test_format(seconds: int, text: str) -> None:
-    assert format_duration(timedelta(seconds=seconds)) == text
