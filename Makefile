@@ -31,6 +31,7 @@ lint: setup
 
 crds: setup
 	$(BIN)/qwenops crds --output crds/qwenops.io_qwendeployments.yaml
+	cp crds/qwenops.io_qwendeployments.yaml charts/qwenops/crds/
 
 demo: setup
 	$(BIN)/python demo/run.py

@@ -244,3 +244,11 @@ def test_root_requires_spec_only(schema: dict[str, Any]) -> None:
     assert set(schema["properties"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
     assert schema["properties"]["metadata"] == {"type": "object"}
     assert "required" not in schema["properties"]["status"]
+
+
+def test_the_chart_ships_the_same_crd() -> None:
+    root = Path(__file__).resolve().parents[2]
+    shipped = root / "charts" / "qwenops" / "crds" / "qwenops.io_qwendeployments.yaml"
+    assert shipped.read_text() == (root / "crds" / "qwenops.io_qwendeployments.yaml").read_text(), (
+        "charts/qwenops/crds/ is stale: run `make crds`"
+    )
