@@ -30,6 +30,7 @@ from tests.integration.harness import (  # noqa: E402
     Client,
     Operator,
     deployments_of,
+    event_reasons,
     eventually,
     status_of,
 )
@@ -171,6 +172,9 @@ async def run_story(
     await follow(emulator, operator, namespace, name, lambda s: s.get("phase") == "Degraded")
     unchanged = deployments_of(emulator, namespace, name) == before
     print(f"Deployments unchanged: {unchanged}")
+    await eventually(
+        lambda: "InvalidSpec" in event_reasons(emulator, name), "the InvalidSpec event", operator
+    )
     say(f"kubectl describe qwd {name} (events)")
     show_events(emulator, name)
     if not unchanged:

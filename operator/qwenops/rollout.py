@@ -331,7 +331,11 @@ class _Rollout:
             analysis is not None and analysis.verdict == "Passed" and analysis.at >= canary.step_started_at
         )
         if promote or (pause is not None and elapsed >= pause and passed):
-            why = "promoted by a person" if promote else "pause over and analysis passed"
+            why = (
+                "promoted by a person"
+                if promote
+                else "pause over" + (" and analysis passed" if analysed else "")
+            )
             return self._advance(canary, steps, why, analysis)
 
         if pause is None:
