@@ -29,7 +29,16 @@ from qwenops.render import (
     with_image,
     with_pods_of,
 )
-from qwenops.rollout import DeploymentState, Event, Observed, Plan, analysis_due, decide, refuse
+from qwenops.rollout import (
+    DeploymentState,
+    Event,
+    Observed,
+    Plan,
+    analysis_due,
+    decide,
+    refuse,
+    traffic_weight,
+)
 from qwenops.spec import QwenDeploymentSpec, parse_spec
 from qwenops.status import AnalysisReading, QwenDeploymentStatus
 
@@ -166,7 +175,7 @@ def _route_error(
     if route is None:
         return f"HTTPRoute {ref.name} not found"
     carried = traffic.routed_weight(route, name)
-    wanted = status.canary.weight if status.canary and status.canary.step_started_at else 0
+    wanted = traffic_weight(status.canary)
     if carried is None:
         return f"HTTPRoute {ref.name} has no rule naming Services {name}-stable and {name}-canary"
     if carried != wanted:

@@ -95,6 +95,18 @@ class Plan:
     """Set when this plan rolls a canary back: SLOBreached, ProgressDeadlineExceeded or Aborted."""
 
 
+def traffic_weight(canary: CanaryRevision | None) -> int:
+    """The canary's weight as routed: 0 until its step's pods were ready (or it is promoting)."""
+    if canary is None or (canary.step_started_at is None and not canary.promoting):
+        return 0
+    return canary.weight
+
+
+def _strays(observed: Observed, *keep: str) -> tuple[str, ...]:
+    """Existing revisions that are none of `keep`: their Deployments go."""
+    return tuple(sorted(r for r in observed.deployments if r not in keep))
+
+
 def short(commit: str) -> str:
     return commit[:7]
 
@@ -224,7 +236,7 @@ def _steady(
     return Plan(
         status=new_status,
         deployments=(DeploymentPlan(stable.revision, naming.TRACK_STABLE, spec.replicas),),
-        delete=tuple(sorted(r for r in observed.deployments if r != stable.revision)),
+        delete=_strays(observed, stable.revision),
         stable_revision=stable.revision,
         canary_revision=None,
         events=tuple(events),
@@ -503,7 +515,7 @@ class _Rollout:
         return Plan(
             status=status,
             deployments=(DeploymentPlan(self.target, naming.TRACK_STABLE, self.spec.replicas),),
-            delete=tuple(sorted(r for r in self.observed.deployments if r != self.target)),
+            delete=_strays(self.observed, self.target),
             stable_revision=self.target,
             canary_revision=None,
             events=tuple(self.events),
@@ -565,14 +577,13 @@ class _Rollout:
         return self._rolled_back_plan(status)
 
     def _rolled_back_plan(self, status: QwenDeploymentStatus) -> Plan:
-        keep = {self.stable.revision, self.target}
         return Plan(
             status=status,
             deployments=(
                 DeploymentPlan(self.stable.revision, naming.TRACK_STABLE, self.spec.replicas),
                 DeploymentPlan(self.target, naming.TRACK_CANARY, 0),
             ),
-            delete=tuple(sorted(r for r in self.observed.deployments if r not in keep)),
+            delete=_strays(self.observed, self.stable.revision, self.target),
             stable_revision=self.stable.revision,
             canary_revision=None,
             events=tuple(self.events),
@@ -605,7 +616,6 @@ class _Rollout:
                 "conditions": _spec_valid(conditions, self.now, self.gen),
             }
         )
-        keep = {self.stable.revision, self.target}
         if self.spec.rollout.analysis.prometheus is not None and canary.step_started_at is not None:
             interval = parse_duration(self.spec.rollout.analysis.interval)
             requeue = interval if requeue is None else min(requeue, interval)
@@ -615,10 +625,10 @@ class _Rollout:
                 DeploymentPlan(self.stable.revision, naming.TRACK_STABLE, self.spec.replicas),
                 DeploymentPlan(self.target, naming.TRACK_CANARY, canary_pods),
             ),
-            delete=tuple(sorted(r for r in self.observed.deployments if r not in keep)),
+            delete=_strays(self.observed, self.stable.revision, self.target),
             stable_revision=self.stable.revision,
             canary_revision=self.target,
-            canary_weight=canary.weight if canary.step_started_at is not None or canary.promoting else 0,
+            canary_weight=traffic_weight(canary),
             events=tuple(self.events),
             requeue_after=requeue,
         )
