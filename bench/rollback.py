@@ -29,10 +29,15 @@ sys.path.insert(0, str(REPO))
 
 from images.serving.vllm_sim import run_simulator  # noqa: E402
 from qwenops.durations import parse_duration  # noqa: E402
-from qwenops.render import revision_of, with_image  # noqa: E402
-from qwenops.spec import QwenDeploymentSpec  # noqa: E402
 from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
-from tests.integration.harness import SERVING_IMAGE, Client, Operator, eventually, status_of  # noqa: E402
+from tests.integration.harness import (  # noqa: E402
+    Client,
+    Operator,
+    eventually,
+    expected_revision,
+    qwd,
+    status_of,
+)
 from tests.prometheus import Target, prometheus_running, revision_labels  # noqa: E402
 
 NS, NAME = "llm", "chat"
@@ -45,11 +50,10 @@ def phase_is(emulator: KubeEmulator, phase: str) -> Callable[[], bool]:
 
 
 def manifest(commit: str, url: str, args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "apiVersion": "qwenops.io/v1alpha1",
-        "kind": "QwenDeployment",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {
+    return qwd(
+        NS,
+        NAME,
+        {
             "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
             "replicas": 2,
             "rollout": {
@@ -64,12 +68,11 @@ def manifest(commit: str, url: str, args: argparse.Namespace) -> dict[str, objec
                 },
             },
         },
-    }
+    )
 
 
 def revision(commit: str, args: argparse.Namespace) -> str:
-    spec = QwenDeploymentSpec.model_validate(manifest(commit, "http://x", args)["spec"])
-    return revision_of(with_image(spec, SERVING_IMAGE))
+    return expected_revision(manifest(commit, "http://x", args))
 
 
 async def one_run(args: argparse.Namespace, seed: int) -> float:

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from qwenops.render import revision_of, with_image
+from qwenops.spec import QwenDeploymentSpec
 from tests.emulator import KubeEmulator, write_kubeconfig
 
 QWDS = "qwenops.io/v1alpha1/qwendeployments"
@@ -23,6 +25,22 @@ QWD_PATH = "/apis/qwenops.io/v1alpha1/namespaces/{namespace}/qwendeployments"
 MERGE_PATCH = "application/merge-patch+json"
 SERVING_IMAGE = "registry.example/qwenops/serving:test"
 REPO = Path(__file__).resolve().parents[2]
+
+
+def qwd(namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A QwenDeployment manifest around `spec`."""
+    return {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": dict(spec),
+    }
+
+
+def expected_revision(manifest: Mapping[str, Any]) -> str:
+    """The revision an operator run with SERVING_IMAGE gives this manifest's spec."""
+    spec = QwenDeploymentSpec.model_validate(manifest["spec"])
+    return revision_of(with_image(spec, SERVING_IMAGE))
 
 
 class Operator:

@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 
-from qwenops.render import revision_of, with_image
-from qwenops.spec import QwenDeploymentSpec
 from tests.emulator import KubeEmulator
 from tests.integration.harness import (
     DEPLOYMENTS,
@@ -18,6 +16,8 @@ from tests.integration.harness import (
     deployments_of,
     event_reasons,
     eventually,
+    expected_revision,
+    qwd,
     status_of,
 )
 
@@ -30,22 +30,16 @@ SERVICE_PATH = f"/api/v1/namespaces/{NS}/services"
 
 
 def manifest(commit: str = COMMIT_A, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "qwenops.io/v1alpha1",
-        "kind": "QwenDeployment",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {
-            "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-            "nodePool": {"nodeSelector": {"gpu-pool": "h100"}},
-            "replicas": 2,
-            **spec,
-        },
-    }
+    return qwd(NS, NAME, {
+        "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
+        "nodePool": {"nodeSelector": {"gpu-pool": "h100"}},
+        "replicas": 2,
+        **spec,
+    })  # fmt: skip
 
 
 def revision(commit: str = COMMIT_A, **spec: Any) -> str:
-    parsed = QwenDeploymentSpec.model_validate(manifest(commit, **spec)["spec"])
-    return revision_of(with_image(parsed, SERVING_IMAGE))
+    return expected_revision(manifest(commit, **spec))
 
 
 def phase(emulator: KubeEmulator) -> str | None:

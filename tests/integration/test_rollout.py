@@ -12,17 +12,16 @@ import aiohttp
 import pytest
 
 from images.serving.vllm_sim import Simulator, run_simulator
-from qwenops.render import revision_of, with_image
-from qwenops.spec import QwenDeploymentSpec
 from tests.emulator import KubeEmulator, run_emulator
 from tests.integration.harness import (
     DEPLOYMENTS,
-    SERVING_IMAGE,
     Client,
     Operator,
     deployments_of,
     event_reasons,
     eventually,
+    expected_revision,
+    qwd,
     status_of,
 )
 from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
@@ -35,11 +34,10 @@ SLOS = {"maxErrorRate": 0.05, "p95LatencySeconds": 2.0}
 
 
 def manifest(commit: str, prometheus_url: str, **analysis: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "qwenops.io/v1alpha1",
-        "kind": "QwenDeployment",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {
+    return qwd(
+        NS,
+        NAME,
+        {
             "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
             "replicas": 2,
             "rollout": {
@@ -55,12 +53,11 @@ def manifest(commit: str, prometheus_url: str, **analysis: Any) -> dict[str, Any
                 },
             },
         },
-    }
+    )
 
 
 def revision(commit: str) -> str:
-    spec = QwenDeploymentSpec.model_validate(manifest(commit, "http://x")["spec"])
-    return revision_of(with_image(spec, SERVING_IMAGE))
+    return expected_revision(manifest(commit, "http://x"))
 
 
 @dataclass
