@@ -67,6 +67,7 @@ def admit(manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None) -> 
 
     schema_errors = sorted(openapi_validator(schema).iter_errors(obj), key=lambda e: _path(e.absolute_path))
     errors = [f"{_path(e.absolute_path)}: {_message(e)}" for e in schema_errors]
+    errors += list(_duplicate_keys(obj, schema, ()))
     if any(e.validator in _BLOCKING for e in schema_errors):
         return [*errors, NOT_CHECKED]
     return errors + list(_rule_errors(obj, schema, ()))
@@ -257,6 +258,27 @@ def _program(rule: str) -> celpy.Runner:
 def compile_rule(rule: str) -> None:
     """Raise celpy.CELParseError if `rule` does not compile (a test helper)."""
     _program(rule)
+
+
+def _duplicate_keys(value: Any, schema: Mapping[str, Any], path: tuple[str | int, ...]) -> Iterator[str]:
+    """`x-kubernetes-list-type: map`: two items with the same keys are a `Duplicate value`."""
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if isinstance(properties.get(key), Mapping):
+                yield from _duplicate_keys(item, properties[key], (*path, key))
+    elif isinstance(value, list) and "items" in schema:
+        if schema.get("x-kubernetes-list-type") == "map":
+            keys = schema["x-kubernetes-list-map-keys"]
+            seen: set[tuple[Any, ...]] = set()
+            for index, item in enumerate(value):
+                key = tuple(item.get(k) for k in keys) if isinstance(item, dict) else (item,)
+                if key in seen:
+                    shown = ", ".join(f'"{k}":"{v}"' for k, v in zip(keys, key, strict=True))
+                    yield f"{_path((*path, index))}: Duplicate value: map[string]interface {{}}{{{shown}}}"
+                seen.add(key)
+        for index, item in enumerate(value):
+            yield from _duplicate_keys(item, schema["items"], (*path, index))
 
 
 def _rule_errors(value: Any, schema: Mapping[str, Any], path: tuple[str | int, ...]) -> Iterator[str]:

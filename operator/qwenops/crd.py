@@ -95,6 +95,8 @@ _KEPT = frozenset(
         "maxProperties",
         PRESERVE,
         CEL,
+        "x-kubernetes-list-type",
+        "x-kubernetes-list-map-keys",
     }
 )
 _DROPPED = frozenset({"title", "propertyNames", "patternProperties", "$ref", "anyOf", "$defs"})

@@ -85,6 +85,7 @@ class Resource:
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 SERVICES = Resource("", "v1", "services")
+PODS = Resource("", "v1", "pods")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
 

@@ -34,6 +34,11 @@ REVISION_LENGTH = 10
 MAX_NAME_LENGTH = 52
 """Longest QwenDeployment name: `<name>-<revision>` (11 more) must stay a 63-character DNS label."""
 
+DOWNLOAD_CONTAINER = "download"
+VERIFY_CONTAINER = "verify"
+SERVING_CONTAINER = "vllm"
+"""The containers of a serving pod, in order: `qwenops-serve download`, `verify`, `serve`."""
+
 SERVING_PORT = 8000
 SERVING_PORT_NAME = "http"
 

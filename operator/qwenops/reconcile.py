@@ -16,7 +16,8 @@ from typing import Any, cast
 
 import kopf
 
-from qwenops import kube, metrics, naming, prom, traffic
+from qwenops import kube, metrics, naming, prom, startup, traffic
+from qwenops.budget import cache_is_warm, startup_budget
 from qwenops.config import OperatorConfig
 from qwenops.diff import merge_patch
 from qwenops.errors import InvalidSpecError
@@ -120,11 +121,13 @@ async def _reconcile(
     ]  # fmt: skip
     live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
     route = await _route(spec, namespace)
+    live_pods = await kube.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
     observed = Observed(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
         annotations=meta.get("annotations") or {},
         route_error=_route_error(spec, name, route, status),
+        startups=startups_of(live_by_revision, live_pods),
     )
     target = revision_of(spec)
     reading = None
@@ -137,6 +140,7 @@ async def _reconcile(
     ):
         reading = await reader(spec, owner, canary.revision, stable.revision, now)
     plan = decide(spec, target, status, observed, now, reading)
+    new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
     for wanted in plan.deployments:
         pods = _spec_of(spec, target, wanted.revision, plan.status)
@@ -153,11 +157,45 @@ async def _reconcile(
         if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
             log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
 
-    if await _write_status(body, status, plan.status):
+    if await _write_status(body, status, new_status):
         for event in plan.events:
             _post(body, event)
+        if stage_change is not None:
+            _post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
+                              stage_change.message))  # fmt: skip
         _count(namespace, name, status, plan, now)
     return plan.requeue_after
+
+
+def startups_of(
+    deployments: Mapping[str, Manifest], pods: list[Manifest]
+) -> dict[str, startup.RevisionStartup]:
+    """Each live revision's pods, summed up by where they are on their way to serving."""
+    by_revision: dict[str, list[Manifest]] = {revision: [] for revision in deployments}
+    for pod in pods:
+        revision = (pod["metadata"].get("labels") or {}).get(naming.LABEL_REVISION)
+        if revision in by_revision:
+            by_revision[revision].append(pod)
+    return {revision: startup.summarize(revision, found) for revision, found in by_revision.items()}
+
+
+def _report_startup(
+    spec: QwenDeploymentSpec,
+    target: str,
+    before: QwenDeploymentStatus,
+    plan: Plan,
+    observed: Observed,
+    now: datetime,
+) -> tuple[QwenDeploymentStatus, startup.StageChange | None]:
+    """The plan's status, saying where the newest revision's pods are (the canary's, else the stable's)."""
+    revision = plan.canary_revision or plan.stable_revision
+    wanted = next((d.replicas for d in plan.deployments if d.revision == revision), 0)
+    found = observed.startups.get(revision)
+    if wanted == 0 or found is None:
+        return startup.report(plan.status, None, None, now=now, generation=observed.generation)
+    model = _spec_of(spec, target, revision, plan.status).model
+    budget = startup_budget(model, warm_cache=cache_is_warm(model, before))
+    return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
 
 
 async def _route(spec: QwenDeploymentSpec, namespace: str) -> Manifest | None:

@@ -10,20 +10,21 @@ template would change at promotion and restart every pod, reloading the model.
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from qwenops import naming
+from qwenops.budget import load_budget, startup_budget
 from qwenops.spec import QwenDeploymentSpec
 from qwenops.status import CanaryRevision, StableRevision
 
 Manifest = dict[str, Any]
 
 STARTUP_PROBE_PERIOD_SECONDS = 10
-STARTUP_BUDGET_SECONDS = 30 * 60
-"""Time a pod has to download and load its weights before the startup probe gives up."""
-PROGRESS_MARGIN_SECONDS = 10 * 60
 MODEL_CACHE_PATH = "/models"
+SERVING_UID = 10001
+"""The serving image's non-root user (images/serving/Dockerfile)."""
 SHM_SIZE = "16Gi"
 
 
@@ -53,16 +54,18 @@ def with_pods_of(spec: QwenDeploymentSpec, revision: StableRevision | CanaryRevi
 def pod_affecting(spec: QwenDeploymentSpec) -> dict[str, Any]:
     """Every field that changes the pods: what a revision hashes."""
     return {
-        "model": spec.model.model_dump(mode="json", by_alias=True),
-        "engine": spec.engine.model_dump(mode="json", by_alias=True),
-        "nodePool": spec.node_pool.model_dump(mode="json", by_alias=True),
+        "model": spec.model.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "engine": spec.engine.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "nodePool": spec.node_pool.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
 
 
 def revision_of(spec: QwenDeploymentSpec) -> str:
     """A short stable hash of the pod-affecting fields (resolve the image first with `with_image`).
 
-    Replicas and rollout settings are not in it: changing them starts no new revision.
+    Replicas and rollout settings are not in it: changing them starts no new revision. Unset
+    optional fields are left out, so a field added to the API later does not change the
+    revision of every existing object.
     """
     canonical = json.dumps(pod_affecting(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[: naming.REVISION_LENGTH]
@@ -90,11 +93,10 @@ def owner_reference(owner: Owner) -> dict[str, Any]:
 
 
 def vllm_args(spec: QwenDeploymentSpec) -> list[str]:
-    """The OpenAI server's arguments; `--disable-log-stats` is refused by the spec's validation."""
+    """vLLM's arguments after the model path (which `qwenops-serve serve` fills in with the
+    verified local snapshot); `--disable-log-stats` is refused by the spec's validation."""
     engine = spec.engine
     args = [
-        "--model", spec.model.name,
-        "--revision", spec.model.revision,
         "--served-model-name", spec.model.served_model_name,
         "--tensor-parallel-size", str(engine.tensor_parallel_size),
         "--gpu-memory-utilization", str(engine.gpu_memory_utilization),
@@ -103,6 +105,15 @@ def vllm_args(spec: QwenDeploymentSpec) -> list[str]:
         args += ["--max-model-len", str(engine.max_model_len)]
     args += ["--host", "0.0.0.0", "--port", str(naming.SERVING_PORT)]
     return args + list(engine.extra_args)
+
+
+def checkpoint_args(spec: QwenDeploymentSpec) -> list[str]:
+    """The pin every `qwenops-serve` step works on: repo, commit, cache, and the spec's digests."""
+    model = spec.model
+    args = ["--model", model.name, "--revision", model.revision, "--cache-dir", MODEL_CACHE_PATH]
+    for digest in model.files:
+        args += ["--file", f"{digest.name}={digest.sha256}"]
+    return args
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -114,7 +125,49 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+def _container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _pod_security() -> dict[str, Any]:
+    """The serving image's user; fsGroup makes a claim's files writable by it."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": SERVING_UID,
+        "runAsGroup": SERVING_UID,
+        "fsGroup": SERVING_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _init_resources() -> dict[str, Any]:
+    """Downloading and hashing need a core and little memory; no GPU (the pod holds its GPUs anyway)."""
+    return {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
+
+
+def _step(spec: QwenDeploymentSpec, name: str, command: str) -> dict[str, Any]:
+    """An init container running one `qwenops-serve` step on the cache volume."""
+    container: dict[str, Any] = {
+        "name": name,
+        "image": spec.engine.image,
+        "command": ["qwenops-serve", command],
+        "args": checkpoint_args(spec),
+        "env": [{"name": "HF_HOME", "value": MODEL_CACHE_PATH}],
+        "resources": _init_resources(),
+        "securityContext": _container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "model-cache", "mountPath": MODEL_CACHE_PATH}],
+    }
+    secret = spec.model.token_secret
+    if secret is not None and name == naming.DOWNLOAD_CONTAINER:
+        container["env"].append(
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}}
+        )
+    return container
+
+
 def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) -> Manifest:
+    """Download, verify, then serve: each a container, so pod status shows which one a pod is at."""
     pool = spec.node_pool
     gpus = str(pool.gpus_per_replica)
     labels = {
@@ -123,17 +176,29 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
         naming.LABEL_VERSION: revision,
         naming.LABEL_REVISION: revision,
     }
+    load = int(load_budget(spec.model).total_seconds())
+    cache: dict[str, Any] = (
+        {"persistentVolumeClaim": {"claimName": spec.model.cache.claim_name}}
+        if spec.model.cache is not None
+        else {"emptyDir": {}}
+    )
     pod_spec: dict[str, Any] = {
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 60,
+        "securityContext": _pod_security(),
+        "initContainers": [
+            _step(spec, naming.DOWNLOAD_CONTAINER, "download"),
+            _step(spec, naming.VERIFY_CONTAINER, "verify"),
+        ],
         "containers": [
             {
-                "name": "vllm",
+                "name": naming.SERVING_CONTAINER,
                 "image": spec.engine.image,
-                "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-                "args": vllm_args(spec),
+                "command": ["qwenops-serve", "serve"],
+                "args": [*checkpoint_args(spec), "--", *vllm_args(spec)],
                 "env": [
                     {"name": "HF_HOME", "value": MODEL_CACHE_PATH},
+                    {"name": "HF_HUB_OFFLINE", "value": "1"},
                     {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
                 ],
                 "ports": [
@@ -147,14 +212,14 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
                     "requests": {pool.gpu_resource: gpus},
                     "limits": {pool.gpu_resource: gpus},
                 },
+                "securityContext": _container_security(),
+                "terminationMessagePolicy": "FallbackToLogsOnError",
                 "volumeMounts": [
                     {"name": "dshm", "mountPath": "/dev/shm"},
                     {"name": "model-cache", "mountPath": MODEL_CACHE_PATH},
                 ],
                 "startupProbe": _probe(
-                    "/health",
-                    STARTUP_PROBE_PERIOD_SECONDS,
-                    STARTUP_BUDGET_SECONDS // STARTUP_PROBE_PERIOD_SECONDS,
+                    "/health", STARTUP_PROBE_PERIOD_SECONDS, math.ceil(load / STARTUP_PROBE_PERIOD_SECONDS)
                 ),
                 "readinessProbe": _probe("/health", 5, 3),
                 "livenessProbe": _probe("/health", 10, 6),
@@ -162,7 +227,7 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
         ],
         "volumes": [
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}},
-            {"name": "model-cache", "emptyDir": {}},
+            {"name": "model-cache", **cache},
         ],
     }
     if pool.node_selector:
@@ -216,7 +281,11 @@ def desired_deployment(
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": 1,
-            "progressDeadlineSeconds": STARTUP_BUDGET_SECONDS + PROGRESS_MARGIN_SECONDS,
+            # The Deployment's own clock (a cold start, the longest): the operator judges the
+            # canary against its own deadline, which knows whether the cache is warm.
+            "progressDeadlineSeconds": int(
+                startup_budget(spec.model, warm_cache=False).deadline.total_seconds()
+            ),
             "selector": {
                 "matchLabels": {
                     naming.LABEL_DEPLOYMENT: owner.name,

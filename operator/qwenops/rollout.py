@@ -25,8 +25,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from qwenops import naming
+from qwenops.budget import progress_deadline
 from qwenops.durations import parse_duration
 from qwenops.spec import QwenDeploymentSpec, Step
+from qwenops.startup import RevisionStartup
 from qwenops.status import (
     AnalysisReading,
     CanaryRevision,
@@ -61,6 +63,13 @@ class Observed:
     """The QwenDeployment's annotations: where a person's promote, abort and retry arrive."""
     route_error: str | None = None
     """With an HTTPRoute: why its backendRefs do not carry the weights last set (None: they do)."""
+    startups: Mapping[str, RevisionStartup] = field(default_factory=dict)
+    """Where each revision's pods are on their way to serving, by revision."""
+
+    def refused(self, revision: str) -> str | None:
+        """Why a pod of `revision` refused its checkpoint (a terminal failure), if one did."""
+        startup = self.startups.get(revision)
+        return startup.failure if startup is not None else None
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,8 @@ class Plan:
     requeue_after: timedelta | None = None
     """When something is due (a pause ends, a reading is due), if before the next resync."""
     rollback_reason: str | None = None
-    """Set when this plan rolls a canary back: SLOBreached, ProgressDeadlineExceeded or Aborted."""
+    """Set when this plan rolls a canary back: SLOBreached, ProgressDeadlineExceeded,
+    VerificationFailed or Aborted."""
 
 
 def traffic_weight(canary: CanaryRevision | None) -> int:
@@ -167,6 +177,9 @@ def decide(
     return _Rollout(spec, target, status, stable, observed, now, events).decide(reading)
 
 
+_PROGRESSING_REASONS = {Phase.PROGRESSING: "RevisionStarting", Phase.FAILED: "VerificationFailed"}
+
+
 def _steady(
     spec: QwenDeploymentSpec,
     status: QwenDeploymentStatus,
@@ -201,6 +214,16 @@ def _steady(
         )
         if not was_available:
             events.append(Event("Normal", "Available", message))
+    elif (refused := observed.refused(stable.revision)) is not None:
+        phase = Phase.FAILED
+        message = (
+            f"revision {stable.revision} cannot serve: a pod refused the checkpoint: {refused}; "
+            "fix spec.model and apply it again"
+        )
+        conditions = with_condition(
+            conditions, ConditionType.AVAILABLE, "False", "VerificationFailed", message,
+            now=now, generation=gen,
+        )  # fmt: skip
     else:
         ready = state.ready_replicas if state else 0
         if was_available:
@@ -217,7 +240,7 @@ def _steady(
         conditions,
         ConditionType.PROGRESSING,
         "True" if phase == Phase.PROGRESSING else "False",
-        "RevisionStarting" if phase == Phase.PROGRESSING else "RolloutComplete",
+        _PROGRESSING_REASONS.get(phase, "RolloutComplete"),
         message,
         now=now,
         generation=gen,
@@ -293,15 +316,15 @@ class _Rollout:
         if abort:
             return self._roll_back(canary, "Aborted", "aborted by a person (annotation qwenops.io/abort)")
 
+        refused = self.observed.refused(self.target)
+        if refused is not None:
+            why = f"a canary pod refused the checkpoint: {refused}"
+            return self._roll_back(canary, "VerificationFailed", why)
+
         state = self.observed.deployments.get(self.target)
         ready = state.ready_replicas if state else 0
-        if canary.step_started_at is None and not canary.promoting and self._deadline_passed(canary):
-            return self._roll_back(
-                canary,
-                "ProgressDeadlineExceeded",
-                f"canary pods not ready within {self.spec.rollout.progress_deadline}: "
-                f"{ready} ready after starting at {canary.started_at:%H:%M:%S}",
-            )
+        if canary.step_started_at is None and not canary.promoting and (late := self._late(canary, ready)):
+            return self._roll_back(canary, "ProgressDeadlineExceeded", late)
 
         analysis = self.status.analysis
         if reading is not None:
@@ -402,9 +425,18 @@ class _Rollout:
             started_at=self.now,
         )
 
-    def _deadline_passed(self, canary: CanaryRevision) -> bool:
+    def _late(self, canary: CanaryRevision, ready: int) -> str | None:
+        """Why the canary's pods are past their progress deadline (None: they are not)."""
+        deadline, how = progress_deadline(self.spec, self.status)
         started = canary.started_at or self.now
-        return self.now - started >= parse_duration(self.spec.rollout.progress_deadline)
+        if self.now - started < deadline:
+            return None
+        startup = self.observed.startups.get(self.target)
+        where = f" ({startup.message})" if startup is not None and startup.message else ""
+        return (
+            f"canary pods not ready within {_span(deadline)} ({how}): "
+            f"{ready} ready after starting at {started:%H:%M:%S}{where}"
+        )
 
     def _record(self, reading: AnalysisReading) -> AnalysisReading:
         """The new reading, with the run of consecutive failures it extends or ends."""
@@ -635,6 +667,11 @@ class _Rollout:
 
     def _history(self, entry: HistoryEntry) -> list[HistoryEntry]:
         return [*self.status.history, entry][-max(self.spec.revision_history_limit, 1) :]
+
+
+def _span(duration: timedelta) -> str:
+    minutes, seconds = divmod(int(duration.total_seconds()), 60)
+    return f"{minutes}m{seconds}s" if seconds else f"{minutes}m"
 
 
 def _spec_valid(conditions: list[Condition], now: datetime, gen: int | None) -> list[Condition]:

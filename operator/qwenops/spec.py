@@ -38,6 +38,7 @@ LABEL_KEY_PATTERN = (
 )
 LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 
 MANAGED_ARGS = (
@@ -68,6 +69,51 @@ class Model(BaseModel):
     )
 
 
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$"
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+FILE_NAME_PATTERN = r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,254}$"
+
+
+class FileDigest(Model):
+    """One file of the checkpoint and the sha256 it must have."""
+
+    name: Annotated[str, StringConstraints(pattern=FILE_NAME_PATTERN, max_length=255)] = Field(
+        description="Path of the file in the repo, e.g. model-00001-of-00004.safetensors.",
+        json_schema_extra={
+            CEL: [
+                {
+                    "rule": "!self.matches('(^|/)[.]{1,2}(/|$)') && !self.contains('//') "
+                    "&& !self.endsWith('/')",
+                    "message": "spec.model.files[].name must be a relative path inside the repo",
+                }
+            ]
+        },
+    )
+    sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)] = Field(
+        description="Lowercase hex sha256 of the file's bytes (the Hub's LFS digest)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _inside_repo(cls, value: str) -> str:
+        if any(part in ("", ".", "..") for part in value.split("/")):
+            raise ValueError(f"{value!r} is not a relative path inside the repo")
+        return value
+
+
+class ModelCache(Model):
+    claim_name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)] = Field(
+        description="A PersistentVolumeClaim shared by the pods (ReadWriteMany), so a model downloaded "
+        "once starts from a warm cache."
+    )
+
+
+class SecretKeyRef(Model):
+    name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = "token"
+
+
 class ModelRef(Model):
     """Which checkpoint to serve, pinned to one commit of its Hugging Face repo."""
 
@@ -89,6 +135,36 @@ class ModelRef(Model):
     served_model_name: Annotated[str, StringConstraints(pattern=SERVED_NAME_PATTERN, max_length=128)] = Field(
         description="The name clients ask for; stays the same across versions."
     )
+    files: list[FileDigest] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="Expected sha256 of files of the checkpoint. The pods verify every file against "
+        "the Hub's own digests anyway; these pin them further, so a repo rewritten upstream is refused.",
+        # A map list: the API server itself refuses two entries with one name.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    size: Quantity | None = Field(
+        default=None,
+        description="Size of the weights (e.g. 16Gi). Sets how long pods may take to download, verify "
+        "and load them; when absent it is estimated from the parameter count in the repo name.",
+    )
+    cache: ModelCache | None = Field(
+        default=None,
+        description="Where pods keep the weights. Absent: an emptyDir, so every new pod downloads them.",
+    )
+    token_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="A Secret key holding a Hugging Face token, for gated or private repos. Only the "
+        "download init container sees it.",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _each_file_once(cls, files: list[FileDigest]) -> list[FileDigest]:
+        names = [f.name for f in files]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return files
 
     @field_validator("revision")
     @classmethod
@@ -282,9 +358,10 @@ class Rollout(Model):
     )
     traffic_routing: TrafficRouting = Field(default_factory=TrafficRouting)
     analysis: Analysis = Field(default_factory=Analysis)
-    progress_deadline: Duration = Field(
-        default="40m",
-        description="A canary whose pods are not all ready this long after it started is rolled back.",
+    progress_deadline: Duration | None = Field(
+        default=None,
+        description="A canary whose pods are not all ready this long after it started is rolled back. "
+        "Absent: derived from the model's size and whether the cache is warm (see status.startup).",
     )
 
     @field_validator("steps")

@@ -25,6 +25,7 @@ class ConditionType(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     SLO_BREACHED = "SLOBreached"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    MODEL_READY = "ModelReady"
 
 
 class Condition(Model):
@@ -79,6 +80,23 @@ class AnalysisReading(Model):
     message: str = ""
 
 
+class StartupStatus(Model):
+    """How far the newest revision's pods are on the way to serving, and the time they are given."""
+
+    revision: str
+    stage: str = Field(
+        description="Pending, Unschedulable, Downloading, DownloadFailed, Verifying, VerificationFailed, "
+        "Loading, Crashing or Ready: the most serious trouble, else the slowest pod."
+    )
+    pods: dict[str, int] = Field(default_factory=dict, description="Pods at each stage.")
+    message: str = ""
+    since: datetime = Field(description="When the revision reached this stage.")
+    model_bytes: int = Field(description="Size of the weights the budget is derived from.")
+    warm_cache: bool = Field(description="Whether the cache volume already held this checkpoint.")
+    deadline_seconds: int = Field(description="Time from the revision's start until its pods must be ready.")
+    budget: str = Field(default="", description="How the deadline was derived, for people.")
+
+
 class HistoryEntry(Model):
     revision: str
     model: ModelRef
@@ -102,6 +120,7 @@ class QwenDeploymentStatus(Model):
     stable: StableRevision | None = None
     canary: CanaryRevision | None = None
     analysis: AnalysisReading | None = None
+    startup: StartupStatus | None = None
     rejected_revision: str | None = Field(
         default=None, description="Rolled back; not tried again until spec changes or a retry is asked."
     )

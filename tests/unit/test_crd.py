@@ -167,6 +167,7 @@ def test_cel_rules_sit_on_the_right_nodes(schema: dict[str, Any]) -> None:
         "<root>",
         "spec",
         "spec.engine.extraArgs",
+        "spec.model.files[*].name",
         "spec.model.revision",
         "spec.rollout.steps",
     ]

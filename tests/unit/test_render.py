@@ -10,6 +10,7 @@ import yaml
 from qwenops import naming
 from qwenops.render import (
     Owner,
+    checkpoint_args,
     desired_deployment,
     desired_services,
     revision_of,
@@ -22,11 +23,18 @@ GOLDEN = Path(__file__).parent.parent / "golden"
 OWNER = Owner(name="chat", namespace="llm", uid="0b0e6e4c-5f0c-4c3e-9d55-6b1d2b6f4c11")
 IMAGE = "registry.example/qwenops/serving:1.0"
 
+PIN = {
+    "name": "Qwen/Qwen3-8B",
+    "revision": "9c925d64d72725edaf899c6cb9c377fd0709d9c5",
+    "servedModelName": "qwen3-8b",
+}
 FULL = {
     "model": {
-        "name": "Qwen/Qwen3-8B",
-        "revision": "9c925d64d72725edaf899c6cb9c377fd0709d9c5",
-        "servedModelName": "qwen3-8b",
+        **PIN,
+        "size": "16.4G",
+        "cache": {"claimName": "qwen-models"},
+        "tokenSecret": {"name": "hf-token", "key": "hub"},
+        "files": [{"name": "model-00001-of-00005.safetensors", "sha256": "5f3a" + "0" * 60}],
     },
     "engine": {
         "tensorParallelSize": 2,
@@ -54,7 +62,7 @@ FULL = {
     },
     "replicas": 2,
 }
-MINIMAL = {"model": FULL["model"]}
+MINIMAL = {"model": PIN}
 
 
 def spec_of(raw: dict[str, Any]) -> QwenDeploymentSpec:
@@ -127,9 +135,79 @@ def test_operator_default_image_is_used_only_when_spec_names_none() -> None:
     assert spec_of(named).engine.image == "mine:2"
 
 
-def test_args_pin_the_revision_and_never_disable_stats() -> None:
-    args = vllm_args(spec_of(FULL))
+def test_every_step_works_on_the_pinned_commit_and_the_spec_digests() -> None:
+    args = checkpoint_args(spec_of(FULL))
+    assert args[args.index("--model") + 1] == "Qwen/Qwen3-8B"
     assert args[args.index("--revision") + 1] == FULL["model"]["revision"]
+    assert args[args.index("--file") + 1] == "model-00001-of-00005.safetensors=5f3a" + "0" * 60
+    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"]["spec"]
+    steps = [*pod["initContainers"], *pod["containers"]]
+    assert [(c["name"], c["command"]) for c in steps] == [
+        ("download", ["qwenops-serve", "download"]),
+        ("verify", ["qwenops-serve", "verify"]),
+        ("vllm", ["qwenops-serve", "serve"]),
+    ]
+    for container in steps:
+        assert container["args"][: len(args)] == args
+        assert {"name": "model-cache", "mountPath": "/models"} in container["volumeMounts"]
+    assert pod["containers"][0]["args"][len(args)] == "--"
+
+
+def test_the_hub_token_reaches_the_download_step_only() -> None:
+    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"]["spec"]
+    with_token = [
+        c["name"] for c in (*pod["initContainers"], *pod["containers"])
+        if any(e["name"] == "HF_TOKEN" for e in c.get("env", []))
+    ]  # fmt: skip
+    assert with_token == ["download"]
+    token = next(e for e in pod["initContainers"][0]["env"] if e["name"] == "HF_TOKEN")
+    assert token["valueFrom"] == {"secretKeyRef": {"name": "hf-token", "key": "hub"}}
+    minimal = desired_deployment(OWNER, spec_of(MINIMAL), "r", track="stable", replicas=1)
+    assert "HF_TOKEN" not in str(minimal)
+
+
+def test_cache_is_the_claim_when_one_is_named_else_an_empty_dir() -> None:
+    def cache_of(raw: dict[str, Any]) -> dict[str, Any]:
+        pod = desired_deployment(OWNER, spec_of(raw), "r", track="stable", replicas=1)["spec"]["template"]
+        return next(v for v in pod["spec"]["volumes"] if v["name"] == "model-cache")
+
+    assert cache_of(FULL) == {"name": "model-cache", "persistentVolumeClaim": {"claimName": "qwen-models"}}
+    assert cache_of(MINIMAL) == {"name": "model-cache", "emptyDir": {}}
+
+
+@pytest.mark.parametrize(
+    ("size", "probe_failures", "progress_deadline"),
+    [
+        # load: 5m + size at 100 MB/s; deadline: download (1m + size at 50 MB/s) + verify
+        # (30s + size at 200 MB/s) + load + 10m
+        ("1G", 31, 1 * 60 + 20 + 30 + 5 + 300 + 10 + 600),
+        ("16G", 46, 60 + 320 + 30 + 80 + 300 + 160 + 600),
+        ("160G", 190, 60 + 3200 + 30 + 800 + 300 + 1600 + 600),
+    ],
+)
+def test_startup_probe_and_progress_deadline_grow_with_the_model(
+    size: str, probe_failures: int, progress_deadline: int
+) -> None:
+    raw = {**MINIMAL, "model": {**PIN, "size": size}}
+    deployment = desired_deployment(OWNER, spec_of(raw), "r", track="stable", replicas=1)
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= (probe_failures - 1) * 10
+    assert probe["failureThreshold"] == probe_failures
+    assert deployment["spec"]["progressDeadlineSeconds"] == progress_deadline
+
+
+def test_pods_run_as_the_images_non_root_user_without_privileges() -> None:
+    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    for container in (*pod["initContainers"], *pod["containers"]):
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_vllm_args_name_the_model_and_never_disable_stats() -> None:
+    args = vllm_args(spec_of(FULL))
+    assert "--model" not in args  # qwenops-serve passes the verified local snapshot
     assert args[args.index("--served-model-name") + 1] == "qwen3-8b"
     assert args[args.index("--tensor-parallel-size") + 1] == "2"
     assert "--disable-log-stats" not in args
