@@ -169,6 +169,7 @@ DEFAULT_RESOURCES: tuple[ResourceSpec, ...] = (
 )
 
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
+PODS = kmock.resource("", "v1", "pods")
 
 
 @attrs.frozen
@@ -343,6 +344,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _closed: bool = attrs.field(default=False, init=False)
     _available_by_default: bool = attrs.field(default=False, init=False)
     _readiness: dict[tuple[str | None, str], bool] = attrs.field(factory=dict, init=False)
+    _pod_statuses: dict[tuple[str | None, str], Body] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -532,6 +534,19 @@ class KubeEmulator(kmock.KubernetesEmulator):
             self._readiness[namespace, name] = ready
         self._reconcile_deployment((DEPLOYMENTS, namespace, name))
 
+    def set_pod_status(self, namespace: str, deployment: str, status: Body | None) -> None:
+        """Give every pod of one Deployment this status, as its kubelet would write it.
+
+        For a pod stuck in an init container, or one whose container failed. None
+        hands the pods back to the Deployment's readiness. The Deployment's own
+        status still follows :meth:`set_deployment_ready`.
+        """
+        if status is None:
+            self._pod_statuses.pop((namespace, deployment), None)
+        else:
+            self._pod_statuses[namespace, deployment] = copy.deepcopy(status)
+        self._reconcile_deployment((DEPLOYMENTS, namespace, deployment))
+
     def _reconcile_deployment(self, key: ObjectKey) -> None:
         obj = self._current(key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
@@ -541,12 +556,54 @@ class KubeEmulator(kmock.KubernetesEmulator):
             ready = True
         if ready is None:
             return  # nobody runs the pods: the status stays as it is
+        self._reconcile_pods(obj, ready=ready)
         status = _deployment_status(obj, ready=ready)
         if _same_status(obj.get("status") or {}, status):
             return
         new = copy.deepcopy(obj)
         new["status"] = status
         self._commit(key, obj, new, controllers=False)
+
+    def _reconcile_pods(self, deployment: Body, *, ready: bool) -> None:
+        """The ReplicaSet controller and the kubelet in one: `replicas` pods of the template.
+
+        Pods are named `<deployment>-<index>` (not a ReplicaSet hash and a random
+        suffix), owned by the Deployment directly, and their status is written at
+        once: every init container completed and every container running, ready
+        when the Deployment is, unless :meth:`set_pod_status` says otherwise.
+        """
+        meta = deployment["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        template = (deployment.get("spec") or {}).get("template") or {}
+        wanted = int((deployment.get("spec") or {}).get("replicas", 1))
+        status = self._pod_statuses.get((namespace, name)) or _pod_status(template, ready=ready)
+        owned = {
+            key: obj for key, obj in self._live()
+            if key[0] == PODS and key[1] == namespace
+            and any(ref.get("uid") == meta["uid"] for ref in obj["metadata"].get("ownerReferences") or [])
+        }  # fmt: skip
+        names = {f"{name}-{index}" for index in range(wanted)}
+        for key in [k for k in owned if k[2] not in names]:
+            self._delete(key)
+        for pod_name in sorted(names):
+            key = (PODS, namespace, pod_name)
+            current = owned.get(key)
+            if current is None:
+                self._create(PODS, namespace, {
+                    "metadata": {
+                        "name": pod_name,
+                        "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                        "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                             "uid": meta["uid"], "controller": True}],
+                    },
+                    "spec": copy.deepcopy(template.get("spec") or {}),
+                })  # fmt: skip
+                current = self._current(key)
+            if current is not None and current.get("status") != status:
+                new = copy.deepcopy(current)
+                new["status"] = copy.deepcopy(status)
+                self._commit(key, current, new, controllers=False)
 
     def _run_controllers(self, key: ObjectKey) -> None:
         if key[0] == DEPLOYMENTS:
@@ -1064,6 +1121,31 @@ def _deployment_status(obj: Mapping[str, Any], *, ready: bool) -> Body:
                       f'ReplicaSet "{name}" is progressing.'),
         ]
     return status
+
+
+def _pod_status(template: Mapping[str, Any], *, ready: bool) -> Body:
+    """A scheduled pod whose init containers completed and whose containers run."""
+    spec = template.get("spec") or {}
+    flag = "True" if ready else "False"
+    return {
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Initialized", "status": "True"},
+            {"type": "ContainersReady", "status": flag},
+            {"type": "Ready", "status": flag},
+        ],
+        "initContainerStatuses": [
+            {"name": c["name"], "ready": False, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+            for c in spec.get("initContainers") or []
+        ],
+        "containerStatuses": [
+            {"name": c["name"], "ready": ready, "started": True, "restartCount": 0,
+             "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}
+            for c in spec.get("containers") or []
+        ],
+    }  # fmt: skip
 
 
 def _same_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

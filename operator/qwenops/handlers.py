@@ -64,6 +64,14 @@ async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, *
     await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
 
 
+@kopf.on.event("", "v1", "pods", labels=CHILDREN, id="pod-changed")
+async def pod_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:
+    """A serving pod moved (downloading, verifying, loading, ready, failed): report it now."""
+    if not type or namespace is None:
+        return
+    await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
+
+
 @kopf.on.delete(*QWD, id="delete", optional=True)
 async def deleted(namespace: str | None, name: str, **_: Any) -> None:
     assert namespace is not None

@@ -110,7 +110,7 @@ def _init_stage(
         return PodStage(running, f"{what}{retry}")
     ended = _terminated(container)
     if ended is not None:
-        return PodStage(failed, _why(ended))
+        return PodStage(failed, f"{container.get('name')}: {_why(ended)}")
     return PodStage(Stage.PENDING, _waiting(container) or "waiting to start")
 
 
@@ -133,7 +133,7 @@ def stage_of(pod: Mapping[str, Any]) -> PodStage | None:
     if download is not None:
         return download
     verify = _init_stage(
-        inits.get(VERIFY_CONTAINER), Stage.VERIFYING, Stage.VERIFICATION_FAILED, "checking each file's digest"
+        inits.get(VERIFY_CONTAINER), Stage.VERIFYING, Stage.CRASHING, "checking each file's digest"
     )
     if verify is not None:
         return verify

@@ -167,8 +167,6 @@ def deployments_of(emulator: KubeEmulator, namespace: str, name: str) -> dict[st
 
 
 def event_reasons(emulator: KubeEmulator, name: str) -> list[str]:
-    return [
-        e.get("reason", "")
-        for e in emulator.list_objects(EVENTS)
-        if (e.get("involvedObject") or {}).get("name") == name
-    ]
+    """Reasons of the events about `name`, oldest first."""
+    events = sorted(emulator.list_objects(EVENTS), key=lambda e: int(e["metadata"]["resourceVersion"]))
+    return [e.get("reason", "") for e in events if (e.get("involvedObject") or {}).get("name") == name]

@@ -83,9 +83,12 @@ async def test_children_are_created_with_owner_references(
     assert status["observedGeneration"] == 1
     assert status["stable"]["model"]["revision"] == COMMIT_A
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    assert conditions == {"Available": "True", "Progressing": "False", "InvalidSpec": "False"}
+    assert conditions == {
+        "Available": "True", "Progressing": "False", "InvalidSpec": "False", "ModelReady": "True"
+    }
+    assert status["startup"]["stage"] == "Ready" and status["startup"]["pods"] == {"Ready": 2}
     await eventually(
-        lambda: {"Serving", "Available"} <= set(event_reasons(emulator, NAME)), "events", operator
+        lambda: {"Serving", "Available", "ModelReady"} <= set(event_reasons(emulator, NAME)), "events", operator
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from qwenops.rollout import DeploymentState, Observed, decide, refuse
 from qwenops.spec import QwenDeploymentSpec
+from qwenops.startup import RevisionStartup, Stage
 from qwenops.status import (
     CanaryRevision,
     ConditionType,
@@ -226,3 +227,22 @@ def test_a_valid_spec_clears_invalid_spec() -> None:
     invalid = condition(plan.status.conditions, ConditionType.INVALID_SPEC)
     assert invalid is not None and invalid.status == "False"
     assert plan.status.phase == Phase.HEALTHY
+
+
+def test_a_first_revision_whose_pods_refuse_the_checkpoint_fails_and_stays() -> None:
+    refused = "VerificationFailed: model.safetensors: sha256 is 5f3a1c…, expected 9c1b2d…"
+    observed = Observed(
+        generation=3,
+        deployments={OLD: loading(OLD)},
+        startups={OLD: RevisionStartup(OLD, Stage.VERIFICATION_FAILED, {"VerificationFailed": 2}, refused, refused)},
+    )
+    plan = decide(SPEC, OLD, QwenDeploymentStatus(stable=stable()), observed, T0)
+    assert plan.status.phase == Phase.FAILED
+    assert refused in plan.status.message and "fix spec.model" in plan.status.message
+    available = condition(plan.status.conditions, ConditionType.AVAILABLE)
+    assert available is not None and (available.status, available.reason) == ("False", "VerificationFailed")
+    # The Deployment stays as declared: a person fixes the spec; nothing else runs to fall back to.
+    assert [(d.revision, d.replicas) for d in plan.deployments] == [(OLD, 2)]
+    # Once it serves again, the failure is forgotten.
+    healed = decide(SPEC, OLD, plan.status, observe(ready(OLD)), T0 + timedelta(minutes=5))
+    assert healed.status.phase == Phase.HEALTHY

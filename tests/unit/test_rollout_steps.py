@@ -8,6 +8,7 @@ import pytest
 
 from qwenops.rollout import DeploymentState, Observed, analysis_due, canary_replicas, decide, replica_share
 from qwenops.spec import QwenDeploymentSpec
+from qwenops.startup import RevisionStartup, Stage
 from qwenops.status import (
     AnalysisReading,
     CanaryRevision,
@@ -79,11 +80,22 @@ def world(
     canary_available: bool = False,
     canary_replicas_: int = 1,
     annotations: dict[str, str] | None = None,
+    canary_stage: RevisionStartup | None = None,
 ) -> Observed:
     deployments = {OLD: DeploymentState(OLD, 4, 4, True)}
     if canary_ready is not None:
         deployments[NEW] = DeploymentState(NEW, canary_replicas_, canary_ready, canary_available)
-    return Observed(generation=2, deployments=deployments, annotations=annotations or {})
+    return Observed(
+        generation=2,
+        deployments=deployments,
+        annotations=annotations or {},
+        startups={NEW: canary_stage} if canary_stage is not None else {},
+    )
+
+
+REFUSED = "VerificationFailed: model-00002-of-00004.safetensors: sha256 is 5f3a1c…, expected 9c1b2d…"
+DOWNLOADING = RevisionStartup(NEW, Stage.DOWNLOADING, {"Downloading": 1}, "1 Downloading: fetching the checkpoint")
+VERIFY_REFUSED = RevisionStartup(NEW, Stage.VERIFICATION_FAILED, {"VerificationFailed": 1}, REFUSED, REFUSED)
 
 
 STEP0 = T0 + timedelta(seconds=10)  # when the first step's weight took effect
@@ -105,6 +117,7 @@ class Case:
     failures: int | None = None
     rollback: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    message_has: str = ""
 
 
 CASES = [
@@ -165,9 +178,27 @@ CASES = [
          status(canary=canary(step_started_at=STEP0, weight=20)), world(canary_ready=1), STEP0 + timedelta(hours=5),
          Phase.PAUSED, 1, [], spec=make_spec([{"weight": 10}, {"weight": 50, "pause": "1m"}]),
          reading=reading("Passed", STEP0 + timedelta(hours=5))),
-    Case("pods never ready within progressDeadline: rolled back",
-         status(canary=canary()), world(canary_ready=0), T0 + timedelta(minutes=41), Phase.ROLLED_BACK, 0,
-         ["RolledBack"], rollback="ProgressDeadlineExceeded"),
+    # Qwen3-8B, ~16 GB on a cold cache: 7m download + 2m verify + 8m load + 10m margin = 25m50s.
+    Case("pods still downloading within the derived progress deadline: hold",
+         status(canary=canary()), world(canary_ready=0, canary_stage=DOWNLOADING), T0 + timedelta(minutes=25),
+         Phase.PROGRESSING, 1, []),
+    Case("pods never ready within the derived progress deadline: rolled back, saying where they are",
+         status(canary=canary()), world(canary_ready=0, canary_stage=DOWNLOADING), T0 + timedelta(minutes=26),
+         Phase.ROLLED_BACK, 0, ["RolledBack"], rollback="ProgressDeadlineExceeded",
+         message_has="not ready within 25m50s (derived: 16.0 GB (estimated from the name: 8B parameters at "
+         "16-bit), cold cache: download 7m, verify 2m, load 8m): 0 ready after starting at 00:00:00 "
+         "(1 Downloading: fetching the checkpoint)"),
+    Case("a declared progress deadline wins over the derived one",
+         status(canary=canary()), world(canary_ready=0), T0 + timedelta(minutes=41),
+         Phase.PROGRESSING, 1, [], spec=make_spec(progressDeadline="1h")),
+    Case("a declared progress deadline passed: rolled back",
+         status(canary=canary()), world(canary_ready=0), T0 + timedelta(minutes=61),
+         Phase.ROLLED_BACK, 0, ["RolledBack"], spec=make_spec(progressDeadline="1h"),
+         rollback="ProgressDeadlineExceeded", message_has="spec.rollout.progressDeadline 1h"),
+    Case("a canary pod refused its checkpoint: rolled back at once, naming the file",
+         status(canary=canary()), world(canary_ready=0, canary_stage=VERIFY_REFUSED), T0 + timedelta(minutes=3),
+         Phase.ROLLED_BACK, 0, ["RolledBack"], rollback="VerificationFailed",
+         message_has="model-00002-of-00004.safetensors: sha256 is 5f3a1c…"),
     Case("the last step passed: the canary scales to full size",
          status(canary=canary(step=1, step_started_at=STEP0, weight=50)), world(canary_ready=4, canary_replicas_=4),
          STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 4, ["Promoting"],
@@ -201,6 +232,7 @@ def test_decide_steps(case: Case) -> None:
     if case.failures is not None:
         assert new.analysis is not None and new.analysis.consecutive_failures == case.failures
     assert plan.rollback_reason == case.rollback
+    assert case.message_has in new.message, new.message
     if case.rollback:
         assert new.canary is None and plan.canary_weight == 0
         assert new.rejected_revision == NEW

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from images.serving.vllm_sim import (
@@ -157,7 +157,8 @@ async def test_chat_and_completions_answer_in_openai_shape(
 
     status, body = await post(http, f"{sim.url}{CHAT}", {"model": MODEL, "messages": "nope"})
     assert status == 400
-    assert body["error"]["type"] == "BadRequestError"
+    # FastAPI's validation refuses it before vLLM sees it: type "Bad Request", param the pydantic loc.
+    assert (body["error"]["type"], body["error"]["param"]) == ("Bad Request", "body.messages")
 
     text, _ = await scrape(http, sim)
     labels = {"model_name": MODEL, "engine": "0"}
@@ -195,9 +196,9 @@ async def test_unknown_model_is_a_404_in_vllm_error_shape(
     assert status == 404
     assert body == {
         "error": {
-            "message": "The model `llama` does not exist.",
+            "message": f"The model `llama` does not exist. Valid aliases: {MODEL}.",
             "type": "NotFoundError",
-            "param": None,
+            "param": "model",
             "code": 404,
         }
     }
@@ -306,8 +307,8 @@ async def test_text_metrics_carry_vllm_names_types_labels_and_buckets(
     sim: Simulator, http: aiohttp.ClientSession
 ) -> None:
     assert (await post(http, f"{sim.url}{CHAT}", {**CHAT_BODY, "max_tokens": 8}))[0] == 200
-    text, content_type = await scrape(http, sim)  # no Accept: the classic text format
-    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    text, content_type = await scrape(http, sim)
+    assert content_type == CONTENT_TYPE_LATEST  # `text/plain; version=1.0.0; charset=utf-8`, as vLLM 0.32
     families = {f.name: f for f in text_string_to_metric_families(text)}
     exposed = {name for name in families if not name.endswith("_created")}
     assert exposed == METRIC_NAMES | RUNTIME_METRIC_NAMES
@@ -332,6 +333,7 @@ async def test_openmetrics_accept_gets_underscored_sample_names(
     sim: Simulator, http: aiohttp.ClientSession
 ) -> None:
     """prometheus-client 0.26 under Prometheus 2.x's Accept: samples `vllm_...`, HELP/TYPE `vllm:...`."""
+    sim.configure(exposition="negotiate")
     sim.record_synthetic(3)
     text, content_type = await scrape(http, sim, PROMETHEUS_2_ACCEPT)
     assert content_type.startswith("application/openmetrics-text; version=1.0.0")
@@ -346,6 +348,7 @@ async def test_openmetrics_accept_gets_underscored_sample_names(
 
 
 async def test_utf8_openmetrics_accept_keeps_the_colons(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    sim.configure(exposition="negotiate")
     sim.record_synthetic(2)
     text, content_type = await scrape(http, sim, UTF8_ACCEPT)
     assert "escaping=allow-utf-8" in content_type
@@ -357,13 +360,21 @@ async def test_utf8_openmetrics_accept_keeps_the_colons(sim: Simulator, http: ai
 async def test_text_exposition_answers_text_whatever_the_accept(
     sim: Simulator, http: aiohttp.ClientSession
 ) -> None:
-    """prometheus-fastapi-instrumentator's `expose()` route: always `generate_latest()`, colons kept."""
-    sim.configure(exposition="text")
+    """The default, as vLLM's `/metrics` (prometheus-fastapi-instrumentator's `expose()` route): always
+    `generate_latest()`, colons kept, no gzip; `/metrics/` is vLLM's `make_asgi_app` mount, which negotiates."""
+    assert sim.config.exposition == "text"
     sim.record_synthetic(1)
-    text, content_type = await scrape(http, sim, PROMETHEUS_2_ACCEPT)
-    assert content_type.startswith("text/plain")
+    async with http.get(
+        f"{sim.url}/metrics", headers={"Accept": PROMETHEUS_2_ACCEPT, "Accept-Encoding": "gzip"}
+    ) as response:
+        assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+        assert "Content-Encoding" not in response.headers
+        text = await response.text()
     assert "# EOF" not in text
     assert value(text, f"{E2E_REQUEST_LATENCY}_count") == 1
+    async with http.get(f"{sim.url}/metrics/", headers={"Accept": PROMETHEUS_2_ACCEPT}) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert value(await response.text(), "vllm_e2e_request_latency_seconds_count") == 1
 
 
 async def test_sim_config_reads_and_validates_changes(sim: Simulator, http: aiohttp.ClientSession) -> None:
