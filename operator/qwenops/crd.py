@@ -63,6 +63,13 @@ PRINTER_COLUMNS: list[JSON] = [
         "jsonPath": ".status.phase",
         "description": "Progressing, Paused, Healthy, Degraded, RolledBack or Failed.",
     },
+    {
+        "name": "Pods",
+        "type": "string",
+        "jsonPath": ".status.startup.stage",
+        "description": "Where the newest revision's pods are: Downloading, Verifying, Loading, Ready, "
+        "or the trouble holding them (Unschedulable, VerificationFailed, ...).",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

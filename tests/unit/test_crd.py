@@ -228,6 +228,7 @@ def test_printer_columns(built: dict[str, Any]) -> None:
         ("Canary", "string", ".status.canary.revision"),
         ("Weight", "integer", ".status.canary.weight"),
         ("Phase", "string", ".status.phase"),
+        ("Pods", "string", ".status.startup.stage"),
         ("Age", "date", ".metadata.creationTimestamp"),
     ]
 
