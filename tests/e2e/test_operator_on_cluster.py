@@ -98,5 +98,15 @@ def test_deployment_created_and_left_alone_once_settled(kubectl: str, namespace:
     assert before == after, f"the operator rewrote a settled Deployment:\n{operator.read_text()[-3000:]}"
     assert deployment["metadata"]["ownerReferences"][0]["kind"] == "QwenDeployment"
 
+    # With no GPU on the nodes the scheduler's own words reach status; with one, the image pull
+    # or the download has started.
+    startup = wait_for(
+        lambda: kubectl_json(kubectl, "-n", namespace, "get", "qwd", "chat").get("status", {}).get("startup"),
+        "status.startup",
+    )
+    assert startup["stage"] in ("Unschedulable", "Pending", "Downloading", "DownloadFailed"), startup
+    if startup["stage"] == "Unschedulable":
+        assert "nvidia.com/gpu" in startup["message"], startup
+
     subprocess.run([kubectl, "-n", namespace, "delete", "qwd", "chat"], check=True)
     wait_for(lambda: not deployments(), "children garbage-collected")
