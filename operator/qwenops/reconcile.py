@@ -29,6 +29,7 @@ from qwenops.render import (
     revision_of,
     with_image,
     with_pods_of,
+    with_prometheus,
 )
 from qwenops.rollout import (
     DeploymentState,
@@ -107,7 +108,9 @@ async def _reconcile(
     generation = meta.get("generation")
     status = read_status(body.get("status"))
     try:
-        spec = with_image(parse_spec(name, body.get("spec")), config.serving_image)
+        spec = with_prometheus(
+            with_image(parse_spec(name, body.get("spec")), config.serving_image), config.prometheus_url
+        )
     except InvalidSpecError as exc:
         refused, event = refuse(status, exc.problems, generation, now)
         if await _write_status(body, status, refused) and event is not None:

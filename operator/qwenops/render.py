@@ -16,7 +16,7 @@ from typing import Any
 
 from qwenops import naming
 from qwenops.budget import load_budget, startup_budget
-from qwenops.spec import QwenDeploymentSpec
+from qwenops.spec import PrometheusRef, QwenDeploymentSpec
 from qwenops.status import CanaryRevision, StableRevision
 
 Manifest = dict[str, Any]
@@ -42,6 +42,16 @@ def with_image(spec: QwenDeploymentSpec, serving_image: str) -> QwenDeploymentSp
     if spec.engine.image:
         return spec
     return spec.model_copy(update={"engine": spec.engine.model_copy(update={"image": serving_image})})
+
+
+def with_prometheus(spec: QwenDeploymentSpec, prometheus_url: str | None) -> QwenDeploymentSpec:
+    """The spec with the operator's default Prometheus when it declares SLOs but names none."""
+    analysis = spec.rollout.analysis
+    declared = any(value is not None for value in analysis.slos.model_dump().values())
+    if analysis.prometheus is not None or not prometheus_url or not declared:
+        return spec
+    resolved = analysis.model_copy(update={"prometheus": PrometheusRef(url=prometheus_url)})
+    return spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"analysis": resolved})})
 
 
 def with_pods_of(spec: QwenDeploymentSpec, revision: StableRevision | CanaryRevision) -> QwenDeploymentSpec:

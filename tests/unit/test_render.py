@@ -16,6 +16,7 @@ from qwenops.render import (
     revision_of,
     vllm_args,
     with_image,
+    with_prometheus,
 )
 from qwenops.spec import QwenDeploymentSpec
 
@@ -235,3 +236,22 @@ def test_selector_matches_the_pod_labels() -> None:
     selector = deployment["spec"]["selector"]["matchLabels"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
+
+
+@pytest.mark.parametrize(
+    ("analysis", "default", "url"),
+    [
+        ({"slos": {"maxErrorRate": 0.01}}, "http://prom:9090", "http://prom:9090"),
+        ({"slos": {"maxErrorRate": 0.01}, "prometheus": {"url": "http://own:9090"}}, "http://prom:9090",
+         "http://own:9090"),
+        ({}, "http://prom:9090", None),  # no SLO declared: nothing to judge, no analysis
+        ({"slos": {"p95LatencySeconds": 5}}, None, None),
+    ],
+)  # fmt: skip
+def test_the_operators_prometheus_serves_specs_that_declare_slos_but_name_none(
+    analysis: dict[str, Any], default: str | None, url: str | None
+) -> None:
+    spec = with_prometheus(spec_of({**MINIMAL, "rollout": {"analysis": analysis}}), default)
+    found = spec.rollout.analysis.prometheus
+    assert (found.url if found else None) == url
+    assert revision_of(spec) == revision_of(spec_of({**MINIMAL, "rollout": {"analysis": analysis}}))
