@@ -39,6 +39,7 @@ from qwenops.rollout import (
     analysis_due,
     decide,
     refuse,
+    resolve_target,
     traffic_weight,
 )
 from qwenops.spec import QwenDeploymentSpec, parse_spec
@@ -132,17 +133,19 @@ async def _reconcile(
         route_error=_route_error(spec, name, route, status),
         startups=startups_of(live_by_revision, live_pods),
     )
-    target = revision_of(spec)
+    # A person's undo may pin an earlier revision in place of the spec's own.
+    resolved = resolve_target(spec, revision_of(spec), status, observed.annotations, now, generation)
+    spec, target = resolved.spec, resolved.revision
     reading = None
-    canary, stable = status.canary, status.stable
+    canary, stable = resolved.status.canary, resolved.status.stable
     if (
         canary is not None
         and stable is not None
         and canary.revision == target
-        and analysis_due(spec, status, now)
+        and analysis_due(spec, resolved.status, now)
     ):
         reading = await reader(spec, owner, canary.revision, stable.revision, now)
-    plan = decide(spec, target, status, observed, now, reading)
+    plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
     for wanted in plan.deployments:
@@ -161,7 +164,7 @@ async def _reconcile(
             log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
 
     if await _write_status(body, status, new_status):
-        for event in plan.events:
+        for event in (*resolved.events, *plan.events):
             _post(body, event)
         if stage_change is not None:
             _post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,

@@ -17,7 +17,7 @@ from typing import Any
 from qwenops import naming
 from qwenops.budget import load_budget, startup_budget
 from qwenops.spec import PrometheusRef, QwenDeploymentSpec
-from qwenops.status import CanaryRevision, StableRevision
+from qwenops.status import CanaryRevision, Override, StableRevision
 
 Manifest = dict[str, Any]
 
@@ -54,7 +54,9 @@ def with_prometheus(spec: QwenDeploymentSpec, prometheus_url: str | None) -> Qwe
     return spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"analysis": resolved})})
 
 
-def with_pods_of(spec: QwenDeploymentSpec, revision: StableRevision | CanaryRevision) -> QwenDeploymentSpec:
+def with_pods_of(
+    spec: QwenDeploymentSpec, revision: StableRevision | CanaryRevision | Override
+) -> QwenDeploymentSpec:
     """The spec as it was when `revision` was started: its model, engine and node pool."""
     return spec.model_copy(
         update={"model": revision.model, "engine": revision.engine, "node_pool": revision.node_pool}

@@ -27,6 +27,7 @@ from typing import Literal
 from qwenops import naming
 from qwenops.budget import progress_deadline
 from qwenops.durations import parse_duration
+from qwenops.render import with_pods_of
 from qwenops.spec import QwenDeploymentSpec, Step
 from qwenops.startup import RevisionStartup
 from qwenops.status import (
@@ -35,6 +36,7 @@ from qwenops.status import (
     Condition,
     ConditionType,
     HistoryEntry,
+    Override,
     Phase,
     QwenDeploymentStatus,
     StableRevision,
@@ -148,6 +150,74 @@ def analysis_due(spec: QwenDeploymentSpec, status: QwenDeploymentStatus, now: da
     if last is None or last.at < canary.step_started_at:
         return True
     return now - last.at >= parse_duration(analysis.interval)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to serve: the spec's revision, or the one a person's undo went back to."""
+
+    spec: QwenDeploymentSpec
+    revision: str
+    status: QwenDeploymentStatus
+    events: tuple[Event, ...] = ()
+
+
+def resolve_target(
+    spec: QwenDeploymentSpec,
+    revision: str,
+    status: QwenDeploymentStatus,
+    annotations: Mapping[str, str],
+    now: datetime,
+    generation: int | None,
+) -> Target:
+    """Apply a person's undo (`qwenops.io/undo`), and drop an undo the spec has moved past.
+
+    Undo serves the revision before the current one without touching `spec`, so
+    a GitOps tool sees no drift: with a canary running, the stable revision (the
+    canary is removed); otherwise the previous stable revision, rolled out like
+    any new one. It holds until the spec names another revision; then the spec
+    wins again. Undoing twice goes back and forth, like `kubectl rollout undo`.
+    """
+    events: list[Event] = []
+    override = status.override
+    if override is not None and override.spec_revision != revision:
+        ended = f"spec changed to revision {revision}: the undo to {override.revision} ends"
+        events.append(Event("Normal", "UndoSuperseded", ended))
+        override = None
+    request = annotations.get(naming.ANNOTATION_UNDO)
+    handled = status.handled
+    if request and request != handled.undo:
+        handled = handled.model_copy(update={"undo": request})
+        back_to = status.stable if status.canary is not None else status.previous
+        if back_to is None:
+            events.append(Event("Warning", "UndoImpossible", "no earlier revision to go back to"))
+        elif back_to.revision == revision:
+            override = None
+            events.append(Event("Normal", "UndoRequested", f"serving the spec's revision {revision} again"))
+        else:
+            override = Override(
+                revision=back_to.revision, model=back_to.model, engine=back_to.engine,
+                node_pool=back_to.node_pool, spec_revision=revision, at=now,
+            )  # fmt: skip
+            events.append(Event("Normal", "UndoRequested",
+                                f"serving revision {back_to.revision} instead of the spec's {revision} "
+                                "until the spec changes"))  # fmt: skip
+    conditions = status.conditions
+    if override is not None:
+        pin = f"{override.model.name}@{short(override.model.revision)}"
+        message = (
+            f"undo: serving revision {override.revision} ({pin}) "
+            f"instead of the spec's {revision} until the spec changes"
+        )
+        conditions = with_condition(conditions, ConditionType.SPEC_OVERRIDDEN, "True", "Undo", message,
+                                    now=now, generation=generation)  # fmt: skip
+    elif condition(conditions, ConditionType.SPEC_OVERRIDDEN) is not None:
+        conditions = with_condition(conditions, ConditionType.SPEC_OVERRIDDEN, "False", "SpecServed", "",
+                                    now=now, generation=generation)  # fmt: skip
+    resolved = status.model_copy(update={"override": override, "handled": handled, "conditions": conditions})
+    if override is None:
+        return Target(spec, revision, resolved, tuple(events))
+    return Target(with_pods_of(spec, override), override.revision, resolved, tuple(events))
 
 
 def decide(
@@ -535,6 +605,7 @@ class _Rollout:
                 "phase": Phase.HEALTHY,
                 "message": message,
                 "stable": promoted,
+                "previous": self.stable,
                 "canary": None,
                 "rejected_revision": None,
                 "handled": self.handled,

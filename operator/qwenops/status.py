@@ -26,6 +26,7 @@ class ConditionType(StrEnum):
     SLO_BREACHED = "SLOBreached"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
     MODEL_READY = "ModelReady"
+    SPEC_OVERRIDDEN = "SpecOverridden"
 
 
 class Condition(Model):
@@ -80,6 +81,17 @@ class AnalysisReading(Model):
     message: str = ""
 
 
+class Override(Model):
+    """A person's undo: serve `revision` instead of the spec's `specRevision` until the spec changes."""
+
+    revision: str
+    model: ModelRef
+    engine: Engine
+    node_pool: NodePool
+    spec_revision: str = Field(description="The spec's revision this undo overrides.")
+    at: datetime
+
+
 class StartupStatus(Model):
     """How far the newest revision's pods are on the way to serving, and the time they are given."""
 
@@ -111,6 +123,7 @@ class HandledRequests(Model):
     promote: str | None = None
     abort: str | None = None
     retry: str | None = None
+    undo: str | None = None
 
 
 class QwenDeploymentStatus(Model):
@@ -119,6 +132,10 @@ class QwenDeploymentStatus(Model):
     message: str = Field(default="", description="One line for people: what is happening and why.")
     stable: StableRevision | None = None
     canary: CanaryRevision | None = None
+    previous: StableRevision | None = Field(
+        default=None, description="The stable revision before the current one: where an undo goes back to."
+    )
+    override: Override | None = None
     analysis: AnalysisReading | None = None
     startup: StartupStatus | None = None
     rejected_revision: str | None = Field(
