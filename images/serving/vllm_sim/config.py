@@ -33,10 +33,12 @@ class SimConfig:
       length of every real answer (capped by the request's `max_tokens`).
     - `sleep`: real requests wait their drawn latency before answering; False answers at once and
       records the drawn latency all the same.
-    - `exposition`: how `/metrics` picks its format. "negotiate" (default) does what prometheus-client's
-      own servers and `make_asgi_app` do: `choose_encoder(Accept)`, gzip if accepted. "text" always
-      answers `generate_latest()` as text (colons kept), as prometheus-fastapi-instrumentator's
-      `expose()` route does.
+    - `exposition`: how `/metrics` picks its format. "text" (default) always answers
+      `generate_latest()` as text (`vllm:` colons kept, no gzip), whatever the Accept header, as
+      prometheus-fastapi-instrumentator's `expose()` route does: that is the route a real vLLM answers
+      `/metrics` with (checked against vLLM 0.32 by tests/contract). "negotiate" does what
+      prometheus-client's own servers and `make_asgi_app` do: `choose_encoder(Accept)`, gzip if
+      accepted (so Prometheus 2.x gets `vllm_` names); vLLM answers so only under `/metrics/...`.
     """
 
     error_rate: float = 0.0
@@ -50,7 +52,7 @@ class SimConfig:
     prompt_tokens: int = 32
     output_tokens: int = 16
     sleep: bool = True
-    exposition: Exposition = "negotiate"
+    exposition: Exposition = "text"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -30,6 +30,9 @@ TICK_SECONDS = 0.1
 MAX_NUM_SEQS = 256  # vLLM's default scheduler capacity, for a plausible vllm:kv_cache_usage_perc
 _WORDS = ("The", "canary", "answers", "like", "the", "stable", "one", "until", "it", "does", "not.")
 _DURATION = web.RequestKey("vllm_sim_duration", float)
+_MAX_INPUT_CHARS = 200
+VALIDATION_ERROR = "Bad Request"  # the `type` of vLLM's answer to a body FastAPI cannot validate
+SYSTEM_FINGERPRINT: str | None = None  # vLLM writes `vllm-<version>-<hash>`; clients must not rely on it
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,37 @@ class Timing:
     ttft: float
 
 
+def _json(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """JSON as vLLM's FastAPI writes it: compact, `Content-Type: application/json` without a charset."""
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
 def _error(status: int, message: str, kind: str, param: str | None = None) -> web.Response:
     """vLLM's ErrorResponse: `{"error": {"message", "type", "param", "code"}}`."""
-    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
-    return web.json_response(body, status=status)
+    return _json({"error": {"message": message, "type": kind, "param": param, "code": status}}, status=status)
+
+
+def _summarized(value: object) -> object:
+    """A validation error's `input` as vLLM shows it: containers described, long text cut."""
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        return f"<{type(value).__name__} of {len(value)} items>"
+    text = str(value)
+    return text if len(text) <= _MAX_INPUT_CHARS else text[:_MAX_INPUT_CHARS] + "...[truncated]"
+
+
+def _invalid(kind: str, loc: str, msg: str, value: object, **ctx: str) -> web.Response:
+    """A request that fails FastAPI's validation of the body (before vLLM looks at it): `400` with the
+    type `Bad Request` (not `BadRequestError`), the pydantic error in the message and its `loc` as the
+    `param` (`body`, `body.messages`, `body.<offset>` for bad JSON), as vLLM's validation handler writes it.
+    """
+    error: dict[str, object] = {"type": kind, "loc": loc, "msg": msg, "input": _summarized(value)}
+    if ctx:
+        error["ctx"] = ctx
+    return _error(400, f"1 validation error:\n  {error}", VALIDATION_ERROR, loc)
 
 
 def _count_tokens(text: str) -> int:
@@ -52,10 +82,11 @@ def _count_tokens(text: str) -> int:
 
 
 def _prompt_tokens(prompt: object) -> int | None:
-    """Tokens of a completions `prompt`: a string, a list of strings, a token list or a list of them."""
+    """Tokens of a completions `prompt` (a string, a list of strings, a token list or a list of them);
+    0 for an empty list, None for anything else."""
     if isinstance(prompt, str):
         return _count_tokens(prompt)
-    if isinstance(prompt, list) and prompt:
+    if isinstance(prompt, list):
         if all(isinstance(p, int) and not isinstance(p, bool) for p in prompt):
             return len(prompt)
         counts = [_prompt_tokens(p) for p in prompt]
@@ -64,13 +95,9 @@ def _prompt_tokens(prompt: object) -> int | None:
     return None
 
 
-def _chat_tokens(messages: object) -> int | None:
-    if not isinstance(messages, list) or not messages:
-        return None
+def _chat_tokens(messages: list[dict[str, Any]]) -> int:
     text: list[str] = []
     for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            return None
         content = message.get("content")
         if isinstance(content, str):
             text.append(content)
@@ -79,15 +106,84 @@ def _chat_tokens(messages: object) -> int | None:
     return _count_tokens(" ".join(text)) + 4 * len(messages)  # the chat template's tokens
 
 
-def _int_param(body: Mapping[str, Any], *names: str, default: int | None) -> int | None:
-    for name in names:
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-        return value
-    return default
+@web.middleware
+async def _fastapi_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unknown path or method answered as FastAPI does: `{"detail": "Not Found"}` (404) and
+    `{"detail": "Method Not Allowed"}` (405, with `Allow`), in JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _json({"detail": "Not Found"}, status=404)
+    except web.HTTPMethodNotAllowed as exc:
+        allow = ", ".join(sorted(exc.allowed_methods))
+        return _json({"detail": "Method Not Allowed"}, status=405, headers={"Allow": allow})
+
+
+class _RefusedError(Exception):
+    """A request vLLM would refuse, with the answer it would give."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or _RefusedError with vLLM's answer (checked as FastAPI and vLLM do)."""
+    media_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        message = "1 validation error:\n  Unsupported Media Type: Only 'application/json' is allowed"
+        raise _RefusedError(_error(400, message, VALIDATION_ERROR))
+    raw = await request.read()
+    if not raw.strip():
+        raise _RefusedError(_invalid("missing", "body", "Field required", None))
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        invalid = _invalid("json_invalid", f"body.{exc.pos}", "JSON decode error", {}, error=exc.msg)
+        raise _RefusedError(invalid) from None
+    except ValueError:  # bytes that are not UTF-8
+        invalid = _invalid("json_invalid", "body.0", "JSON decode error", {}, error="Invalid UTF-8")
+        raise _RefusedError(invalid) from None
+    if not isinstance(body, dict):
+        msg = "Input should be a valid dictionary or object to extract fields from"
+        raise _RefusedError(_invalid("model_attributes_type", "body", msg, body))
+    return body
+
+
+def _int_field(body: Mapping[str, Any], name: str) -> int | None:
+    """An optional integer field, converted as pydantic's lax mode does (`"2"`, `2.0` and `true` are
+    integers); anything else fails FastAPI's validation with pydantic's error."""
+    value = body.get(name)
+    if value is None:
+        return None
+    loc = f"body.{name}"
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        msg = "Input should be a valid integer, got a number with a fractional part"
+        raise _RefusedError(_invalid("int_from_float", loc, msg, value))
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            msg = "Input should be a valid integer, unable to parse string as an integer"
+            raise _RefusedError(_invalid("int_parsing", loc, msg, value)) from None
+    raise _RefusedError(_invalid("int_type", loc, "Input should be a valid integer", value))
+
+
+def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The chat request's `messages`, validated as FastAPI does (present, a list of role-carrying objects)."""
+    if "messages" not in body:
+        raise _RefusedError(_invalid("missing", "body.messages", "Field required", body))
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise _RefusedError(_invalid("list_type", "body.messages", "Input should be a valid list", messages))
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise _RefusedError(_invalid("missing", f"body.messages.{index}.role", "Field required", message))
+    return messages
 
 
 class Simulator:
@@ -267,11 +363,20 @@ class Simulator:
     # -- metrics exposition ----------------------------------------------------------------------
 
     def render_metrics(
-        self, accept: str = "", accept_encoding: str = "", names: list[str] | None = None
+        self,
+        accept: str = "",
+        accept_encoding: str = "",
+        names: list[str] | None = None,
+        *,
+        negotiate: bool = False,
     ) -> tuple[bytes, dict[str, str]]:
-        """The /metrics body and headers for these request headers (see SimConfig.exposition)."""
+        """The /metrics body and headers for these request headers (see SimConfig.exposition).
+
+        `negotiate` answers as prometheus-client's `make_asgi_app` does whatever the exposition setting:
+        vLLM mounts one under `/metrics` for every longer path (`/metrics/`), behind the text route.
+        """
         registry = self.registry.restricted_registry(names) if names else self.registry
-        if self._config.exposition == "text":
+        if self._config.exposition == "text" and not negotiate:
             return generate_latest(registry), {"Content-Type": CONTENT_TYPE_LATEST}
         encoder, content_type = choose_encoder(accept)
         output = encoder(registry)
@@ -284,10 +389,12 @@ class Simulator:
     # -- HTTP ---------------------------------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._account], client_max_size=16 * 1024 * 1024)
-        app.router.add_get("/health", self._health)
+        app = web.Application(middlewares=[self._account, _fastapi_errors], client_max_size=16 * 1024 * 1024)
+        # FastAPI's GET routes answer HEAD with 405; the /metrics mount answers any method.
+        app.router.add_get("/health", self._health, allow_head=False)
         app.router.add_get("/metrics", self._metrics)
-        app.router.add_get(MODELS, self._models)
+        app.router.add_route("*", "/metrics{tail:.+}", self._metrics_mount)
+        app.router.add_get(MODELS, self._models, allow_head=False)
         app.router.add_post(COMPLETIONS, self._completions)
         app.router.add_post(CHAT, self._chat)
         app.router.add_get("/sim/config", self._get_config)
@@ -337,10 +444,15 @@ class Simulator:
         return web.Response(status=200 if self.loaded and self._config.healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        return self._scrape(request, negotiate=False)
+
+    async def _metrics_mount(self, request: web.Request) -> web.Response:
+        return self._scrape(request, negotiate=True)
+
+    def _scrape(self, request: web.Request, *, negotiate: bool) -> web.Response:
+        accept, encoding = request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", "")
         names = request.query.getall("name[]", [])
-        body, headers = self.render_metrics(
-            request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", ""), names
-        )
+        body, headers = self.render_metrics(accept, encoding, names, negotiate=negotiate)
         return web.Response(body=body, headers=headers)
 
     def _not_loaded(self) -> web.Response:
@@ -359,7 +471,7 @@ class Simulator:
             "max_model_len": self.max_model_len,
             "permission": [
                 {
-                    "id": f"modelperm-{uuid.uuid4().hex}",
+                    "id": f"modelperm-{uuid.uuid4().hex[:16]}",
                     "object": "model_permission",
                     "created": int(time.time()),
                     "allow_create_engine": False,
@@ -374,7 +486,7 @@ class Simulator:
                 }
             ],
         }
-        return web.json_response({"object": "list", "data": [card]})
+        return _json({"object": "list", "data": [card]})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, chat=False)
@@ -386,26 +498,11 @@ class Simulator:
         if not self.loaded:
             return self._not_loaded()
         try:
-            body = await request.json()
-        except ValueError as exc:
-            return _error(400, f"Invalid JSON body: {exc}", "BadRequestError")
-        if not isinstance(body, dict):
-            return _error(400, "The request body must be a JSON object.", "BadRequestError")
-        model = body.get("model") or self.model_name
-        if model != self.model_name:
-            return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
-        prompt_tokens = _chat_tokens(body.get("messages")) if chat else _prompt_tokens(body.get("prompt"))
-        if prompt_tokens is None:
-            field = "messages" if chat else "prompt"
-            return _error(400, f"`{field}` is missing or malformed.", "BadRequestError", field)
-        try:
-            if chat:
-                max_tokens = _int_param(body, "max_completion_tokens", "max_tokens", default=None)
-            else:
-                max_tokens = _int_param(body, "max_tokens", default=16)
-            n = _int_param(body, "n", default=1) or 1
-        except ConfigError as exc:
-            return _error(400, str(exc), "BadRequestError")
+            body = await _json_body(request)
+            parsed = self._parse(body, chat=chat)
+        except _RefusedError as refused:
+            return refused.response
+        model, prompt_tokens, max_tokens, n = parsed
         stream = body.get("stream") is True
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -419,7 +516,7 @@ class Simulator:
         request[_DURATION] = timing.e2e
         answer = _Answer(
             chat=chat, model=model, n=n, tokens=generated, reason=reason, prompt_tokens=prompt_tokens,
-            created=int(time.time()), id=f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
+            created=int(time.time()), id=f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:16]}",
         )  # fmt: skip
         self._in_flight += 1
         finished = reason
@@ -428,7 +525,7 @@ class Simulator:
                 return await self._stream(request, answer, timing, include_usage=include_usage)
             if cfg.sleep and timing.e2e > 0:
                 await asyncio.sleep(timing.e2e)
-            return web.json_response(answer.body(), headers={REVISION_HEADER: self.revision})
+            return _json(answer.body(), headers={REVISION_HEADER: self.revision})
         except asyncio.CancelledError:
             finished = "abort"  # the client went away
             raise
@@ -446,6 +543,45 @@ class Simulator:
                 )
             )
 
+    def _parse(self, body: Mapping[str, Any], *, chat: bool) -> tuple[str, int, int | None, int]:
+        """(model, prompt tokens, max_tokens, n) of a generation request, or _RefusedError as vLLM refuses it:
+        first FastAPI's validation of the body (`Bad Request`), then the model (`404 NotFoundError`),
+        then vLLM's own checks (`BadRequestError`, naming the parameter)."""
+        messages = _messages(body) if chat else []
+        prompt = body.get("prompt")
+        prompt_tokens = None if chat or prompt is None else _prompt_tokens(prompt)
+        if not chat and prompt is not None and prompt_tokens is None:
+            msg = "Input should be a valid string"
+            raise _RefusedError(_invalid("string_type", "body.prompt", msg, prompt))
+        names = ("max_completion_tokens", "max_tokens") if chat else ("max_tokens",)
+        limits = [(name, _int_field(body, name)) for name in names]
+        n = _int_field(body, "n")
+        model = body.get("model") or self.model_name
+        if model != self.model_name:
+            message = f"The model `{model}` does not exist. Valid aliases: {self.model_name}."
+            raise _RefusedError(_error(404, message, "NotFoundError", "model"))
+        if chat and not messages:
+            message = "Cannot apply chat template to an empty conversation. Provide at least one message."
+            raise _RefusedError(_error(400, message, "BadRequestError"))
+        if not chat and not prompt_tokens:
+            message = "Either prompt or prompt_embeds must be provided and non-empty. (parameter=prompt)"
+            raise _RefusedError(_error(400, message, "BadRequestError", "prompt"))
+        name, max_tokens = next(((k, v) for k, v in limits if v is not None), (names[-1], None))
+        if max_tokens is not None and max_tokens < 1:
+            message = f"{name} must be at least 1, got {max_tokens}. (parameter={name}, value={max_tokens})"
+            raise _RefusedError(_error(400, message, "BadRequestError", name))
+        if max_tokens is not None and max_tokens > self.max_model_len:
+            message = (
+                f"{name}={max_tokens} cannot be greater than max_model_len={self.max_model_len}. "
+                f"Please request fewer output tokens. (parameter={name}, value={max_tokens})"
+            )
+            raise _RefusedError(_error(400, message, "BadRequestError", name))
+        if n is not None and n < 1:
+            raise _RefusedError(_error(400, f"n must be at least 1, got {n}.", "BadRequestError"))
+        if not chat and max_tokens is None:
+            max_tokens = 16  # the completions API's default
+        return model, _chat_tokens(messages) if chat else prompt_tokens or 0, max_tokens, n or 1
+
     async def _stream(
         self, request: web.Request, answer: _Answer, timing: Timing, *, include_usage: bool
     ) -> web.StreamResponse:
@@ -458,11 +594,11 @@ class Simulator:
         gap = (timing.e2e - timing.ttft) / max(1, answer.tokens - 1)
 
         async def send(chunk: dict[str, Any]) -> None:
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await response.write(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode())
 
         if answer.chat:
             for index in range(answer.n):
-                await send(answer.chunk(index, {"role": "assistant", "content": ""}, None))
+                await send(answer.role_chunk(index))
         if sleep and timing.ttft > 0:
             await asyncio.sleep(timing.ttft)
         for position in range(answer.tokens):
@@ -471,12 +607,12 @@ class Simulator:
             piece = answer.piece(position)
             last = position == answer.tokens - 1
             for index in range(answer.n):
-                content: Any = {"content": piece} if answer.chat else piece
-                await send(answer.chunk(index, content, answer.reason if last else None))
+                reason = answer.reason if last else None
+                await send(answer.chunk(index, piece, reason, usage_follows=include_usage))
         if answer.tokens == 1 and sleep and gap > 0:
             await asyncio.sleep(gap)
         if include_usage:
-            await send({**answer.envelope(), "choices": [], "usage": answer.usage()})
+            await send(answer.usage_chunk())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -532,49 +668,74 @@ class _Answer:
     def text(self) -> str:
         return "".join(self.piece(i) for i in range(self.tokens))
 
-    def usage(self) -> dict[str, Any]:
+    def usage(self, *, stream: bool = False) -> dict[str, Any]:
         completion = self.tokens * self.n
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "total_tokens": self.prompt_tokens + completion,
             "completion_tokens": completion,
-            "prompt_tokens_details": None,
         }
+        if not stream:
+            usage.update(prompt_tokens_details=None, completion_tokens_details=None)
+        return usage
 
     def envelope(self) -> dict[str, Any]:
         kind = "chat.completion.chunk" if self.chat else "text_completion"
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
 
-    def chunk(self, index: int, delta: Any, finish_reason: str | None) -> dict[str, Any]:
+    def role_chunk(self, index: int) -> dict[str, Any]:
+        """A chat stream's first chunk of each choice: the role, no content yet."""
+        choice = {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                  "finish_reason": None}  # fmt: skip
+        return {**self.envelope(), "choices": [choice], "prompt_token_ids": None, "prompt_text": None}
+
+    def chunk(
+        self, index: int, piece: str, finish_reason: str | None, *, usage_follows: bool
+    ) -> dict[str, Any]:
+        """One token of one choice; the last one carries the finish reason (and the system fingerprint,
+        unless a usage chunk follows)."""
         choice: dict[str, Any] = {"index": index}
         if self.chat:
-            choice.update(delta=delta, logprobs=None, finish_reason=finish_reason)
+            choice.update(delta={"content": piece}, logprobs=None, finish_reason=finish_reason)
+            if finish_reason is not None:
+                choice["stop_reason"] = None
+            choice["token_ids"] = None
         else:
-            choice.update(text=delta, logprobs=None, finish_reason=finish_reason)
-        if finish_reason is not None:
-            choice["stop_reason"] = None
-        return {**self.envelope(), "choices": [choice]}
+            choice.update(text=piece, logprobs=None, finish_reason=finish_reason, stop_reason=None,
+                          prompt_token_ids=None, token_ids=None)  # fmt: skip
+        chunk = {**self.envelope(), "choices": [choice]}
+        if finish_reason is not None and not usage_follows:
+            chunk["system_fingerprint"] = SYSTEM_FINGERPRINT
+        return chunk
+
+    def usage_chunk(self) -> dict[str, Any]:
+        return {**self.envelope(), "choices": [], "usage": self.usage(stream=True),
+                "system_fingerprint": SYSTEM_FINGERPRINT}  # fmt: skip
 
     def body(self) -> dict[str, Any]:
+        """The whole answer, with the keys vLLM 0.32 writes (null where the simulator has nothing)."""
         text = self.text()
         choices: list[dict[str, Any]]
         if self.chat:
             message: dict[str, Any] = {
                 "role": "assistant", "content": text, "refusal": None, "annotations": None,
-                "audio": None, "function_call": None, "tool_calls": [], "reasoning_content": None,
+                "audio": None, "function_call": None, "reasoning": None,
             }  # fmt: skip
             choices = [
-                {"index": i, "message": dict(message), "logprobs": None,
-                 "finish_reason": self.reason, "stop_reason": None}
+                {"index": i, "message": dict(message), "logprobs": None, "finish_reason": self.reason,
+                 "stop_reason": None, "token_ids": None, "routed_experts": None}
                 for i in range(self.n)
             ]  # fmt: skip
+            extra: dict[str, Any] = {"prompt_logprobs": None, "prompt_token_ids": None, "prompt_text": None}
             kind = "chat.completion"
         else:
             choices = [
                 {"index": i, "text": text, "logprobs": None, "finish_reason": self.reason,
-                 "stop_reason": None, "prompt_logprobs": None}
+                 "stop_reason": None, "token_ids": None, "prompt_logprobs": None,
+                 "prompt_token_ids": None, "routed_experts": None}
                 for i in range(self.n)
             ]  # fmt: skip
+            extra = {}
             kind = "text_completion"
         return {
             "id": self.id,
@@ -583,10 +744,12 @@ class _Answer:
             "model": self.model,
             "choices": choices,
             "service_tier": None,
-            "system_fingerprint": None,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
             "usage": self.usage(),
-            "prompt_logprobs": None,
+            **extra,
             "kv_transfer_params": None,
+            "ec_transfer_params": None,
+            "metrics": None,
         }
 
 

@@ -1,0 +1,1 @@
+"""The contract between a real vLLM and the simulator (`make contract`)."""

@@ -1,0 +1,507 @@
+"""The contract between a REAL vLLM (the CPU build, a tiny random Qwen2) and the project's simulator.
+
+`make contract` runs it: the stage (conftest.py, harness.py) starts vLLM from its own environment
+(`$QWENOPS_CONTRACT_PYTHON`), the simulator (`images.serving.vllm_sim`) with the same vLLM flags, and
+Debian's Prometheus 2.42 scraping both every second with the target labels a PodMonitor gives the pods
+(`namespace`, `qwenops_io_deployment`, `qwenops_io_revision`, one revision each). Both get the same
+requests; each test compares one thing and names every difference it finds.
+
+What vLLM 0.32 (with prometheus-client 0.26 and prometheus-fastapi-instrumentator 8.1) does on
+`/metrics`, as these tests pin down:
+
+- `GET /metrics` is prometheus-fastapi-instrumentator's `expose()` route: always
+  `generate_latest()`, `Content-Type: text/plain; version=1.0.0; charset=utf-8`, whatever the Accept
+  header (Prometheus 2.x's OpenMetrics one, or 3.x's `escaping=allow-utf-8`) and never gzip. The sample
+  names keep their colons (`vllm:e2e_request_latency_seconds_bucket`), as do `# HELP`/`# TYPE`, and
+  prometheus-client's `_created` series come as their own `gauge` families.
+- It does not negotiate OpenMetrics on `/metrics`. Only longer paths (`/metrics/`) reach the
+  `make_asgi_app` mount behind it, which negotiates (OpenMetrics with `escaping=underscores`, i.e.
+  `vllm_...` sample names, and gzip).
+- So Prometheus 2.42 stores the names with the colon (`vllm:e2e_request_latency_seconds_bucket`) and
+  keeps their metadata (`histogram`); the operator's `vllm[:_]` regex matches that form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from images.serving.vllm_sim import METRIC_NAMES
+from qwenops.analysis import build_queries
+from qwenops.prom import query, read_revision
+from qwenops.spec import Analysis
+from tests.contract import harness
+from tests.contract.harness import (
+    DEPLOYMENT,
+    MAX_MODEL_LEN,
+    NAMESPACE,
+    SERVED_MODEL,
+    Exchange,
+    Side,
+    Stage,
+)
+
+if harness.contract_python() is None and not harness.required():
+    pytest.skip(harness.interpreter_problem() or "", allow_module_level=True)
+
+pytestmark = [pytest.mark.contract, pytest.mark.asyncio(loop_scope="module")]
+
+# What Prometheus 2.x and 3.x send when they scrape.
+PROMETHEUS_2_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+# The families the operator's default queries read (as the text parser names them: a counter's
+# `_total` is a sample suffix), with the label names the queries match on.
+QUERIED_FAMILIES: dict[str, set[str]] = {
+    "http_requests": {"handler", "status"},
+    "vllm:e2e_request_latency_seconds": set(),
+    "vllm:time_to_first_token_seconds": set(),
+    "vllm:request_success": set(),  # named in the simulator's README
+}
+LATENCY_FAMILIES = ("vllm:e2e_request_latency_seconds", "vllm:time_to_first_token_seconds")
+ERROR_CALLS = (
+    "unknown_model", "malformed_json", "not_an_object", "missing_messages", "messages_not_a_list",
+    "empty_messages", "missing_prompt", "prompt_not_text", "zero_max_tokens",
+    "max_tokens_over_max_model_len", "zero_n", "text_plain_body",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: str
+    label_names: frozenset[str]
+    buckets: tuple[float, ...]
+    samples: tuple[tuple[str, dict[str, str], float], ...]
+
+    def values(self, label: str) -> set[str]:
+        return {labels[label] for _, labels, _ in self.samples if label in labels}
+
+    def total(self, sample: str, **labels: str) -> float:
+        return sum(
+            value
+            for name, have, value in self.samples
+            if name == sample and all(have.get(k) == v for k, v in labels.items())
+        )
+
+
+def families(text: str) -> dict[str, Family]:
+    parsed: dict[str, Family] = {}
+    for family in text_string_to_metric_families(text):
+        samples = tuple((s.name, dict(s.labels), s.value) for s in family.samples)
+        names = frozenset(k for _, labels, _ in samples for k in labels) - {"le", "quantile"}
+        buckets = sorted({float(labels["le"]) for name, labels, _ in samples if name.endswith("_bucket")})
+        parsed[family.name] = Family(family.name, family.type, names, tuple(buckets), samples)
+    return parsed
+
+
+async def metrics(stage: Stage) -> tuple[dict[str, Family], dict[str, Family]]:
+    """Both servers' /metrics now, parsed: (vLLM's, the simulator's)."""
+    answers = [await stage.get(side, "/metrics") for side in stage.sides]
+    for side, answer in zip(stage.sides, answers, strict=True):
+        assert answer.status == 200, f"{side.name} /metrics: HTTP {answer.status}"
+    real, sim = (families(answer.body.decode()) for answer in answers)
+    return real, sim
+
+
+def paths(value: Any, prefix: str = "") -> set[str]:
+    """Every key path of a JSON value (`choices[].message.role`), the shape without the values."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            found |= {path} | paths(item, path)
+    elif isinstance(value, list):
+        for item in value:
+            found |= paths(item, f"{prefix}[]")
+    return found
+
+
+def shape_difference(real: Any, sim: Any) -> str | None:
+    only_real, only_sim = sorted(paths(real) - paths(sim)), sorted(paths(sim) - paths(real))
+    if not only_real and not only_sim:
+        return None
+    return f"keys only vLLM has: {only_real}; keys only the simulator has: {only_sim}"
+
+
+def sample_name_form(text: str) -> str:
+    """`colon` when the vllm samples are named `vllm:...`, `underscore` for `vllm_...`."""
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("vllm")}
+    forms = {"colon" if name.startswith("vllm:") else "underscore" for name in names}
+    return forms.pop() if len(forms) == 1 else f"mixed or none: {sorted(names)[:5]}"
+
+
+def fail_on(problems: list[str], what: str) -> None:
+    if problems:
+        pytest.fail(f"{what}: {len(problems)} difference(s):\n  " + "\n  ".join(problems), pytrace=False)
+
+
+# -- /metrics ---------------------------------------------------------------------------------------
+
+
+async def test_metrics_exposition_format_is_vllms_whatever_the_scraper_asks(stage: Stage) -> None:
+    """Status, Content-Type, Content-Encoding and the sample-name form, for no Accept, Prometheus 2.x's
+    and 3.x's Accept (each with `Accept-Encoding: gzip`), on `/metrics` and on `/metrics/` (vLLM's
+    make_asgi_app mount)."""
+    problems: list[str] = []
+    seen: dict[tuple[str, str], View] = {}
+    scrapers = (
+        ("no Accept", None),
+        ("Prometheus 2", PROMETHEUS_2_ACCEPT),
+        ("Prometheus 3", PROMETHEUS_3_ACCEPT),
+    )
+    for path in ("/metrics", "/metrics/"):
+        for label, accept in scrapers:
+            headers = {"Accept-Encoding": "gzip", **({"Accept": accept} if accept else {})}
+            real, sim = [exposition_view(await stage.get(side, path, headers)) for side in stage.sides]
+            seen[(path, label)] = real
+            if real != sim:
+                problems.append(
+                    f"GET {path} with {label}: vLLM answers (status, Content-Type, Content-Encoding, "
+                    f"sample names) {real}, the simulator {sim}"
+                )
+    fail_on(problems, "/metrics exposition")
+    # The facts the module docstring states (and the simulator's README relies on).
+    text = (200, "text/plain; version=1.0.0; charset=utf-8", None, "colon")
+    for label, _ in scrapers:
+        assert seen[("/metrics", label)] == text, (label, seen[("/metrics", label)])
+    assert seen[("/metrics/", "Prometheus 2")][3] == "underscore", seen[("/metrics/", "Prometheus 2")]
+
+
+View = tuple[int, str | None, str | None, str | None]
+
+
+def exposition_view(answer: Exchange) -> View:
+    form = sample_name_form(answer.body.decode()) if answer.status == 200 else None
+    return answer.status, answer.content_type, answer.headers.get("Content-Encoding"), form
+
+
+async def test_every_family_the_simulator_exports_is_vllms_with_the_same_type_and_label_names(
+    stage: Stage,
+) -> None:
+    real, sim = await metrics(stage)
+    problems: list[str] = []
+    expected = set(sim) | set(QUERIED_FAMILIES) | set(METRIC_NAMES)
+    for name in sorted(expected):
+        if name not in sim:
+            problems.append(f"{name}: the simulator does not export it")
+        if name not in real:
+            problems.append(f"{name}: vLLM does not export it (the simulator does, as {sim[name].kind})"
+                            if name in sim else f"{name}: vLLM does not export it")  # fmt: skip
+            continue
+        if name not in sim:
+            continue
+        if real[name].kind != sim[name].kind:
+            problems.append(f"{name}: TYPE {real[name].kind} in vLLM, {sim[name].kind} in the simulator")
+        if real[name].label_names != sim[name].label_names:
+            problems.append(
+                f"{name}: label names {sorted(real[name].label_names)} in vLLM, "
+                f"{sorted(sim[name].label_names)} in the simulator"
+            )
+    for name, queried in QUERIED_FAMILIES.items():
+        missing = queried - real[name].label_names if name in real else set()
+        if missing:
+            problems.append(
+                f"{name}: the operator's queries match on {sorted(missing)}, vLLM has no such label"
+            )
+    fail_on(problems, "metric families")
+
+
+async def test_simulator_histograms_have_vllms_bucket_boundaries(stage: Stage) -> None:
+    real, sim = await metrics(stage)
+    problems: list[str] = []
+    histograms = sorted({n for n, f in sim.items() if f.kind == "histogram"} | set(LATENCY_FAMILIES))
+    for name in histograms:
+        if name not in real or name not in sim:
+            problems.append(f"{name}: missing in {'vLLM' if name not in real else 'the simulator'}")
+        elif real[name].buckets != sim[name].buckets:
+            only_real = sorted(set(real[name].buckets) - set(sim[name].buckets))
+            only_sim = sorted(set(sim[name].buckets) - set(real[name].buckets))
+            problems.append(f"{name}: buckets only vLLM has {only_real}, only the simulator has {only_sim}")
+    fail_on(problems, "histogram buckets")
+
+
+async def test_both_count_the_same_traffic_the_same_way(stage: Stage) -> None:
+    """The same requests give the same `http_requests_total{handler,method,status}` (status `2xx`/`4xx`,
+    `handler="none"` for an unknown path), the same label values, and the same engine counts."""
+    real, sim = await metrics(stage)
+    problems: list[str] = []
+
+    def http(family: Family) -> dict[tuple[str, str, str], float]:
+        return {
+            (labels["handler"], labels["method"], labels["status"]): value
+            for name, labels, value in family.samples
+            if name == "http_requests_total"
+        }
+
+    real_http, sim_http = http(real["http_requests"]), http(sim["http_requests"])
+    for key in sorted(set(real_http) | set(sim_http)):
+        if real_http.get(key) != sim_http.get(key):
+            problems.append(
+                f"http_requests_total{{handler={key[0]!r},method={key[1]!r},status={key[2]!r}}}: "
+                f"vLLM {real_http.get(key)}, the simulator {sim_http.get(key)}"
+            )
+    for name in sorted(set(real) & set(sim)):
+        if not name.startswith("vllm:"):
+            continue
+        for label in ("model_name", "engine"):
+            if real[name].values(label) != sim[name].values(label):
+                problems.append(f"{name}: {label} {real[name].values(label)} in vLLM, "
+                                f"{sim[name].values(label)} in the simulator")  # fmt: skip
+    reasons_real = real["vllm:request_success"].values("finished_reason")
+    reasons_sim = sim["vllm:request_success"].values("finished_reason")
+    if not reasons_sim <= reasons_real:
+        problems.append(f"vllm:request_success_total: finished_reason {sorted(reasons_sim - reasons_real)} "
+                        f"only in the simulator (vLLM has {sorted(reasons_real)})")  # fmt: skip
+    for family, sample in (
+        ("vllm:request_success", "vllm:request_success_total"),
+        ("vllm:e2e_request_latency_seconds", "vllm:e2e_request_latency_seconds_count"),
+        ("vllm:time_to_first_token_seconds", "vllm:time_to_first_token_seconds_count"),
+        ("vllm:request_prompt_tokens", "vllm:request_prompt_tokens_count"),
+    ):
+        ours, theirs = sim[family].total(sample), real[family].total(sample)
+        if ours != theirs:
+            problems.append(f"{sample} (all label values): vLLM {theirs}, the simulator {ours}")
+    fail_on(problems, "counts of the same traffic")
+
+
+# -- /health, /v1/models ------------------------------------------------------------------------------
+
+
+async def test_health_answers_as_vllm_before_and_after_loading(stage: Stage) -> None:
+    problems: list[str] = []
+    answers = [await stage.get(side, "/health") for side in stage.sides]
+    (real, sim) = ((a.status, a.content_type, a.body) for a in answers)
+    if real != sim:
+        problems.append(f"loaded: vLLM answers (status, Content-Type, body) {real}, the simulator {sim}")
+    if real != (200, None, b""):
+        problems.append(f"loaded: vLLM answers {real}, not a bare 200")
+    real_side, sim_side = stage.sides
+    # Loading: vLLM does not listen until its engine is up; the simulator listens (its /sim API must
+    # answer) and says 503 with an empty body, like vLLM's /health for a dead engine. Both fail a probe.
+    before_real = real_side.health_before[:-1]
+    if any(not seen.startswith(("connection refused", "no answer")) for seen in before_real):
+        problems.append(
+            f"loading: vLLM answered {before_real}; the simulator's README says it does not listen"
+        )
+    before_sim = [seen for seen in sim_side.health_before[:-1] if seen[0].isdigit()]
+    if not before_sim or any(seen != "503 content-type=- body=b''" for seen in before_sim):
+        problems.append(f"loading: the simulator answered {sim_side.health_before[:-1]}, not a bare 503")
+    head = [(side.exchanges["head_health"].status) for side in stage.sides]
+    if head[0] != head[1]:
+        problems.append(f"HEAD /health: vLLM {head[0]}, the simulator {head[1]}")
+    fail_on(problems, "/health")
+
+
+async def test_models_lists_the_served_model_in_vllms_shape(stage: Stage) -> None:
+    real, sim = (side.exchanges["models"] for side in stage.sides)
+    problems: list[str] = []
+    if (real.status, real.content_type) != (sim.status, sim.content_type):
+        problems.append(f"status, Content-Type: vLLM {(real.status, real.content_type)}, "
+                        f"the simulator {(sim.status, sim.content_type)}")  # fmt: skip
+    real_body, sim_body = real.json(), sim.json()
+    if difference := shape_difference(real_body, sim_body):
+        problems.append(difference)
+    if real_body.get("object") != sim_body.get("object"):
+        problems.append(f"object: vLLM {real_body.get('object')!r}, the simulator {sim_body.get('object')!r}")
+    (real_card,), (sim_card,) = real_body["data"], sim_body["data"]
+    for key in ("id", "object", "owned_by", "root", "parent", "max_model_len"):
+        if real_card.get(key) != sim_card.get(key):
+            problems.append(
+                f"data[0].{key}: vLLM {real_card.get(key)!r}, the simulator {sim_card.get(key)!r}"
+            )
+    assert real_card["id"] == SERVED_MODEL and real_card["max_model_len"] == MAX_MODEL_LEN
+    real_permission, sim_permission = real_card["permission"][0], sim_card["permission"][0]
+    for key, real_value in real_permission.items():
+        sim_value = sim_permission.get(key)
+        if key == "id":  # modelperm-<random>
+            same = isinstance(sim_value, str) and sim_value.startswith("modelperm-")
+        elif key == "created":
+            same = isinstance(sim_value, int)
+        else:
+            same = real_value == sim_value
+        if not same:
+            problems.append(f"permission[0].{key}: vLLM {real_value!r}, the simulator {sim_value!r}")
+    fail_on(problems, "/v1/models")
+
+
+# -- error answers -------------------------------------------------------------------------------------
+
+
+async def test_every_request_gets_vllms_status(stage: Stage) -> None:
+    real_side, sim_side = stage.sides
+    problems = [
+        f"{call.name} ({call.method} {call.path}): vLLM {real_side.exchanges[call.name].status}, "
+        f"the simulator {sim_side.exchanges[call.name].status}"
+        for call in harness.CALLS
+        if real_side.exchanges[call.name].status != sim_side.exchanges[call.name].status
+    ]
+    fail_on(problems, "HTTP status")
+
+
+async def test_error_answers_have_vllms_status_shape_type_and_param(stage: Stage) -> None:
+    """Each refused request: same status and Content-Type, `{"error": {message, type, param, code}}` with
+    the same `type` (`NotFoundError`, `BadRequestError` from vLLM's checks, `Bad Request` from FastAPI's
+    validation of the body), `param` and `code`; the message text may differ."""
+    problems: list[str] = []
+    real_side, sim_side = stage.sides
+    for name in ERROR_CALLS:
+        real, sim = real_side.exchanges[name], sim_side.exchanges[name]
+        where = f"{name} ({real.call.method} {real.call.path})"
+        if (real.status, real.content_type) != (sim.status, sim.content_type):
+            problems.append(f"{where}: status, Content-Type: vLLM {(real.status, real.content_type)}, "
+                            f"the simulator {(sim.status, sim.content_type)}")  # fmt: skip
+        real_body, sim_body = real.json(), sim.json()
+        if difference := shape_difference(real_body, sim_body):
+            problems.append(f"{where}: {difference}")
+            continue
+        real_error, sim_error = real_body["error"], sim_body["error"]
+        for key in ("type", "param", "code"):
+            if real_error[key] != sim_error[key]:
+                problems.append(f"{where}: error.{key} vLLM {real_error[key]!r}, the simulator {sim_error[key]!r} "
+                                f"(vLLM's message: {real_error['message']!r})")  # fmt: skip
+        if not isinstance(sim_error["message"], str) or not sim_error["message"]:
+            problems.append(f"{where}: the simulator's error.message is {sim_error['message']!r}")
+    for name in ("unknown_path", "wrong_method"):
+        real, sim = real_side.exchanges[name], sim_side.exchanges[name]
+        real_view = (real.status, real.content_type, real.body, real.headers.get("Allow"))
+        sim_view = (sim.status, sim.content_type, sim.body, sim.headers.get("Allow"))
+        if real_view != sim_view:
+            problems.append(f"{name}: vLLM answers (status, Content-Type, body, Allow) {real_view}, "
+                            f"the simulator {sim_view}")  # fmt: skip
+    fail_on(problems, "error answers")
+
+
+# -- generation answers ----------------------------------------------------------------------------------
+
+
+def chunk_kind(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or []
+    if not choices:
+        return "usage chunk"
+    if "role" in (choices[0].get("delta") or {}):
+        return "role chunk"
+    if choices[0].get("finish_reason") is not None:
+        return "last chunk"
+    return "token chunk"
+
+
+def stream_shapes(exchange: Exchange) -> tuple[dict[str, set[str]], Any]:
+    events = exchange.events()
+    shapes: dict[str, set[str]] = {}
+    for event in events[:-1]:
+        shapes.setdefault(chunk_kind(event), set()).update(paths(event))
+    return shapes, events[-1] if events else None
+
+
+async def test_generation_answers_have_vllms_keys(stage: Stage) -> None:
+    """Completions and chat, whole and streamed: the same keys at every level (values may differ: the
+    simulator writes nulls where it has nothing), the same Content-Type, a stream ending in `[DONE]`."""
+    problems: list[str] = []
+    real_side, sim_side = stage.sides
+    for name in ("completion", "chat"):
+        real, sim = real_side.exchanges[name], sim_side.exchanges[name]
+        if (real.status, real.content_type) != (sim.status, sim.content_type):
+            problems.append(f"{name}: status, Content-Type: vLLM {(real.status, real.content_type)}, "
+                            f"the simulator {(sim.status, sim.content_type)}")  # fmt: skip
+        if difference := shape_difference(real.json(), sim.json()):
+            problems.append(f"{name}: {difference}")
+        for key in ("object",):
+            if real.json()[key] != sim.json()[key]:
+                problems.append(f"{name}: {key} vLLM {real.json()[key]!r}, the simulator {sim.json()[key]!r}")
+    for name in ("completion_stream", "chat_stream"):
+        real, sim = real_side.exchanges[name], sim_side.exchanges[name]
+        if (real.status, real.content_type) != (sim.status, sim.content_type):
+            problems.append(f"{name}: status, Content-Type: vLLM {(real.status, real.content_type)}, "
+                            f"the simulator {(sim.status, sim.content_type)}")  # fmt: skip
+        (real_shapes, real_last), (sim_shapes, sim_last) = stream_shapes(real), stream_shapes(sim)
+        if real_last != "[DONE]" or sim_last != "[DONE]":
+            problems.append(f"{name}: last event vLLM {real_last!r}, the simulator {sim_last!r}")
+        if set(real_shapes) != set(sim_shapes):
+            problems.append(
+                f"{name}: chunk kinds vLLM {sorted(real_shapes)}, the simulator {sorted(sim_shapes)}"
+            )
+        for kind in sorted(set(real_shapes) & set(sim_shapes)):
+            only_real = sorted(real_shapes[kind] - sim_shapes[kind])
+            only_sim = sorted(sim_shapes[kind] - real_shapes[kind])
+            if only_real or only_sim:
+                problems.append(
+                    f"{name}, {kind}: keys only vLLM has {only_real}, only the simulator has {only_sim}"
+                )
+    fail_on(problems, "generation answers")
+
+
+# -- Prometheus and the operator's default queries ---------------------------------------------------------
+
+
+async def test_prometheus_stores_vllms_names_with_the_colon_and_their_type(stage: Stage) -> None:
+    problems: list[str] = []
+    forms: dict[str, set[str]] = {}
+    for side in stage.sides:
+        stored = await stage.prometheus.query(
+            f'{{__name__=~"vllm[:_]e2e_request_latency_seconds_bucket",qwenops_io_revision="{side.revision}"}}'
+        )
+        forms[side.name] = {series["metric"]["__name__"] for series in stored}
+        metadata = await stage.prometheus.api(
+            "targets/metadata",
+            match_target=f'{{qwenops_io_revision="{side.revision}"}}',
+            metric="vllm:e2e_request_latency_seconds",
+        )
+        types = {entry.get("type") for entry in metadata}
+        if types != {"histogram"}:
+            problems.append(
+                f"{side.name}: Prometheus keeps the type {types} for vllm:e2e_request_latency_seconds"
+            )
+    real, sim = forms.values()
+    if real != {"vllm:e2e_request_latency_seconds_bucket"}:
+        problems.append(f"Prometheus stored vLLM's e2e buckets as {real}")
+    if real != sim:
+        problems.append(f"Prometheus stored vLLM's e2e buckets as {real}, the simulator's as {sim}")
+    fail_on(problems, "what Prometheus stores")
+
+
+async def test_default_slo_queries_answer_for_both_revisions(stage: Stage) -> None:
+    """`analysis.build_queries` with the default Analysis, through `prom.read_revision`, against the real
+    Prometheus: requests, p95 latency and p95 TTFT are numbers for both revisions. Neither server gave a
+    5xx (a real vLLM has no way to be made to), so the errors query finds no series: an empty result,
+    which the analysis reads as zero errors; the same query on `status="4xx"` must count the 4xx."""
+    problems: list[str] = []
+    for side in stage.sides:
+        problems.extend(await _reading_problems(stage, side))
+    fail_on(problems, "the operator's default queries")
+
+
+async def _reading_problems(stage: Stage, side: Side) -> list[str]:
+    queries = build_queries(Analysis(), namespace=NAMESPACE, deployment=DEPLOYMENT, revision=side.revision)
+    reading = await read_revision(stage.prometheus.url, queries, timeout=10)
+    problems: list[str] = []
+    for name, measurement in (
+        ("requests", reading.requests),
+        ("p95Latency", reading.p95_latency),
+        ("p95TimeToFirstToken", reading.p95_time_to_first_token),
+    ):
+        if measurement.error is not None or measurement.value is None:
+            problems.append(f"{side.name}: {name} gave no number ({measurement.error or measurement.note}): "
+                            f"{measurement.query}")  # fmt: skip
+    if reading.requests.value is not None and reading.requests.value <= 0:
+        problems.append(f"{side.name}: requests is {reading.requests.value}: {reading.requests.query}")
+    errors = reading.errors
+    if errors.error is not None or (errors.value is None and errors.note != "empty result"):
+        problems.append(f"{side.name}: errors: {errors.error or errors.note}: {errors.query}")
+    four_xx = re.sub(r'status="5xx"', 'status="4xx"', queries.errors)
+    assert four_xx != queries.errors, queries.errors
+    counted = await query(stage.session, stage.prometheus.url, four_xx, timeout=10)
+    if counted.value is None or counted.value <= 0:
+        problems.append(f"{side.name}: the errors query on 4xx gave {counted.value} "
+                        f"({counted.error or counted.note}): {four_xx}")  # fmt: skip
+    return problems
