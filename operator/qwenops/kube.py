@@ -58,6 +58,27 @@ def configure() -> None:
     _client = kubernetes.client.ApiClient(configuration)
 
 
+def configure_from_kubeconfig(path: str | None = None, context: str | None = None) -> str | None:
+    """Load a kubeconfig as kubectl does (`path`, else $KUBECONFIG, else ~/.kube/config), in `context`
+    (else the current one); return that context's namespace, if it names one.
+
+    A missing or unreadable kubeconfig, or an unknown context, is a KubeError(0, ...).
+    """
+    global _client  # noqa: PLW0603 - one client for the process
+    configuration = kubernetes.client.Configuration()
+    try:
+        contexts, current = kubernetes.config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context, client_configuration=configuration
+        )
+    except (kubernetes.config.ConfigException, OSError, ValueError, TypeError) as exc:
+        raise KubeError(0, f"cannot load the kubeconfig: {exc}") from exc
+    _client = kubernetes.client.ApiClient(configuration)
+    chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
+
+
 def _api() -> kubernetes.client.ApiClient:
     if _client is None:
         configure()
