@@ -6,7 +6,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CONTRACT_VENV ?= .venv-contract
 
-.PHONY: setup test unit integration contract lint crds demo e2e bench clean
+.PHONY: setup test unit integration contract chart helm image lint crds demo e2e bench clean
 
 setup: $(VENV)/.installed
 
@@ -38,10 +38,21 @@ $(CONTRACT_VENV)/.installed:
 	$(CONTRACT_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
+chart: setup
+	$(BIN)/pytest tests/chart -rs
+
+helm: setup
+	$(BIN)/python tests/chart/fetch_helm.py
+
+image:
+	docker build -f images/operator/Dockerfile -t qwenops-operator .
+	docker build -t qwenops-serving images/serving
+
 lint: setup
 	$(BIN)/ruff check operator tests demo images bench
 	$(BIN)/mypy
 	$(BIN)/mypy -p images.serving
+	$(BIN)/mypy tests/chart
 	$(BIN)/lint-imports
 
 crds: setup
@@ -59,4 +70,4 @@ e2e: setup
 	$(BIN)/pytest tests/e2e -rs
 
 clean:
-	rm -rf $(VENV) $(CONTRACT_VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+	rm -rf $(VENV) $(CONTRACT_VENV) .cache .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -1,10 +1,12 @@
 """`make demo`: the operator end to end with no cluster.
 
-Starts the emulated Kubernetes API (tests/emulator.py) with a stand-in for the
-Deployment controller that makes each new revision's pods ready a few seconds
-after it appears (as if loading weights), runs the real operator against it,
-and walks through: apply the README's example, upgrade the model, refuse a
-bad spec.
+Starts the emulated Kubernetes API (tests/emulator.py), a real Prometheus, a
+simulated vLLM per pod that the API creates (demo/pods.py: each walks through
+download, verify and load, then serves synthetic traffic Prometheus scrapes)
+and the real operator; then applies the README's example, rolls a good version
+out through its canary steps judged by Prometheus, rolls out a bad one that
+breaks its error-rate SLO and is rolled back, and refuses a bad spec. What
+the operator wrote is shown as `kubectl qwen status` shows it.
 """
 
 from __future__ import annotations
@@ -12,21 +14,25 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
 
+from qwenops import view
 from qwenops.config import DEFAULT_SERVING_IMAGE
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.emulator import DEPLOYMENTS, KubeEmulator, run_emulator  # noqa: E402
+from demo.pods import pods_running  # noqa: E402
+from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     EVENTS,
-    SERVICES,
+    QWDS,
     Client,
     Operator,
     deployments_of,
@@ -34,152 +40,175 @@ from tests.integration.harness import (  # noqa: E402
     eventually,
     status_of,
 )
+from tests.prometheus import find_prometheus, prometheus_running  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "chat.yaml"
-LOAD_SECONDS = 3.0
-NEW_COMMIT = "0f4d2a7c1e9b8a6d5c4b3a2918f7e6d5c4b3a291"
+GOOD_COMMIT = "0f4d2a7c1e9b8a6d5c4b3a2918f7e6d5c4b3a291"
+BAD_COMMIT = "badc0ffee0ddf00d1234567890abcdef12345678"
+ERROR_RATES = {BAD_COMMIT: 0.2}
+"""The bad version answers a fifth of its requests with 500s; the others 0.2 %."""
+TTY = sys.stdout.isatty()
 
 
 def say(text: str) -> None:
-    print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}", flush=True)
+    print(f"\n\033[1m== {text}\033[0m" if TTY else f"\n== {text}", flush=True)
 
 
-async def load_weights(emulator: KubeEmulator) -> None:
-    """Each new Deployment becomes ready LOAD_SECONDS after it appears."""
-    first_seen: dict[tuple[str, str], float] = {}
-    loop = asyncio.get_running_loop()
-    while True:
-        for deployment in emulator.list_objects(DEPLOYMENTS):
-            key = (deployment["metadata"]["namespace"], deployment["metadata"]["name"])
-            seen = first_seen.setdefault(key, loop.time())
-            emulator.set_deployment_ready(*key, loop.time() - seen >= LOAD_SECONDS)
-        await asyncio.sleep(0.2)
+def demo_manifest() -> dict[str, Any]:
+    """The README's example with timings that fit a demo: seconds, not minutes."""
+    manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    manifest["spec"]["rollout"] = {
+        "steps": [{"weight": 25, "pause": "8s"}, {"weight": 50, "pause": "8s"}],
+        "analysis": {
+            "interval": "2s",
+            "window": "10s",
+            "minRequests": 50,
+            "failureLimit": 2,
+            "slos": {"maxErrorRate": 0.01, "p95LatencySeconds": 10, "p95TimeToFirstTokenSeconds": 1},
+        },
+    }
+    return manifest
 
 
-def get_line(emulator: KubeEmulator, namespace: str, name: str) -> str:
-    status = status_of(emulator, namespace, name)
-    canary = status.get("canary") or {}
-    return (
-        f"{name:<6} {(status.get('stable') or {}).get('revision', '<none>'):<11} "
-        f"{canary.get('revision', '<none>'):<11} {canary.get('weight', '') if canary else '':<6} "
-        f"{status.get('phase', ''):<12} {status.get('message', '')}"
-    )
+class Screen:
+    """Prints a `kubectl get qwd -w` line on each change, and the full status at the moments that matter."""
 
+    def __init__(self, emulator: KubeEmulator, namespace: str, name: str) -> None:
+        self.emulator, self.namespace, self.name = emulator, namespace, name
+        self.last_line = ""
+        self.header = False
 
-async def follow(emulator: KubeEmulator, operator: Operator, namespace: str, name: str, until: Any) -> None:
-    """Print a `kubectl get qwd -w`-style line each time the status changes, until `until(status)`."""
-    print(f"{'NAME':<6} {'STABLE':<11} {'CANARY':<11} {'WEIGHT':<6} {'PHASE':<12} MESSAGE")
-    last = ""
+    def obj(self) -> dict[str, Any]:
+        return self.emulator.get_object(QWDS, self.namespace, self.name) or {}
 
-    def changed() -> bool:
-        nonlocal last
-        line = get_line(emulator, namespace, name)
-        if line != last:
+    def line(self) -> str:
+        status = status_of(self.emulator, self.namespace, self.name)
+        canary = status.get("canary") or {}
+        pods = (status.get("startup") or {}).get("stage", "")
+        stable = (status.get("stable") or {}).get("revision", "<none>")
+        return (
+            f"{stable:<11} {canary.get('revision', '<none>'):<11} "
+            f"{canary.get('weight', '') if canary else '':<6} {status.get('phase', ''):<12} {pods:<12} "
+            f"{view.without_queries(status.get('message', ''))}"
+        )
+
+    def watch_step(self) -> None:
+        if not self.header:
+            print(f"{'STABLE':<11} {'CANARY':<11} {'WEIGHT':<6} {'PHASE':<12} {'PODS':<12} MESSAGE")
+            self.header = True
+        line = self.line()
+        if line != self.last_line:
             print(line, flush=True)
-            last = line
-        return bool(until(status_of(emulator, namespace, name)))
+            self.last_line = line
 
-    await eventually(changed, "the rollout to settle", operator, timeout=60)
+    def status(self) -> None:
+        print(view.render_status(self.obj(), datetime.now(UTC), color=TTY, unicode=TTY), end="", flush=True)
 
+    async def follow(
+        self, operator: Operator, until: Callable[[dict[str, Any]], bool], timeout: float = 90
+    ) -> None:
+        self.header = False
 
-def show_children(emulator: KubeEmulator, namespace: str, name: str) -> None:
-    for deployment in sorted(
-        deployments_of(emulator, namespace, name).values(), key=lambda d: d["metadata"]["name"]
-    ):
-        meta, pod = deployment["metadata"], deployment["spec"]["template"]["spec"]
-        container = pod["containers"][0]
-        startup = container["startupProbe"]
-        ready = deployment.get("status", {}).get("readyReplicas", 0)
-        print(f"Deployment {meta['name']}  track={meta['labels']['qwenops.io/track']}", end="")
-        print(f"  replicas={deployment['spec']['replicas']}  ready={ready}")
-        print(f"  image:   {container['image']}")
-        print(f"  command: {' '.join(container['command'])}")
-        print(f"  args:    {' '.join(container['args'])}")
-        print(f"  gpus:    {container['resources']['limits']}  nodeSelector: {pod.get('nodeSelector', {})}")
-        budget = startup["periodSeconds"] * startup["failureThreshold"]
-        print(f"  probes:  startup {startup['httpGet']['path']} (up to {budget}s), readiness /health")
-    for service in emulator.list_objects(SERVICES):
-        if service["metadata"]["namespace"] == namespace:
-            print(f"Service {service['metadata']['name']:<12} selects {service['spec']['selector']}")
+        def done() -> bool:
+            self.watch_step()
+            return until(status_of(self.emulator, self.namespace, self.name))
+
+        await eventually(done, "the rollout to get there", operator, timeout=timeout)
 
 
-def show_status(emulator: KubeEmulator, namespace: str, name: str) -> None:
-    status = dict(status_of(emulator, namespace, name))
-    for revision in ("stable", "canary"):
-        if revision in status:  # the pod fields are long; the revision and model say enough here
-            status[revision] = {k: v for k, v in status[revision].items() if k in ("revision", "model")}
-    print(yaml.safe_dump({"status": status}, sort_keys=False, width=120).rstrip())
+def serving(revision: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    def check(status: dict[str, Any]) -> bool:
+        stable = (status.get("stable") or {}).get("revision")
+        return status.get("phase") == "Healthy" and (revision is None or stable != revision)
+
+    return check
 
 
-def show_events(emulator: KubeEmulator, name: str) -> None:
-    events = sorted(emulator.list_objects(EVENTS), key=lambda e: int(e["metadata"]["resourceVersion"]))
-    for event in events:
-        if (event.get("involvedObject") or {}).get("name") == name:
-            print(f"  {event.get('type', ''):<8} {event.get('reason', ''):<16} {event.get('message', '')}")
-
-
-async def main() -> None:
-    manifest = yaml.safe_load(EXAMPLE.read_text())
-    # Minutes-long pauses and an in-cluster Prometheus do not fit a demo on a laptop:
-    # seconds-long steps, judged by their pauses alone.
-    manifest["spec"]["rollout"] = {"steps": [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]}
+async def main() -> int:
+    if find_prometheus() is None:
+        print(
+            "make demo needs a `prometheus` binary on PATH (or $QWENOPS_PROMETHEUS) to judge the canaries.\n"
+            "  Debian/Ubuntu: sudo apt-get install prometheus\n"
+            "  elsewhere:     https://prometheus.io/download/ (any 2.x), then put `prometheus` on PATH",
+            file=sys.stderr,
+        )
+        return 2
+    manifest = demo_manifest()
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     with tempfile.TemporaryDirectory(prefix="qwenops-demo-") as workdir:
-        async with run_emulator() as emulator:
+        async with (
+            run_emulator() as emulator,
+            prometheus_running(Path(workdir) / "prometheus", scrape_interval="1s") as prometheus,
+            pods_running(emulator, prometheus, ERROR_RATES),
+        ):
             emulator.create_object("v1/namespaces", {"metadata": {"name": namespace}})
-            loader = asyncio.create_task(load_weights(emulator))
+            manifest["spec"]["rollout"]["analysis"]["prometheus"] = {"url": prometheus.url}
             operator = Operator(
                 emulator.url, Path(workdir), resync_seconds=2, serving_image=DEFAULT_SERVING_IMAGE
             )
-            say(f"emulated Kubernetes API at {emulator.url}; starting `qwenops run -A --standalone`")
+            say(f"emulated Kubernetes API at {emulator.url}, Prometheus at {prometheus.url}; "
+                "starting `qwenops run -A --standalone`")  # fmt: skip
             await operator.start()
             try:
                 async with aiohttp.ClientSession(str(emulator.url).rstrip("/")) as session:
-                    client = Client(session)
-                    await run_story(emulator, operator, client, manifest, namespace, name)
+                    await story(
+                        emulator, operator, Client(session), manifest, Screen(emulator, namespace, name)
+                    )
             finally:
                 await operator.stop()
-                loader.cancel()
-    say("done: the operator made the Deployments and Services above and wrote every status you saw")
+    say("done: every status above was written by the operator, every verdict read from Prometheus")
+    return 0
 
 
-async def run_story(
-    emulator: KubeEmulator, operator: Operator, client: Client, manifest: Any, namespace: str, name: str
+async def story(
+    emulator: KubeEmulator, operator: Operator, client: Client, manifest: dict[str, Any], screen: Screen
 ) -> None:
-    say(f"kubectl apply -f {EXAMPLE.relative_to(REPO)} (with the demo's short steps)")
+    namespace, name = screen.namespace, screen.name
+    say(f"kubectl apply -f {EXAMPLE.relative_to(REPO)} (steps of 8s, readings every 2s over 10s)")
     await client.apply_qwd(manifest)
-    await follow(emulator, operator, namespace, name, lambda s: s.get("phase") == "Healthy")
-    say("what the operator made")
-    show_children(emulator, namespace, name)
-    say(f"kubectl get qwd {name} -o yaml (status)")
-    show_status(emulator, namespace, name)
+    await screen.follow(operator, serving())
+    say(f"kubectl qwen status {name}")
+    screen.status()
 
-    old = status_of(emulator, namespace, name)["stable"]["revision"]
-    say(
-        f"upgrade: spec.model.revision -> {NEW_COMMIT}: a canary at 25 %, then 50 %, 3s each, "
-        "then promoted (the old revision serves throughout)"
+    first = status_of(emulator, namespace, name)["stable"]["revision"]
+    say(f"a good version: spec.model.revision -> {GOOD_COMMIT[:7]}: 25 %, then 50 %, each step held "
+        "until its pause is over and Prometheus says every SLO holds")  # fmt: skip
+    await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": GOOD_COMMIT}}})
+    await screen.follow(
+        operator, lambda s: (s.get("canary") or {}).get("step") == 1 and bool(s.get("analysis"))
     )
-    await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": NEW_COMMIT}}})
-    await follow(
-        emulator, operator, namespace, name,
-        lambda s: s.get("phase") == "Healthy" and (s.get("stable") or {}).get("revision") != old,
-    )  # fmt: skip
-    show_children(emulator, namespace, name)
+    say(f"kubectl qwen status {name} (mid-rollout)")
+    screen.status()
+    await screen.follow(operator, serving(first))
+
+    good = status_of(emulator, namespace, name)["stable"]["revision"]
+    say(f"a bad version: spec.model.revision -> {BAD_COMMIT[:7]}, whose pods answer 20 % of requests "
+        "with 500s against a 1 % SLO")  # fmt: skip
+    await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": BAD_COMMIT}}})
+    await screen.follow(operator, lambda s: s.get("phase") == "RolledBack")
+    say(f"kubectl qwen status {name} (rolled back by itself; {good} kept serving throughout)")
+    screen.status()
+    say(f"kubectl qwen history {name}")
+    print(view.render_history(screen.obj(), datetime.now(UTC), color=TTY), end="")
 
     say("a spec that slipped past the CRD (a branch instead of a commit) is refused; nothing running changes")
     before = deployments_of(emulator, namespace, name)
     await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": "main"}}})
-    await follow(emulator, operator, namespace, name, lambda s: s.get("phase") == "Degraded")
+    await screen.follow(operator, lambda s: s.get("phase") == "Degraded")
     unchanged = deployments_of(emulator, namespace, name) == before
     print(f"Deployments unchanged: {unchanged}")
     await eventually(
         lambda: "InvalidSpec" in event_reasons(emulator, name), "the InvalidSpec event", operator
     )
     say(f"kubectl describe qwd {name} (events)")
-    show_events(emulator, name)
+    events = sorted(emulator.list_objects(EVENTS), key=lambda e: int(e["metadata"]["resourceVersion"]))
+    for event in events:
+        if (event.get("involvedObject") or {}).get("name") == name:
+            print(f"  {event.get('type', ''):<8} {event.get('reason', ''):<18} "
+                  f"{view.without_queries(event.get('message', ''))}")  # fmt: skip
     if not unchanged:
         raise SystemExit("a refused spec changed a running Deployment")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

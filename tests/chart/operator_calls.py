@@ -1,0 +1,423 @@
+"""Every Kubernetes API call the operator makes, derived from its code, for the RBAC tests.
+
+Three sources, so that a new call in the code fails tests/chart/test_rbac.py until the chart
+grants it:
+
+1. `operator/qwenops/kube.py`, the only module that talks to the API: each of its functions is
+   read (AST) for the HTTP method and path shape it sends (`resource.path(ns)` is a collection,
+   `(ns, name)` an object, `(ns, name, "status")` a subresource), and every call of those
+   functions elsewhere in the package for the resource it passes (`kube.DEPLOYMENTS`, or a
+   manifest built by a `render.desired_*` function, whose `kind` says the resource). A call
+   guarded by `if not known:` is left out where the caller passes `known=True`.
+2. kopf's registry after `import qwenops.handlers`: every resource kopf watches (list, watch),
+   and patches when a change handler or daemon keeps its progress and finalizer on it.
+3. kopf itself (1.45, `kopf/_core/reactor/observation.py` and `engines/posting.py`): `kopf.event`
+   posts core/v1 Events; it lists and watches CustomResourceDefinitions to follow CRD changes,
+   and, when not cluster-wide, Namespaces (cluster-scoped both). Its discovery GETs of /api and
+   /apis are non-resource URLs every authenticated user may read (system:discovery).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.chart.fetch_helm import REPO
+
+PACKAGE = REPO / "operator" / "qwenops"
+KUBE = PACKAGE / "kube.py"
+RENDER = PACKAGE / "render.py"
+
+HTTP_VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+
+
+@dataclass(frozen=True, order=True)
+class ApiCall:
+    """One kind of request: `verb` on `group`/`resource` (`plural` or `plural/subresource`)."""
+
+    group: str
+    resource: str
+    verb: str
+    cluster_scoped: bool = False
+    when: str = "always"  # "always", or "namespaced": only when some namespaces are watched
+    why: str = field(default="", compare=False)
+
+
+class UnresolvedCallError(AssertionError):
+    """A call whose resource the derivation cannot tell; the message says where."""
+
+
+@dataclass(frozen=True)
+class _Send:
+    """What one kube.py function sends: a verb, on a subresource, unless a flag parameter is set."""
+
+    verb: str
+    subresource: str | None = None
+    unless: str | None = None
+
+
+# --- 1. kube.py and its callers -------------------------------------------------------------------
+
+
+def _resources() -> dict[str, tuple[str, str]]:
+    """kube.py's `NAME = Resource(group, version, plural)` constants: NAME -> (group, plural)."""
+    from qwenops import kube  # noqa: PLC0415
+
+    return {
+        name: (value.group, value.plural)
+        for name, value in vars(kube).items()
+        if isinstance(value, kube.Resource)
+    }
+
+
+def _kinds() -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> kube.py constant name, from `kube._BY_KIND`."""
+    from qwenops import kube  # noqa: PLC0415
+
+    names = {id(value): name for name, value in vars(kube).items() if isinstance(value, kube.Resource)}
+    return {key: names[id(resource)] for key, resource in kube._BY_KIND.items()}
+
+
+def _module(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _is_negated_name(test: ast.expr) -> str | None:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name):
+        return test.operand.id
+    return None
+
+
+def _walk_guarded(node: ast.AST, guard: str | None = None) -> Iterator[tuple[ast.AST, str | None]]:
+    """Every node under `node`, with the flag of the innermost enclosing `if not <flag>:`."""
+    for child in ast.iter_child_nodes(node):
+        inner = guard
+        if isinstance(node, ast.If) and child in node.body:
+            inner = _is_negated_name(node.test) or guard
+        yield child, inner
+        yield from _walk_guarded(child, inner)
+
+
+def _sends_of(
+    function: ast.AsyncFunctionDef | ast.FunctionDef, functions: set[str]
+) -> list[_Send | tuple[str, str | None]]:
+    """What a kube.py function sends: _Send for its own `_call`s, (callee, guard) for kube functions
+    it calls."""
+    found: list[_Send | tuple[str, str | None]] = []
+    for node, guard in _walk_guarded(function):
+        if not isinstance(node, ast.Call):
+            continue
+        args = list(node.args)
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "to_thread" and args:
+            callee, args = args[0], args[1:]
+        else:
+            callee = node.func
+        if isinstance(callee, ast.Name) and callee.id == "_call":
+            found.append(_send_of_call(function.name, args, guard))
+        elif isinstance(callee, ast.Name) and callee.id in functions and callee.id != function.name:
+            found.append((callee.id, guard))
+    return found
+
+
+def _send_of_call(function: str, args: list[ast.expr], guard: str | None) -> _Send:
+    where = f"kube.{function}"
+    if len(args) < 2 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
+        raise UnresolvedCallError(f"{where}: _call without a literal HTTP method")
+    method, path = args[0].value, args[1]
+    if not (isinstance(path, ast.Call) and isinstance(path.func, ast.Attribute) and path.func.attr == "path"):
+        raise UnresolvedCallError(f"{where}: _call's path is not `resource.path(...)`")
+    shape = len(path.args)
+    subresource = None
+    if shape >= 3:
+        sub = path.args[2]
+        if not isinstance(sub, ast.Constant) or not isinstance(sub.value, str):
+            raise UnresolvedCallError(f"{where}: a subresource that is not a literal")
+        subresource = sub.value
+    if method == "GET":
+        verb = "get" if shape >= 2 else "list"
+    elif method == "DELETE" and shape < 2:
+        verb = "deletecollection"
+    else:
+        verb = HTTP_VERBS[method]
+    return _Send(verb, subresource, guard)
+
+
+@functools.cache
+def kube_functions() -> dict[str, tuple[_Send, ...] | UnresolvedCallError]:
+    """Each public function of kube.py that reaches the API -> what it sends, callees included
+    (or why that cannot be told: an error only where the operator calls that function)."""
+    tree = _module(KUBE)
+    defs = {node.name: node for node in tree.body if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef)}
+    direct: dict[str, list[_Send | tuple[str, str | None]]] = {}
+    unresolved: dict[str, UnresolvedCallError] = {}
+    for name, node in defs.items():
+        try:
+            direct[name] = _sends_of(node, set(defs))
+        except UnresolvedCallError as exc:
+            direct[name], unresolved[name] = [], exc
+
+    def resolve(name: str, seen: frozenset[str] = frozenset()) -> list[_Send]:
+        sends: list[_Send] = []
+        for item in direct[name]:
+            if isinstance(item, _Send):
+                sends.append(item)
+            elif item[0] not in seen:
+                callee, guard = item
+                sends += [
+                    _Send(s.verb, s.subresource, s.unless or guard) for s in resolve(callee, seen | {name})
+                ]
+        return sends
+
+    found: dict[str, tuple[_Send, ...] | UnresolvedCallError] = {}
+    for name in defs:
+        if name.startswith("_"):
+            continue
+        if name in unresolved:
+            found[name] = unresolved[name]
+        elif sends := tuple(resolve(name)):
+            found[name] = sends
+    return found
+
+
+def _takes_manifest(name: str) -> bool:
+    """True when the function finds its resource from a manifest (`resource_of(...)`), not a param."""
+    tree = _module(KUBE)
+    function = next(
+        n for n in tree.body if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef) and n.name == name
+    )
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "resource_of"
+        for n in ast.walk(function)
+    )
+
+
+@functools.cache
+def render_kinds() -> dict[str, frozenset[tuple[str, str]]]:
+    """Each function of render.py -> the (apiVersion, kind) of the manifests it builds."""
+    tree = _module(RENDER)
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    own: dict[str, set[tuple[str, str]]] = {}
+    calls: dict[str, set[str]] = {}
+    for name, function in functions.items():
+        own[name], calls[name] = set(), set()
+        for node in ast.walk(function):
+            if isinstance(node, ast.Dict):
+                literal = {
+                    k.value: v.value
+                    for k, v in zip(node.keys, node.values, strict=True)
+                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+                }
+                api_version, kind = literal.get("apiVersion"), literal.get("kind")
+                if isinstance(api_version, str) and isinstance(kind, str):
+                    own[name].add((api_version, kind))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
+                calls[name].add(node.func.id)
+
+    def kinds(name: str, seen: frozenset[str] = frozenset()) -> set[tuple[str, str]]:
+        found = set(own[name])
+        for callee in calls[name] - seen:
+            found |= kinds(callee, seen | {name})
+        return found
+
+    return {name: frozenset(kinds(name)) for name in functions}
+
+
+def _called_name(call: ast.expr) -> str | None:
+    if isinstance(call, ast.Call):
+        if isinstance(call.func, ast.Name):
+            return call.func.id
+        if isinstance(call.func, ast.Attribute):
+            return call.func.attr
+    return None
+
+
+def _manifest_kinds(arg: ast.expr, scope: ast.AST, where: str) -> frozenset[tuple[str, str]]:
+    """The kinds a manifest argument can have: it must come from a render.desired_* call."""
+    made = render_kinds()
+    direct = _called_name(arg)
+    if direct in made:
+        return made[direct]
+    if isinstance(arg, ast.Name):
+        for node in ast.walk(scope):
+            source = None
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == arg.id for t in node.targets
+            ):
+                source = node.value
+            elif isinstance(node, ast.For) and isinstance(node.target, ast.Name) and node.target.id == arg.id:
+                source = node.iter
+            name = _called_name(source) if source is not None else None
+            if name in made:
+                return made[name]
+    raise UnresolvedCallError(
+        f"{where}: cannot tell which kind of object this call writes; build it with a "
+        f"render.desired_* function in the same function, or teach tests/chart/operator_calls.py"
+    )
+
+
+def _known_true(call: ast.Call, flag: str) -> bool:
+    return any(
+        k.arg == flag and isinstance(k.value, ast.Constant) and k.value.value is True for k in call.keywords
+    )
+
+
+def _enclosing_functions(tree: ast.Module) -> Iterator[tuple[ast.AST, ast.Call]]:
+    for function in ast.walk(tree):
+        if isinstance(function, ast.AsyncFunctionDef | ast.FunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    yield function, node
+
+
+def operator_modules(root: str = "handlers") -> list[Path]:
+    """The package's modules the operator process runs: `root` (what kopf runs) and, transitively,
+    every `qwenops` module it imports (at any level). A kubectl plugin in the package is not in it."""
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (PACKAGE / f"{name}.py").is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(_module(PACKAGE / f"{name}.py")):
+            if isinstance(node, ast.ImportFrom) and node.module == "qwenops":
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qwenops."):
+                todo.append((node.module or "").split(".")[1])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("qwenops.")]
+    return sorted(PACKAGE / f"{name}.py" for name in seen)
+
+
+def _is_none(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def reconcile_calls() -> set[ApiCall]:
+    """The calls the operator's own code makes through kube.py."""
+    sends = kube_functions()
+    resources = _resources()
+    kinds = _kinds()
+    calls: set[ApiCall] = set()
+    for path in operator_modules():
+        if path == KUBE:
+            continue
+        tree = _module(path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "qwenops.kube":
+                imported = {alias.name for alias in node.names} & set(sends)
+                if imported:
+                    raise UnresolvedCallError(
+                        f"{path.relative_to(REPO)}:{node.lineno}: call {sorted(imported)} as kube.<name>"
+                    )
+        for scope, call in _enclosing_functions(tree):
+            func = call.func
+            if not (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "kube"
+                and func.attr in sends
+            ):
+                continue
+            where = f"{path.relative_to(REPO)}:{call.lineno} kube.{func.attr}"
+            function_sends = sends[func.attr]
+            if isinstance(function_sends, UnresolvedCallError):
+                raise UnresolvedCallError(f"{where}: {function_sends}")
+            if not call.args:
+                raise UnresolvedCallError(f"{where}: no positional resource or manifest")
+            first = call.args[0]
+            if _takes_manifest(func.attr):
+                targets = [
+                    kinds[kind] for kind in sorted(_manifest_kinds(first, scope, where)) if kind in kinds
+                ]
+                if not targets:
+                    raise UnresolvedCallError(f"{where}: writes a kind kube._BY_KIND does not know")
+            elif (
+                isinstance(first, ast.Attribute)
+                and isinstance(first.value, ast.Name)
+                and first.value.id == "kube"
+                and first.attr in resources
+            ):
+                targets = [first.attr]
+            else:
+                raise UnresolvedCallError(f"{where}: the resource is not a kube.<RESOURCE> constant")
+            for target in targets:
+                group, plural = resources[target]
+                for send in function_sends:
+                    if send.unless is not None and _known_true(call, send.unless):
+                        continue
+                    resource = f"{plural}/{send.subresource}" if send.subresource else plural
+                    cluster = len(call.args) > 1 and _is_none(call.args[1])
+                    calls.add(ApiCall(group, resource, send.verb, cluster, why=where))
+    return calls
+
+
+# --- 2. kopf's watches ----------------------------------------------------------------------------
+
+
+def kopf_watch_calls() -> set[ApiCall]:
+    """What kopf does for the handlers `qwenops.handlers` registers."""
+    import kopf  # noqa: PLC0415
+
+    import qwenops.handlers  # noqa: F401, PLC0415 - importing registers the handlers
+
+    registry = kopf.get_default_registry()
+    calls: set[ApiCall] = set()
+    groups: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "watching (on.event)": (registry._watching, ("list", "watch")),
+        # change handlers and daemons: kopf keeps progress and its finalizer on the object itself
+        "changing (on.create/update/resume/delete)": (registry._changing, ("list", "watch", "patch")),
+        "spawning (daemon/timer)": (registry._spawning, ("list", "watch", "patch")),
+        "indexing (index)": (registry._indexing, ("list", "watch")),
+    }
+    for what, (handlers, verbs) in groups.items():
+        for handler in handlers.get_all_handlers():
+            selector = handler.selector
+            assert selector is not None, handler.id
+            plural = selector.plural or selector.any_name
+            if not plural or plural != plural.lower():
+                raise UnresolvedCallError(
+                    f"kopf handler {handler.id!r} names its resource {plural!r}: give the plural"
+                )
+            for verb in verbs:
+                calls.add(ApiCall(selector.group or "", plural, verb, why=f"kopf {what} {handler.id}"))
+    if list(registry._webhooks.get_all_handlers()):
+        raise UnresolvedCallError("admission webhooks are registered: the chart grants nothing for them")
+    return calls
+
+
+def event_calls() -> set[ApiCall]:
+    """`kopf.event`/`info`/`warn`/`exception` in the operator's modules: core/v1 Events created."""
+    for path in operator_modules():
+        for node in ast.walk(_module(path)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "kopf"
+                and node.func.attr in ("event", "info", "warn", "exception")
+            ):
+                return {ApiCall("", "events", "create", why=f"{path.relative_to(REPO)}:{node.lineno}")}
+    return set()
+
+
+# --- 3. kopf's own needs --------------------------------------------------------------------------
+
+KOPF_CALLS = frozenset(
+    {
+        ApiCall("apiextensions.k8s.io", "customresourcedefinitions", "list", True, why="kopf resource_observer"),
+        ApiCall("apiextensions.k8s.io", "customresourcedefinitions", "watch", True, why="kopf resource_observer"),
+        ApiCall("", "namespaces", "list", True, "namespaced", why="kopf namespace_observer, not cluster-wide"),
+        ApiCall("", "namespaces", "watch", True, "namespaced", why="kopf namespace_observer, not cluster-wide"),
+    }
+)  # fmt: skip
+
+
+@functools.cache
+def operator_calls() -> frozenset[ApiCall]:
+    """Everything the operator asks of the API, with both ways of watching."""
+    return frozenset(reconcile_calls() | kopf_watch_calls() | event_calls() | KOPF_CALLS)

@@ -1,0 +1,123 @@
+"""Least privilege: the chart grants exactly the API calls the operator makes (operator_calls.py
+derives them from the code), cluster-wide or in the watched namespaces only, never Secrets and
+never a wildcard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.chart.conftest import VALUE_SETS
+from tests.chart.helm import Manifest, of_kind
+from tests.chart.operator_calls import KOPF_CALLS, ApiCall, operator_calls
+from tests.chart.rbac import allowed, granted_triples, grants
+
+DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "*"}
+NEVER = {"secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy",
+         "nodes/proxy", "serviceaccounts/token", "tokenreviews", "subjectaccessreviews"}  # fmt: skip
+
+
+def _required(namespaced: bool) -> set[ApiCall]:
+    return {c for c in operator_calls() if c.when == "always" or (namespaced and c.when == "namespaced")}
+
+
+def _cluster_scoped_resources() -> set[tuple[str, str]]:
+    return {(c.group, c.resource) for c in operator_calls() if c.cluster_scoped}
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_no_wildcard_no_secret_no_escalation(name: str, render: Callable[[str], list[Manifest]]) -> None:
+    roles = of_kind(render(name), "Role") + of_kind(render(name), "ClusterRole")
+    assert roles
+    for role in roles:
+        for rule in role["rules"]:
+            where = f"{role['kind']} {role['metadata']['name']}: {rule}"
+            for key in ("apiGroups", "resources", "verbs"):
+                assert rule.get(key), where
+                assert not any("*" in value for value in rule[key]), where
+            assert "nonResourceURLs" not in rule, where
+            assert not set(rule["resources"]) & NEVER, where
+            assert not set(rule["verbs"]) & DANGEROUS_VERBS, where
+
+
+def test_the_derivation_sees_what_the_operator_does() -> None:
+    """Guards the derivation itself: these calls are known from the code as it is today."""
+    calls = {(c.group, c.resource, c.verb) for c in operator_calls()}
+    assert {
+        ("qwenops.io", "qwendeployments", "get"),
+        ("qwenops.io", "qwendeployments", "watch"),
+        ("qwenops.io", "qwendeployments", "patch"),
+        ("qwenops.io", "qwendeployments/status", "patch"),
+        ("apps", "deployments", "create"),
+        ("apps", "deployments", "delete"),
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
+        ("", "services", "create"),
+        ("gateway.networking.k8s.io", "httproutes", "patch"),
+        ("", "events", "create"),
+    } <= calls
+    # `kube.ensure(..., known=True)` does not read the Deployment again; nothing writes a Pod
+    assert ("apps", "deployments", "get") not in calls
+    assert not {c for c in calls if c[1] == "pods" and c[2] not in ("list", "watch")}
+    assert not {c for c in calls if c[1] == "secrets"}
+
+
+def test_cluster_wide_grants_exactly_what_the_operator_does(render: Callable[[str], list[Manifest]]) -> None:
+    objects = render("defaults")
+    found = grants(objects)
+    required = _required(namespaced=False)
+    missing = [c for c in sorted(required) if not allowed(found, c.group, c.resource, c.verb, None)]
+    assert not missing, "the operator makes calls the chart does not grant:\n" + "\n".join(
+        f"  {c.verb} {c.group or 'core'}/{c.resource}  ({c.why})" for c in missing
+    )
+    granted = granted_triples(found)
+    assert {t[0] for t in granted} == {None}, "cluster-wide: one ClusterRole, bound cluster-wide"
+    extra = {t[1:] for t in granted} - {(c.group, c.resource, c.verb) for c in required}
+    assert not extra, f"granted but never used: {sorted(extra)}"
+
+
+def test_watched_namespaces_get_roles_and_nothing_namespaced_cluster_wide(
+    render: Callable[[str], list[Manifest]],
+) -> None:
+    objects = render("everything")
+    watched = ["a", "b"]
+    found = grants(objects)
+    required = _required(namespaced=True)
+    cluster_scoped = _cluster_scoped_resources()
+    assert sorted(r["metadata"]["namespace"] for r in of_kind(objects, "Role")) == watched
+    assert sorted(b["metadata"]["namespace"] for b in of_kind(objects, "RoleBinding")) == watched
+    for call in sorted(required):
+        if call.cluster_scoped:
+            assert allowed(found, call.group, call.resource, call.verb, None), call
+            continue
+        for namespace in watched:
+            assert allowed(found, call.group, call.resource, call.verb, namespace), (namespace, call)
+        assert not allowed(found, call.group, call.resource, call.verb, "qwenops"), call
+        assert not allowed(found, call.group, call.resource, call.verb, None), f"cluster-wide: {call}"
+    for role in of_kind(objects, "ClusterRole"):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    assert (group, resource) in cluster_scoped, f"ClusterRole grants namespaced {resource}"
+    granted = granted_triples(found)
+    expected = {(None, c.group, c.resource, c.verb) for c in required if c.cluster_scoped} | {
+        (namespace, c.group, c.resource, c.verb)
+        for c in required
+        if not c.cluster_scoped
+        for namespace in watched
+    }
+    assert granted == expected
+
+
+def test_kopf_needs_are_cluster_scoped_reads() -> None:
+    for call in KOPF_CALLS:
+        assert call.cluster_scoped and call.verb in ("list", "watch")
+
+
+def test_no_kopf_peering_is_granted(render: Callable[[str], list[Manifest]]) -> None:
+    """The operator runs --standalone (one replica): kopf never reads a peering object."""
+    for name in VALUE_SETS:
+        for role in of_kind(render(name), "Role") + of_kind(render(name), "ClusterRole"):
+            for rule in role["rules"]:
+                assert not {"kopf.dev", "zalando.org", "coordination.k8s.io"} & set(rule["apiGroups"])

@@ -1,0 +1,131 @@
+"""The operator's pod: non-root, read-only, unprivileged, probed where kopf serves its health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.chart.conftest import VALUE_SETS
+from tests.chart.helm import Manifest, one, operator_container
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_the_operator_runs_unprivileged(name: str, render: Callable[[str], list[Manifest]]) -> None:
+    pod = one(render(name), "Deployment")["spec"]["template"]["spec"]
+    container = operator_container(render(name))
+    pod_security = pod["securityContext"]
+    security = container["securityContext"]
+    uid = security.get("runAsUser", pod_security.get("runAsUser"))
+    assert isinstance(uid, int) and uid > 0, "a numeric non-root uid"
+    assert pod_security.get("runAsNonRoot") is True
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security.get("privileged", False) is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert "hostNetwork" not in pod and "hostPID" not in pod and "hostIPC" not in pod
+    assert all("hostPath" not in volume for volume in pod.get("volumes", []))
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_the_liveness_probe_reads_the_endpoint_the_args_serve(
+    name: str, render: Callable[[str], list[Manifest]]
+) -> None:
+    container = operator_container(render(name))
+    liveness = [a.split("=", 1)[1] for a in container["args"] if a.startswith("--liveness=")]
+    assert len(liveness) == 1, container["args"]
+    served = urlsplit(liveness[0])
+    assert served.scheme == "http" and served.hostname == "0.0.0.0", "kopf must listen beyond loopback"
+    probe = container["livenessProbe"]["httpGet"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    port = ports[probe["port"]] if isinstance(probe["port"], str) else probe["port"]
+    assert port == served.port
+    assert probe["path"] == served.path
+    assert probe.get("scheme", "HTTP") == "HTTP"
+
+
+def test_watched_namespaces_become_args(render: Callable[[str], list[Manifest]]) -> None:
+    default_args = operator_container(render("defaults"))["args"]
+    assert default_args[0] == "run"
+    assert "--all-namespaces" in default_args and not any(a.startswith("--namespace") for a in default_args)
+    assert "--standalone" in default_args, "one replica, no peering (values.yaml says why)"
+    assert "--verbose" not in default_args
+    args = operator_container(render("everything"))["args"]
+    assert [a for a in args if a.startswith("--namespace=")] == ["--namespace=a", "--namespace=b"]
+    assert "--all-namespaces" not in args
+    assert "--verbose" in args
+
+
+def test_args_are_ones_the_cli_accepts(render: Callable[[str], list[Manifest]]) -> None:
+    """Parse each rendered command line with `qwenops`'s own parser (without running anything)."""
+    from unittest import mock  # noqa: PLC0415
+
+    from qwenops import cli  # noqa: PLC0415
+
+    for name in VALUE_SETS:
+        args = operator_container(render(name))["args"]
+        with (
+            mock.patch("asyncio.run") as run,
+            mock.patch("logging.basicConfig"),
+            mock.patch("kopf.operator", new_callable=mock.MagicMock) as operator,
+        ):
+            try:
+                assert cli.main(args) == 0
+            except SystemExit as exc:  # argparse refused them
+                raise AssertionError(f"{name}: qwenops refuses {args}") from exc
+        run.assert_called_once()
+        kwargs = operator.call_args.kwargs
+        values_namespaces = [a.split("=", 1)[1] for a in args if a.startswith("--namespace=")]
+        assert kwargs["namespaces"] == values_namespaces
+        assert kwargs["clusterwide"] is (not values_namespaces)
+        assert kwargs["standalone"] is True
+
+
+def test_one_replica_recreated(render: Callable[[str], list[Manifest]]) -> None:
+    for name in VALUE_SETS:
+        spec = one(render(name), "Deployment")["spec"]
+        assert spec["replicas"] == 1
+        assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_settings_reach_the_environment(render: Callable[[str], list[Manifest]]) -> None:
+    env = {e["name"]: e["value"] for e in operator_container(render("everything"))["env"]}
+    assert env["QWENOPS_SERVING_IMAGE"] == "registry.example/qwenops/serving:0.1.0"
+    assert env["QWENOPS_PROMETHEUS_URL"] == "http://prometheus-operated.monitoring:9090"
+    assert env["QWENOPS_RESYNC_SECONDS"] == "15"
+    assert env["QWENOPS_PROMETHEUS_TIMEOUT_SECONDS"] == "5"
+    assert env["QWENOPS_METRICS_PORT"] == "9808"
+    defaults = {e["name"]: e["value"] for e in operator_container(render("defaults"))["env"]}
+    assert defaults["QWENOPS_PROMETHEUS_URL"] == ""
+    off = operator_container(render("metrics-off"))
+    assert {e["name"]: e["value"] for e in off["env"]}["QWENOPS_METRICS_PORT"] == "0"
+    assert [p["name"] for p in off["ports"]] == ["health"]
+
+
+def test_settings_are_read_as_the_operator_reads_them(render: Callable[[str], list[Manifest]]) -> None:
+    from unittest import mock  # noqa: PLC0415
+
+    from qwenops.config import OperatorConfig  # noqa: PLC0415
+
+    env = {e["name"]: e["value"] for e in operator_container(render("everything"))["env"]}
+    with mock.patch.dict("os.environ", env, clear=True):
+        config = OperatorConfig.from_env()
+    assert config.serving_image == "registry.example/qwenops/serving:0.1.0"
+    assert config.prometheus_url == "http://prometheus-operated.monitoring:9090"
+    assert config.resync_seconds == 15.0
+    assert config.prometheus_timeout_seconds == 5.0
+    assert config.metrics_port == 9808
+    defaults = {e["name"]: e["value"] for e in operator_container(render("defaults"))["env"]}
+    with mock.patch.dict("os.environ", defaults, clear=True):
+        assert OperatorConfig.from_env().prometheus_url is None
+
+
+def test_no_secret_is_mounted_or_read(render: Callable[[str], list[Manifest]]) -> None:
+    for name in VALUE_SETS:
+        pod = one(render(name), "Deployment")["spec"]["template"]["spec"]
+        assert all("secret" not in volume for volume in pod.get("volumes", []))
+        for env in operator_container(render(name))["env"]:
+            assert "valueFrom" not in env, env
