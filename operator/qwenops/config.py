@@ -15,6 +15,8 @@ class OperatorConfig:
     metrics_port: int = 9808
     """Where the operator's own /metrics are served (0: not served)."""
     prometheus_timeout_seconds: float = 10.0
+    hf_endpoint: str | None = None
+    """Hugging Face Hub mirror of a QwenDeployment that names none (`spec.model.hubEndpoint`)."""
     prometheus_url: str | None = None
     """Prometheus of a QwenDeployment that declares SLOs but no `analysis.prometheus`."""
 
@@ -26,4 +28,5 @@ class OperatorConfig:
             metrics_port=int(os.environ.get("QWENOPS_METRICS_PORT", "9808")),
             prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,
+            hf_endpoint=os.environ.get("QWENOPS_HF_ENDPOINT") or None,
         )

@@ -27,6 +27,7 @@ from qwenops.render import (
     desired_deployment,
     desired_services,
     revision_of,
+    with_hub,
     with_image,
     with_pods_of,
     with_prometheus,
@@ -109,9 +110,8 @@ async def _reconcile(
     generation = meta.get("generation")
     status = read_status(body.get("status"))
     try:
-        spec = with_prometheus(
-            with_image(parse_spec(name, body.get("spec")), config.serving_image), config.prometheus_url
-        )
+        parsed = with_image(parse_spec(name, body.get("spec")), config.serving_image)
+        spec = with_prometheus(with_hub(parsed, config.hf_endpoint), config.prometheus_url)
     except InvalidSpecError as exc:
         refused, event = refuse(status, exc.problems, generation, now)
         if await _write_status(body, status, refused) and event is not None:

@@ -44,6 +44,14 @@ def with_image(spec: QwenDeploymentSpec, serving_image: str) -> QwenDeploymentSp
     return spec.model_copy(update={"engine": spec.engine.model_copy(update={"image": serving_image})})
 
 
+def with_hub(spec: QwenDeploymentSpec, endpoint: str | None) -> QwenDeploymentSpec:
+    """The spec with the operator's Hub mirror when it names none (resolved before hashing, like
+    the image: a new default starts new revisions instead of restarting running pods)."""
+    if spec.model.hub_endpoint or not endpoint:
+        return spec
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"hub_endpoint": endpoint})})
+
+
 def with_prometheus(spec: QwenDeploymentSpec, prometheus_url: str | None) -> QwenDeploymentSpec:
     """The spec with the operator's default Prometheus when it declares SLOs but names none."""
     analysis = spec.rollout.analysis
@@ -170,6 +178,8 @@ def _step(spec: QwenDeploymentSpec, name: str, command: str) -> dict[str, Any]:
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "model-cache", "mountPath": MODEL_CACHE_PATH}],
     }
+    if spec.model.hub_endpoint and name == naming.DOWNLOAD_CONTAINER:
+        container["env"].append({"name": "HF_ENDPOINT", "value": spec.model.hub_endpoint})
     secret = spec.model.token_secret
     if secret is not None and name == naming.DOWNLOAD_CONTAINER:
         container["env"].append(

@@ -152,6 +152,11 @@ class ModelRef(Model):
         default=None,
         description="Where pods keep the weights. Absent: an emptyDir, so every new pod downloads them.",
     )
+    hub_endpoint: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)] | None = Field(
+        default=None,
+        description="Where the download step fetches from: a Hugging Face Hub mirror for clusters without "
+        "internet access. Absent: the operator's default (QWENOPS_HF_ENDPOINT), else huggingface.co.",
+    )
     token_secret: SecretKeyRef | None = Field(
         default=None,
         description="A Secret key holding a Hugging Face token, for gated or private repos. Only the "

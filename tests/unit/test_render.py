@@ -15,6 +15,7 @@ from qwenops.render import (
     desired_services,
     revision_of,
     vllm_args,
+    with_hub,
     with_image,
     with_prometheus,
 )
@@ -255,3 +256,16 @@ def test_the_operators_prometheus_serves_specs_that_declare_slos_but_name_none(
     found = spec.rollout.analysis.prometheus
     assert (found.url if found else None) == url
     assert revision_of(spec) == revision_of(spec_of({**MINIMAL, "rollout": {"analysis": analysis}}))
+
+
+def test_the_operators_hub_mirror_reaches_the_download_step_and_the_revision() -> None:
+    mirrored = with_hub(spec_of(MINIMAL), "http://hub-mirror.internal:8080")
+    pod = desired_deployment(OWNER, mirrored, "r", track="stable", replicas=1)["spec"]["template"]["spec"]
+    download = pod["initContainers"][0]
+    assert {"name": "HF_ENDPOINT", "value": "http://hub-mirror.internal:8080"} in download["env"]
+    assert all("HF_ENDPOINT" not in str(c.get("env")) for c in (pod["initContainers"][1], *pod["containers"]))
+    # A new default starts a new revision (rolled out as a canary), never restarts running pods.
+    assert revision_of(mirrored) != revision_of(spec_of(MINIMAL))
+    assert revision_of(with_hub(spec_of(MINIMAL), None)) == revision_of(spec_of(MINIMAL))
+    own = spec_of({"model": {**PIN, "hubEndpoint": "http://own:1"}})
+    assert with_hub(own, "http://hub-mirror.internal:8080").model.hub_endpoint == "http://own:1"
