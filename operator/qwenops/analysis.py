@@ -72,7 +72,7 @@ from typing import Literal
 
 from qwenops.durations import parse_duration
 from qwenops.spec import Analysis, SeriesLabels
-from qwenops.status import AnalysisReading
+from qwenops.status import AnalysisReading, SLOReading
 
 Outcome = Literal["Passed", "Failed", "Inconclusive", "Error"]
 """A verdict's outcome (the same words as `status.analysis.verdict`)."""
@@ -346,6 +346,11 @@ class Verdict:
             p95_latency_seconds=_finite(self.p95_latency_seconds),
             p95_time_to_first_token_seconds=_finite(self.p95_time_to_first_token_seconds),
             verdict=self.outcome,
+            checks=[
+                SLOReading(slo=c.slo, outcome=c.outcome, value=_finite(c.value), threshold=c.threshold)
+                for c in self.checks
+                if c.slo != "minRequests"
+            ],
             message=self.message,
         )
 

@@ -67,6 +67,17 @@ class CanaryRevision(Model):
     promoting: bool = Field(default=False, description="Every step passed: scaling up to take over.")
 
 
+class SLOReading(Model):
+    """One SLO judged on one reading."""
+
+    slo: str = Field(description="maxErrorRate, maxErrorRateVsStable, p95LatencySeconds, ...")
+    outcome: Literal["Passed", "Failed", "Inconclusive", "Error", "Skipped"]
+    value: float | None = Field(
+        default=None, description="What was measured: a ratio, a multiple of the stable's ratio, seconds."
+    )
+    threshold: float
+
+
 class AnalysisReading(Model):
     at: datetime
     requests: float | None = None
@@ -74,6 +85,7 @@ class AnalysisReading(Model):
     p95_latency_seconds: float | None = None
     p95_time_to_first_token_seconds: float | None = None
     verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
+    checks: list[SLOReading] = Field(default_factory=list, max_length=8, description="Each SLO judged.")
     consecutive_failures: int = 0
     first_failed_at: datetime | None = Field(
         default=None, description="The first failed reading of the current run of failures."

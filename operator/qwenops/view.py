@@ -259,15 +259,6 @@ def declared_slos(spec: Any) -> list[tuple[SLO, float]]:
     return [(slo, value) for slo in SLOS if (value := _number(slos, slo.key)) is not None]
 
 
-def _check_detail(message: str, key: str) -> str | None:
-    """What the reading's message says about one SLO (`<key>: <detail>`), if it names it."""
-    match = re.search(rf"(?:^|[:;|] ){re.escape(key)}: (.*?)(?=; query: |; [A-Za-z0-9]+: | \| |$)", message)
-    return match.group(1) if match else None
-
-
-_VS_STABLE = re.compile(r"= ([0-9.]+)x")
-
-
 def threshold_text(slo: SLO, threshold: float) -> str:
     if slo.unit is _seconds:
         return f"{threshold:g}s"
@@ -278,28 +269,21 @@ def threshold_text(slo: SLO, threshold: float) -> str:
 
 def _slo_row(slo: SLO, threshold: float, reading: Any, style: Style) -> list[str]:
     """[SLO, reading, threshold, result] for one declared SLO and the latest reading (maybe None)."""
-    verdict, message = _text(reading, "verdict"), _text(reading, "message")
-    detail = _check_detail(message, slo.key) if reading is not None else None
-    if slo.reading is not None:
-        value = _number(reading, slo.reading)
-    else:
-        found = _VS_STABLE.search(detail or "")
-        value = float(found.group(1)) if found else None
-    shown = slo.unit(value) if value is not None else style.none
     limit = f"{style.at_most} {threshold_text(slo, threshold)}"
-    failed = verdict == "Failed" and detail is not None
-    if failed:
+    if reading is None:
+        return [slo.label, style.none, limit, style.none]
+    check = next((c for c in _items(reading, "checks") if c.get("slo") == slo.key), None)
+    value = _number(check, "value") if check is not None else None
+    shown = slo.unit(value) if value is not None else style.none
+    outcome = _text(check, "outcome") if check is not None else ""
+    if outcome == "Failed":
         result = style.paint(style.fail, "red", "bold")
-    elif detail is not None and ("not applied" in detail or "no stable revision" in detail):
-        result = style.paint("skipped", "dim")
-        shown = style.none
-    elif verdict in ("Passed", "Failed") and (value is not None or detail is not None):
-        over = slo.unit is _seconds and value is not None and value > threshold
-        result = style.paint(style.fail, "red", "bold") if over else style.paint(style.done, "green")
-    else:
-        # Held readings judge nothing; a failed one names only the breached SLOs.
-        result = style.paint("not judged" if verdict not in ("Passed", "Failed") else "unknown", "dim")
-        result = result if reading is not None else style.none
+    elif outcome == "Passed":
+        result = style.paint(style.done, "green")
+    elif outcome == "Skipped":
+        result, shown = style.paint("skipped", "dim"), style.none
+    else:  # a held reading judges nothing
+        result = style.paint("not judged", "dim")
     return [slo.label, shown, limit, result]
 
 
