@@ -6,7 +6,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CONTRACT_VENV ?= .venv-contract
 
-.PHONY: setup test unit integration contract chart helm image lint crds demo e2e bench clean
+.PHONY: setup test unit integration contract chart helm image argocd dashboards lint crds demo e2e bench clean
 
 setup: $(VENV)/.installed
 
@@ -48,11 +48,18 @@ image:
 	docker build -f images/operator/Dockerfile -t qwenops-operator .
 	docker build -t qwenops-serving images/serving
 
+argocd: setup
+	$(BIN)/python -m argocd.build
+
+dashboards: setup
+	$(BIN)/python -m dashboards.build
+
 lint: setup
-	$(BIN)/ruff check operator tests demo images bench
+	$(BIN)/ruff check operator tests demo images bench argocd dashboards
 	$(BIN)/mypy
 	$(BIN)/mypy -p images.serving
 	$(BIN)/mypy tests/chart
+	$(BIN)/mypy --explicit-package-bases argocd/build.py dashboards/build.py tests/argocd tests/dashboards
 	$(BIN)/lint-imports
 
 crds: setup

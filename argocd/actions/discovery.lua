@@ -1,0 +1,59 @@
+-- Which qwenops.io/QwenDeployment actions Argo CD offers now.
+--
+-- Each action sets an annotation the operator acts on once per new value. A value it cannot act
+-- on at once is not always dropped: a promote or an abort set while no canary runs waits, and
+-- fires on the next rollout, which nobody has looked at yet. So an action is offered only while
+-- the status shows the operator would act on it now:
+--
+--   promote  a canary holds at a step whose weight is in effect (phase Progressing or Paused,
+--            not yet scaling up to take over); a promote while the step's pods are still
+--            starting would be used up with no effect
+--   abort    a canary runs (phase Progressing or Paused)
+--   retry    the declared revision was rolled back (phase RolledBack)
+--   undo     there is a revision to go back to: the stable one while a canary runs, else the
+--            stable one before the last promotion (status.previous)
+--
+-- None is offered while the status describes an older generation of the spec (what the page
+-- shows may not be what the operator would act on), nor while the spec is refused (the operator
+-- acts on nothing until it is fixed).
+
+local actions = {}
+actions["promote"] = {["disabled"] = true, ["iconClass"] = "fa fa-fw fa-forward",
+                      ["displayName"] = "Promote: end the current step"}
+actions["abort"] = {["disabled"] = true, ["iconClass"] = "fa fa-fw fa-stop",
+                    ["displayName"] = "Abort: roll the canary back"}
+actions["retry"] = {["disabled"] = true, ["iconClass"] = "fa fa-fw fa-redo",
+                    ["displayName"] = "Retry the rolled-back revision"}
+actions["undo"] = {["disabled"] = true, ["iconClass"] = "fa fa-fw fa-undo",
+                   ["displayName"] = "Undo: serve the previous revision"}
+
+local status = obj.status
+if status == nil or status.observedGeneration == nil then
+  return actions
+end
+local observed, wanted = tonumber(status.observedGeneration), tonumber(obj.metadata.generation)
+if observed == nil or (wanted ~= nil and observed < wanted) then
+  return actions
+end
+if status.conditions ~= nil then
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "InvalidSpec" and condition.status == "True" then
+      return actions
+    end
+  end
+end
+
+local canary = status.canary
+if canary ~= nil and (status.phase == "Progressing" or status.phase == "Paused") then
+  actions["abort"]["disabled"] = false
+  if canary.stepStartedAt ~= nil and canary.promoting ~= true then
+    actions["promote"]["disabled"] = false
+  end
+end
+if status.phase == "RolledBack" and status.rejectedRevision ~= nil then
+  actions["retry"]["disabled"] = false
+end
+if (canary ~= nil and status.stable ~= nil) or status.previous ~= nil then
+  actions["undo"]["disabled"] = false
+end
+return actions

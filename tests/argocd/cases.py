@@ -1,0 +1,35 @@
+"""The QwenDeployments of `fixtures/`, one YAML file per situation, each checked against the API models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qwenops.spec import QwenDeploymentSpec
+from qwenops.status import QwenDeploymentStatus
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+INVALID_SPEC = "invalid-spec"
+"""The one fixture whose spec the API models refuse on purpose (stored under an older CRD)."""
+
+
+def names() -> list[str]:
+    return sorted(path.stem for path in FIXTURES.glob("*.yaml"))
+
+
+def load(name: str) -> dict[str, Any]:
+    """The object as Argo CD hands it to a script: the API's JSON, here written as YAML."""
+    loaded = yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), name
+    return loaded
+
+
+def spec_of(obj: dict[str, Any]) -> QwenDeploymentSpec:
+    return QwenDeploymentSpec.model_validate(obj["spec"])
+
+
+def status_of(obj: dict[str, Any]) -> QwenDeploymentStatus:
+    return QwenDeploymentStatus.model_validate(obj.get("status") or {})

@@ -1,0 +1,260 @@
+"""argocd/health.lua, run by a real Lua 5.1 against QwenDeployments the operator's status model accepts."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from qwenops.rollout import DeploymentState, Observed, decide, refuse
+from qwenops.spec import QwenDeploymentSpec
+from qwenops.startup import RevisionStartup, Stage
+from qwenops.status import Phase, QwenDeploymentStatus
+from tests.argocd import cases
+from tests.argocd.argolua import health
+
+ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
+STATUS_MESSAGE = "<status.message>"
+"""The expected message is the operator's own `status.message`, verbatim."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    status: str
+    message: str = STATUS_MESSAGE
+    contains: tuple[str, ...] = field(default=())
+
+
+EXPECTED: dict[str, Expected] = {
+    "no-status": Expected("Progressing", "Waiting for the operator to observe generation 1"),
+    "stale-generation": Expected("Progressing", "Waiting for the operator to observe generation 2"),
+    "downloading-model": Expected(
+        "Progressing",
+        "revision 7d9f4c21ab starting: 0/2 replicas ready; pods: 2 Downloading: fetching the checkpoint",
+    ),
+    "canary-loading": Expected(
+        "Progressing",
+        "step 1/2: waiting for 1 canary pods (0 ready) before moving 10% of traffic; "
+        "pods: 1 Loading: vLLM loading the weights",
+    ),
+    "progressing-step-1": Expected(
+        "Progressing", contains=("step 1/2 at 10%: waiting for pause", "last reading Passed")
+    ),
+    "promoting": Expected("Progressing", "promoting a1b2c3d4e5: 1/2 replicas ready"),
+    "paused": Expected("Suspended", "step 2/2 at 50%: paused until promoted"),
+    "healthy": Expected("Healthy", "revision 7d9f4c21ab serving on 2/2 replicas"),
+    "rolled-back-slo-breach": Expected(
+        "Degraded",
+        contains=("revision a1b2c3d4e5 rolled back (SLOBreached)", "maxErrorRate: error ratio 6.36%"),
+    ),
+    "rolled-back-verification-failed": Expected(
+        "Degraded",
+        contains=(
+            "revision a1b2c3d4e5 rolled back (VerificationFailed)",
+            "model-00002-of-00005.safetensors: sha256 is",
+        ),
+    ),
+    "failed-first-revision": Expected(
+        "Degraded", contains=("revision 7d9f4c21ab cannot serve", "fix spec.model")
+    ),
+    "degraded-replicas-lost": Expected("Degraded", "revision 7d9f4c21ab lost replicas: 1/2 ready"),
+    "invalid-spec": Expected(
+        "Degraded",
+        "spec refused, running Deployments left as they were: "
+        "spec.model.revision must be a full 40-hex commit (a branch, tag or short SHA is not a pin)",
+    ),
+    "undo-in-effect": Expected(
+        "Degraded",
+        "undo: serving revision 7d9f4c21ab (Qwen/Qwen3-8B@9c925d6) instead of the spec's a1b2c3d4e5 "
+        "until the spec changes; revision 7d9f4c21ab serving on 2/2 replicas",
+    ),
+}
+
+
+def test_every_fixture_has_an_expectation_and_every_expectation_a_fixture() -> None:
+    assert sorted(EXPECTED) == cases.names()
+
+
+@pytest.mark.parametrize("name", cases.names())
+def test_fixture_matches_the_api(name: str) -> None:
+    """The fixtures cannot drift from the API: the operator's models accept each status and spec."""
+    obj = cases.load(name)
+    assert obj["apiVersion"] == "qwenops.io/v1alpha1"
+    assert obj["kind"] == "QwenDeployment"
+    assert isinstance(obj["metadata"]["generation"], int)
+    status = cases.status_of(obj)
+    if status.observed_generation is not None:
+        assert status.observed_generation <= obj["metadata"]["generation"]
+    if name == cases.INVALID_SPEC:
+        with pytest.raises(ValidationError, match="revision"):
+            cases.spec_of(obj)
+    else:
+        cases.spec_of(obj)
+
+
+@pytest.mark.parametrize("name", cases.names())
+def test_health_of_each_situation(name: str) -> None:
+    obj = cases.load(name)
+    expected = EXPECTED[name]
+    got = health(obj)
+    assert got["status"] == expected.status
+    message = got["message"]
+    if expected.contains:
+        for part in expected.contains:
+            assert part in message
+    if expected.message == STATUS_MESSAGE:
+        assert message == obj["status"]["message"]
+    else:
+        assert message == expected.message
+
+
+@pytest.mark.parametrize("name", cases.names())
+def test_message_is_never_empty_even_without_the_operators_one_liner(name: str) -> None:
+    obj = copy.deepcopy(cases.load(name))
+    if "status" in obj:
+        obj["status"].pop("message", None)
+        for each in obj["status"].get("conditions", []):
+            each["message"] = ""
+    got = health(obj)
+    assert got["status"] == EXPECTED[name].status
+    assert got["message"].strip()
+
+
+def test_a_rollback_without_a_message_is_explained_by_its_history_entry() -> None:
+    obj = copy.deepcopy(cases.load("rolled-back-slo-breach"))
+    del obj["status"]["message"]
+    got = health(obj)
+    assert got["status"] == "Degraded"
+    assert got["message"].startswith("revision a1b2c3d4e5 rolled back (SLOBreached: maxErrorRate")
+
+
+def test_the_generation_may_arrive_as_a_string() -> None:
+    obj = copy.deepcopy(cases.load("healthy"))
+    obj["status"]["observedGeneration"] = "1"
+    assert health(obj)["status"] == "Healthy"
+    obj["metadata"]["generation"] = "2"
+    assert health(obj) == {
+        "status": "Progressing",
+        "message": "Waiting for the operator to observe generation 2",
+    }
+
+
+def test_an_unknown_phase_is_unknown_with_the_operators_message() -> None:
+    obj = copy.deepcopy(cases.load("healthy"))
+    obj["status"]["phase"] = "Hibernating"
+    assert health(obj) == {
+        "status": "Unknown",
+        "message": "unknown phase Hibernating: revision 7d9f4c21ab serving on 2/2 replicas",
+    }
+
+
+def test_every_result_is_a_status_argo_cd_accepts() -> None:
+    for name in cases.names():
+        assert health(cases.load(name))["status"] in ARGO_STATUSES
+
+
+# --- the statuses the operator's own state machine writes, phase by phase ------------------------
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+OLD, NEW = "7d9f4c21ab", "a1b2c3d4e5"
+SPEC = QwenDeploymentSpec.model_validate(
+    {
+        "model": {"name": "Qwen/Qwen3-8B", "revision": "a" * 40, "servedModelName": "qwen3-8b"},
+        "replicas": 2,
+        "rollout": {
+            "steps": [{"weight": 10, "pause": "5m"}, {"weight": 50}],
+            "trafficRouting": {"httpRoute": {"name": "chat"}},
+        },
+    }
+)
+
+
+def ready(revision: str, replicas: int, ready_replicas: int | None = None) -> DeploymentState:
+    count = replicas if ready_replicas is None else ready_replicas
+    return DeploymentState(revision, replicas, count, available=count == replicas)
+
+
+def observed(*states: DeploymentState, **extra: Any) -> Observed:
+    return Observed(generation=5, deployments={s.revision: s for s in states}, **extra)
+
+
+def as_object(status: QwenDeploymentStatus) -> dict[str, Any]:
+    """The QwenDeployment as the API serves it, with the status the operator wrote."""
+    return {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"name": "chat", "namespace": "llm", "generation": 5},
+        "spec": SPEC.model_dump(by_alias=True, mode="json", exclude_none=True),
+        "status": status.model_dump(by_alias=True, mode="json", exclude_none=True),
+    }
+
+
+def walk() -> list[tuple[str, QwenDeploymentStatus]]:
+    """One QwenDeployment's life through every phase, each status written by `rollout.decide`."""
+    seen: list[tuple[str, QwenDeploymentStatus]] = []
+    status = decide(SPEC, OLD, QwenDeploymentStatus(), observed(), T0).status
+    seen.append(("first revision starting", status))
+    status = decide(SPEC, OLD, status, observed(ready(OLD, 2)), T0 + timedelta(minutes=20)).status
+    seen.append(("first revision serving", status))
+    healthy = status
+    seen.append(("stable lost a replica", decide(SPEC, OLD, healthy, observed(ready(OLD, 2, 1)), T0).status))
+    t = T0 + timedelta(days=1)
+    status = decide(SPEC, NEW, healthy, observed(ready(OLD, 2)), t).status
+    seen.append(("canary starting", status))
+    status = decide(
+        SPEC, NEW, status, observed(ready(OLD, 2), ready(NEW, 1)), t + timedelta(minutes=5)
+    ).status
+    seen.append(("canary at step 1", status))
+    step_1 = status
+    status = decide(
+        SPEC, NEW, status, observed(ready(OLD, 2), ready(NEW, 1)), t + timedelta(minutes=11)
+    ).status
+    seen.append(("canary paused at step 2", status))
+    abort = {"qwenops.io/abort": "1"}
+    status = decide(
+        SPEC,
+        NEW,
+        status,
+        observed(ready(OLD, 2), ready(NEW, 1), annotations=abort),
+        t + timedelta(minutes=12),
+    ).status
+    seen.append(("canary aborted", status))
+    refused = "VerificationFailed: model-00001-of-00004.safetensors: sha256 is 00…, expected 11…"
+    startup = RevisionStartup(NEW, Stage.VERIFICATION_FAILED, {"VerificationFailed": 1}, refused, refused)
+    status = decide(
+        SPEC, NEW, step_1, observed(ready(OLD, 2), ready(NEW, 1, 0), startups={NEW: startup}), t
+    ).status
+    seen.append(("canary refused its checkpoint", status))
+    first = decide(SPEC, OLD, QwenDeploymentStatus(), observed(), T0).status
+    startup = RevisionStartup(OLD, Stage.VERIFICATION_FAILED, {"VerificationFailed": 2}, refused, refused)
+    status = decide(SPEC, OLD, first, observed(ready(OLD, 2, 0), startups={OLD: startup}), T0).status
+    seen.append(("first revision refused its checkpoint", status))
+    status, _ = refuse(healthy, ["spec.replicas must be at least 0"], 5, t)
+    seen.append(("spec refused", status))
+    return seen
+
+
+HEALTH_OF_PHASE = {
+    Phase.PROGRESSING: "Progressing",
+    Phase.PAUSED: "Suspended",
+    Phase.HEALTHY: "Healthy",
+    Phase.DEGRADED: "Degraded",
+    Phase.ROLLED_BACK: "Degraded",
+    Phase.FAILED: "Degraded",
+}
+
+
+def test_the_walk_reaches_every_phase() -> None:
+    assert {status.phase for _, status in walk()} == set(Phase)
+
+
+@pytest.mark.parametrize(("situation", "status"), walk(), ids=[situation for situation, _ in walk()])
+def test_health_of_what_the_operator_writes(situation: str, status: QwenDeploymentStatus) -> None:
+    assert status.phase is not None
+    got = health(as_object(status))
+    assert got["status"] == HEALTH_OF_PHASE[status.phase], situation
+    assert got["message"] == status.message, situation

@@ -1,0 +1,174 @@
+"""Every query of the dashboard, asked of a real Prometheus scraping vLLM simulators and the operator's metrics.
+
+Two simulated vLLM pods of one QwenDeployment, a stable revision and a canary answering 30 % of
+its requests with 500, and the operator's own /metrics (its real metric objects, served from this
+process), all scraped every second by Debian's `prometheus`. Each panel's query, with the
+dashboard's variables filled in as Grafana would, must return series, and the numbers must be the
+ones the simulators and the operator were set to. Where the simulator can choose, the two pods
+expose their vLLM names differently (`vllm:` kept, and escaped to `vllm_`), as real scrapes do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from images.serving.vllm_sim import SimConfig, run_simulator
+from qwenops import metrics
+from qwenops.status import Phase
+from tests.dashboards import promql
+from tests.dashboards.test_dashboard import DASHBOARD, queries, variable_selectors, variable_values
+from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+NS, NAME = "llm", "dashboard-check"
+STABLE, CANARY = "7d9f4c21ab", "a1b2c3d4e5"
+RPS = 20.0
+
+
+def exposition(kind: str) -> dict[str, Any]:
+    """The simulator's `exposition` setting, where this simulator has one."""
+    known = {field.name for field in dataclasses.fields(SimConfig)}
+    return {"exposition": kind} if "exposition" in known else {}
+
+
+async def serve_operator_metrics() -> tuple[web.AppRunner, int]:
+    async def exposition_handler(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", exposition_handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PrometheusServer]:
+    tmp_path = tmp_path_factory.mktemp("dashboard")
+    runner, port = await serve_operator_metrics()
+    try:
+        async with (
+            run_simulator(
+                model_name="qwen3-8b", revision=STABLE, seed=1, rps=RPS, sleep=False, **exposition("text")
+            ) as stable,
+            run_simulator(
+                model_name="qwen3-8b",
+                revision=CANARY,
+                seed=2,
+                rps=RPS,
+                sleep=False,
+                error_rate=0.3,
+                latency_seconds=4.0,
+                ttft_seconds=0.3,
+                **exposition("negotiate"),
+            ) as canary,
+            prometheus_running(
+                tmp_path / "prometheus",
+                targets=[
+                    Target(stable.url.removeprefix("http://"), revision_labels(NS, NAME, STABLE)),
+                    Target(canary.url.removeprefix("http://"), revision_labels(NS, NAME, CANARY)),
+                    # The operator's own series keep their namespace and name (honorLabels).
+                    Target(f"127.0.0.1:{port}"),
+                ],
+                scrape_interval="1s",
+            ) as server,
+        ):
+            metrics.record_state(NS, NAME, Phase.PROGRESSING, 10)
+            metrics.RECONCILE_SECONDS.observe(0.04)
+            metrics.RECONCILE_ERRORS.labels("api").inc()
+            await server.wait_for_targets(3)
+            await server.wait_for_scrapes(3)
+            # A rollback after the first scrapes: its series is born at 1, as in the operator.
+            metrics.ROLLBACKS.labels(NS, NAME, "SLOBreached").inc()
+            metrics.BREACH_TO_ROLLBACK.observe(14.0)
+            metrics.RECONCILE_ERRORS.labels("api").inc()
+            metrics.record_state(NS, NAME, Phase.ROLLED_BACK, 0)
+            await server.wait_for_scrapes(3)
+            yield server
+    finally:
+        metrics.forget(NS, NAME)
+        metrics.ROLLBACKS.remove(NS, NAME, "SLOBreached")
+        metrics.RECONCILE_ERRORS.remove("api")
+        await runner.cleanup()
+
+
+def values() -> dict[str, str]:
+    return variable_values() | {
+        "namespace": NS,
+        "deployment": NAME,
+        "revision": f"{STABLE}|{CANARY}",
+        "__rate_interval": "5s",  # Grafana: at least 4 scrape intervals
+        "__range": "1h",
+    }
+
+
+def by(result: list[dict[str, Any]], label: str) -> dict[str, float]:
+    return {series["metric"].get(label, ""): float(series["value"][1]) for series in result}
+
+
+async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: PrometheusServer) -> None:
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for where, expr in queries():
+        answers[where] = await prometheus.query(promql.substitute(expr, values()))
+        assert answers[where], f"{where} returned nothing"
+
+    def only(title: str, ref: str = "A") -> list[dict[str, Any]]:
+        panel = next(p for p in DASHBOARD["panels"] if p["title"] == title)
+        return answers[f"panel {panel['id']} {title!r} {ref}"]
+
+    assert by(only("Phase"), "phase") == {"RolledBack": 1.0}
+    assert by(only("Canary weight"), "name") == {NAME: 0.0}
+    assert by(only("Rollbacks in range"), "reason") == {"SLOBreached": 1.0}, "the first rollback counts"
+
+    rates = by(only("Request rate by revision"), "qwenops_io_revision")
+    assert set(rates) == {STABLE, CANARY}
+    assert all(RPS / 2 < rate < RPS * 2 for rate in rates.values()), rates
+    ratios = by(only("Error ratio by revision"), "qwenops_io_revision")
+    assert set(ratios) == {CANARY}, "the stable answered no 5xx: no ratio, no series"
+    assert 0.15 < ratios[CANARY] < 0.45, ratios
+    assert by(only("Error ratio by revision", "B"), "") == {"": 0.01}
+
+    latency = by(only("p95 end-to-end latency by revision"), "qwenops_io_revision")
+    assert set(latency) == {STABLE, CANARY}
+    assert latency[STABLE] < 1.0 < 2.5 < latency[CANARY] <= 5.0, latency
+    first_token = by(only("p95 time to first token by revision"), "qwenops_io_revision")
+    assert first_token[STABLE] < 0.1 < 0.25 <= first_token[CANARY] <= 0.5, first_token
+
+    quantiles = only("Breach to rollback, p50 / p95 (every QwenDeployment)")
+    assert all(10 <= float(series["value"][1]) <= 15 for series in quantiles), quantiles
+    buckets = by(only("Breach to rollback (every QwenDeployment)"), "le")
+    assert buckets["15.0"] >= 1 and buckets["10.0"] == 0, buckets
+
+
+async def test_the_variables_list_what_was_scraped(prometheus: PrometheusServer) -> None:
+    wanted = {"namespace": {NS}, "deployment": {NAME}, "revision": {STABLE, CANARY}}
+    for name, selector in variable_selectors():
+        label = next(v for v in DASHBOARD["templating"]["list"] if v["name"] == name)["query"]
+        label = label.removesuffix(")").rpartition(",")[2].strip()
+        series = await prometheus.api("series", **{"match[]": promql.substitute(selector, values())})
+        assert {each[label] for each in series} >= wanted[name], name
+
+
+async def test_the_vllm_panels_find_both_spellings_of_the_names(prometheus: PrometheusServer) -> None:
+    names = set(await prometheus.metric_names("vllm"))
+    assert names, "no vLLM series scraped"
+    if exposition("text"):
+        assert "vllm:e2e_request_latency_seconds_bucket" in names
+        assert "vllm_e2e_request_latency_seconds_bucket" in names
+    answer = await prometheus.query(
+        'count by (qwenops_io_revision) ({__name__=~"vllm[:_]e2e_request_latency_seconds_count",'
+        f'namespace="{NS}"}})'
+    )
+    assert {series["metric"]["qwenops_io_revision"] for series in answer} == {STABLE, CANARY}
+    assert not any(math.isnan(float(series["value"][1])) for series in answer)
