@@ -8,7 +8,7 @@ from qwenops.status import Phase
 
 ROLLBACKS = Counter(
     "qwenops_rollbacks_total",
-    "Canaries rolled back, by reason (SLOBreached, ProgressDeadlineExceeded, Aborted).",
+    "Canaries rolled back, by reason (SLOBreached, ProgressDeadlineExceeded, VerificationFailed, Aborted).",
     ["namespace", "name", "reason"],
 )
 BREACH_TO_ROLLBACK = Histogram(
@@ -40,8 +40,13 @@ def serve(port: int) -> None:
         start_http_server(port)
 
 
+ROLLBACK_REASONS = ("SLOBreached", "ProgressDeadlineExceeded", "VerificationFailed", "Aborted")
+
+
 def record_state(namespace: str, name: str, phase: Phase | None, weight: int) -> None:
     CANARY_WEIGHT.labels(namespace, name).set(weight)
+    for reason in ROLLBACK_REASONS:  # at 0 from the start, so increase() sees the first rollback
+        ROLLBACKS.labels(namespace, name, reason)
     for each in Phase:
         PHASE.labels(namespace, name, each.value).set(1 if each == phase else 0)
 
@@ -53,3 +58,6 @@ def forget(namespace: str, name: str) -> None:
     for each in Phase:
         with suppress(KeyError):
             PHASE.remove(namespace, name, each.value)
+    for reason in ROLLBACK_REASONS:
+        with suppress(KeyError):
+            ROLLBACKS.remove(namespace, name, reason)

@@ -127,11 +127,12 @@ def vllm_args(spec: QwenDeploymentSpec) -> list[str]:
     return args + list(engine.extra_args)
 
 
-def checkpoint_args(spec: QwenDeploymentSpec) -> list[str]:
-    """The pin every `qwenops-serve` step works on: repo, commit, cache, and the spec's digests."""
+def checkpoint_args(spec: QwenDeploymentSpec, *, digests: bool = True) -> list[str]:
+    """The pin every `qwenops-serve` step works on: repo, commit, cache, and (for download and
+    verify) the spec's digests; `serve` needs only the verified marker `verify` wrote."""
     model = spec.model
     args = ["--model", model.name, "--revision", model.revision, "--cache-dir", MODEL_CACHE_PATH]
-    for digest in model.files:
+    for digest in model.files if digests else ():
         args += ["--file", f"{digest.name}={digest.sha256}"]
     return args
 
@@ -217,7 +218,7 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
                 "name": naming.SERVING_CONTAINER,
                 "image": spec.engine.image,
                 "command": ["qwenops-serve", "serve"],
-                "args": [*checkpoint_args(spec), "--", *vllm_args(spec)],
+                "args": [*checkpoint_args(spec, digests=False), "--", *vllm_args(spec)],
                 "env": [
                     {"name": "HF_HOME", "value": MODEL_CACHE_PATH},
                     {"name": "HF_HUB_OFFLINE", "value": "1"},

@@ -189,7 +189,10 @@ def resolve_target(
     if request and request != handled.undo:
         handled = handled.model_copy(update={"undo": request})
         back_to = status.stable if status.canary is not None else status.previous
-        if back_to is None:
+        if back_to is None and override is not None:
+            override = None  # an undo of an undo with nothing further back: the spec again
+            events.append(Event("Normal", "UndoRequested", f"serving the spec's revision {revision} again"))
+        elif back_to is None:
             events.append(Event("Warning", "UndoImpossible", "no earlier revision to go back to"))
         elif back_to.revision == revision:
             override = None
@@ -250,6 +253,24 @@ def decide(
 _PROGRESSING_REASONS = {Phase.PROGRESSING: "RevisionStarting", Phase.FAILED: "VerificationFailed"}
 
 
+def _ignore_requests(
+    status: QwenDeploymentStatus, observed: Observed, events: list[Event]
+) -> QwenDeploymentStatus:
+    """With no canary, promote, abort and retry have nothing to act on: they are recorded as
+    handled (and said so), so that they do not fire on the next rollout, days later."""
+    handled = status.handled
+    for kind, annotation in (
+        ("promote", naming.ANNOTATION_PROMOTE),
+        ("abort", naming.ANNOTATION_ABORT),
+        ("retry", naming.ANNOTATION_RETRY),
+    ):
+        value = observed.annotations.get(annotation)
+        if value and value != getattr(handled, kind):
+            handled = handled.model_copy(update={kind: value})
+            events.append(Event("Normal", "RequestIgnored", f"{annotation}={value}: no canary is running"))
+    return status if handled == status.handled else status.model_copy(update={"handled": handled})
+
+
 def _steady(
     spec: QwenDeploymentSpec,
     status: QwenDeploymentStatus,
@@ -259,6 +280,7 @@ def _steady(
     events: list[Event],
 ) -> Plan:
     """The spec asks for the stable revision: keep it, and remove anything else."""
+    status = _ignore_requests(status, observed, events)
     if status.canary is not None:
         events.append(
             Event(
@@ -393,7 +415,7 @@ class _Rollout:
 
         state = self.observed.deployments.get(self.target)
         ready = state.ready_replicas if state else 0
-        if canary.step_started_at is None and not canary.promoting and (late := self._late(canary, ready)):
+        if late := self._late(canary, state):
             return self._roll_back(canary, "ProgressDeadlineExceeded", late)
 
         analysis = self.status.analysis
@@ -421,6 +443,8 @@ class _Rollout:
                     f"step {canary.step + 1}/{len(steps)}: waiting for {wanted} canary pods "
                     f"({ready} ready) before moving {step.weight}% of traffic"
                 )
+                # A promote asked for now ends the step as soon as it starts: keep it for then.
+                self.handled = self.handled.model_copy(update={"promote": self.status.handled.promote})
                 return self._progressing(canary, message, wanted, analysis)
             weight = step.weight if self.exact else replica_share(self.spec.replicas, wanted)
             canary = canary.model_copy(update={"step_started_at": self.now, "weight": weight})
@@ -493,19 +517,28 @@ class _Rollout:
             engine=self.spec.engine,
             node_pool=self.spec.node_pool,
             started_at=self.now,
+            waiting_since=self.now,
         )
 
-    def _late(self, canary: CanaryRevision, ready: int) -> str | None:
-        """Why the canary's pods are past their progress deadline (None: they are not)."""
+    def _late(self, canary: CanaryRevision, state: DeploymentState | None) -> str | None:
+        """Why the pods the canary waits for are past their progress deadline (None: they are not,
+        or it waits for none: a step whose pods are ready counts its pause, not the deadline)."""
+        ready = state.ready_replicas if state else 0
+        if canary.promoting:
+            waiting = not (state is not None and state.available)
+        else:
+            waiting = canary.step_started_at is None and ready < self._step_pods(canary)
+        if not waiting:
+            return None
         deadline, how = progress_deadline(self.spec, self.status)
-        started = canary.started_at or self.now
+        started = canary.waiting_since or canary.started_at or self.now
         if self.now - started < deadline:
             return None
         startup = self.observed.startups.get(self.target)
         where = f" ({startup.message})" if startup is not None and startup.message else ""
         return (
             f"canary pods not ready within {_span(deadline)} ({how}): "
-            f"{ready} ready after starting at {started:%H:%M:%S}{where}"
+            f"{ready} ready, asked for at {started:%H:%M:%S}{where}"
         )
 
     def _record(self, reading: AnalysisReading) -> AnalysisReading:
@@ -550,7 +583,9 @@ class _Rollout:
         following = canary.step + 1
         if following >= len(steps):
             return self._start_promoting(canary.model_copy(update={"step": following}), analysis, why)
-        canary = canary.model_copy(update={"step": following, "step_started_at": None})
+        canary = canary.model_copy(
+            update={"step": following, "step_started_at": None, "waiting_since": self.now}
+        )
         self.events.append(Event("Normal", "StepAdvanced", f"step {following}/{len(steps)} done: {why}"))
         return self.decide_again(canary, analysis)
 
@@ -568,7 +603,7 @@ class _Rollout:
         return follow.decide(None)
 
     def _start_promoting(self, canary: CanaryRevision, analysis: AnalysisReading | None, why: str) -> Plan:
-        canary = canary.model_copy(update={"promoting": True})
+        canary = canary.model_copy(update={"promoting": True, "waiting_since": self.now})
         self.events.append(Event("Normal", "Promoting", f"canary {self.target} scaling to full size: {why}"))
         return self._promoting(canary, analysis)
 

@@ -64,6 +64,11 @@ class CanaryRevision(Model):
     step_started_at: datetime | None = Field(
         default=None, description="When the current step's weight took effect; its pause counts from here."
     )
+    waiting_since: datetime | None = Field(
+        default=None,
+        description="When the pods of the current step (or of the promotion) were asked for: "
+        "the progress deadline counts from here.",
+    )
     promoting: bool = Field(default=False, description="Every step passed: scaling up to take over.")
 
 

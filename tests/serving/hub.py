@@ -13,21 +13,31 @@ Two threaded stdlib servers on loopback, each its own origin, as on the real Hub
 
 No Xet headers (`X-Xet-Hash`, `Link: ...xet-auth`): the library downloads over plain HTTP.
 
-Every request is recorded (server, method, path, Range, Authorization). Knobs: `drop_after[name] = N`
-closes the connection after byte N of the file, once; `stall_after[name] = N` sends N bytes then holds
-the connection until `release()`; `tampered` serves a file with flipped bytes (same size) while the
-metadata keeps the true digest; `bytes_per_second` throttles bodies; `reject_token` answers 401 to any
-request with a token, echoing it in the error, as a careless server might; `xet` adds the Xet headers
-(`X-Xet-Hash`, `X-Xet-Refresh-Route`) to LFS redirects, for a client told not to use Xet.
+Every request is recorded (server, method, path, Range, Authorization, User-Agent). Knobs:
+`drop_after[name] = N` closes the connection after byte N of the file, once; `stall_after[name] = N`
+sends N bytes then holds the connection until `release()`; `tampered` serves a file with flipped bytes
+(same size) while the metadata keeps the true digest; `bytes_per_second` throttles bodies;
+`reject_token` answers 401 to any request with a token, echoing it in the error, as a careless server
+might; `xet` adds the Xet headers (`X-Xet-Hash`, `X-Xet-Refresh-Route`) to LFS redirects, for a client
+told not to use Xet.
+
+The repo is a list of `HubFile`s: `tiny_qwen()` makes one of random bytes; `directory_files(path)` serves
+the files of a directory (a checkpoint a test built), its `*.safetensors` as LFS files.
+
+`FakeHub(..., host=, ports=, public_host=)` listens elsewhere than loopback; `python hub.py --repo R --commit C`
+(`main`) serves `tiny_qwen()` until SIGTERM, as the e2e suite runs it in a pod.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import fnmatch
 import hashlib
 import json
 import random
 import re
+import signal
 import socket
 import threading
 import time
@@ -35,11 +45,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 MiB = 1024 * 1024
 PIECE = 64 * 1024
+LFS_PATTERNS = ("*.safetensors",)
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -108,6 +120,18 @@ def tiny_qwen(
     return files
 
 
+def directory_files(root: Path, lfs: Sequence[str] = LFS_PATTERNS) -> list[HubFile]:
+    """Every file under `root` as a file of the repo (its path relative to `root`, `/`-separated), read
+    now; a name matching one of the `lfs` patterns is an LFS file, as the repo's `.gitattributes` would
+    have it."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        is_lfs = any(fnmatch.fnmatchcase(path.name, pattern) for pattern in lfs)
+        files.append(HubFile(name, path.read_bytes(), lfs=is_lfs))
+    return files
+
+
 @dataclass(frozen=True)
 class Seen:
     server: str
@@ -115,24 +139,37 @@ class Seen:
     path: str
     range: str | None
     authorization: str | None
+    user_agent: str | None = None
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, hub: FakeHub, role: str) -> None:
+    def __init__(self, hub: FakeHub, role: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.hub = hub
         self.role = role
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((host, port), _Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.hub.public_host}:{self.server_address[1]}"
 
 
 class FakeHub:
-    def __init__(self, repo_id: str, commit: str, files: Iterable[HubFile]) -> None:
+    def __init__(
+        self,
+        repo_id: str,
+        commit: str,
+        files: Iterable[HubFile],
+        *,
+        host: str = "127.0.0.1",
+        ports: tuple[int, int] = (0, 0),
+        public_host: str | None = None,
+    ) -> None:
+        """Both servers listen on `host`, the Hub on `ports[0]` and the CDN on `ports[1]` (0: any free
+        port); `public_host` is the name clients reach them by, in `url` and the CDN redirects."""
         self.repo_id = repo_id
+        self.public_host = public_host or host
         self.commit = commit
         self.files = {f.name: f for f in files}
         self.drop_after: dict[str, int] = {}
@@ -144,7 +181,7 @@ class FakeHub:
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
-        self._servers = [_Server(self, "hub"), _Server(self, "cdn")]
+        self._servers = [_Server(self, "hub", host, ports[0]), _Server(self, "cdn", host, ports[1])]
         self._threads = [
             threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
             for s in self._servers
@@ -218,7 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, body: bool) -> None:
         hub = self.server.hub
         auth = self.headers.get("Authorization")
-        hub.record(Seen(self.server.role, self.command, self.path, self.headers.get("Range"), auth))
+        agent = self.headers.get("User-Agent")
+        hub.record(Seen(self.server.role, self.command, self.path, self.headers.get("Range"), auth, agent))
         url = urlsplit(self.path)
         if self.server.role == "cdn":
             match = re.fullmatch(r"/repos/([0-9a-f]{64})", url.path)
@@ -373,3 +411,38 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python hub.py --repo OWNER/NAME --commit SHA ...`: serve `tiny_qwen()` at that commit until SIGTERM.
+
+    It needs only the standard library, so it runs as a plain script wherever Python 3.11 is: the e2e suite
+    runs it in a pod of the simulator's image (tests/e2e/cluster.py), listening on every address, with the
+    Service's name as `--public-host` so that the CDN redirects name an address the model pods can reach.
+    """
+    parser = argparse.ArgumentParser(prog="hub.py", description="A stand-in for the Hugging Face Hub.")
+    parser.add_argument("--repo", required=True, help="the repo id it serves (OWNER/NAME)")
+    parser.add_argument("--commit", required=True, help="the commit it serves the repo at (40 hex)")
+    parser.add_argument("--host", default="127.0.0.1", help="the address both servers listen on")
+    parser.add_argument("--port", type=int, default=0, help="the Hub's port (0: a free one)")
+    parser.add_argument("--cdn-port", type=int, default=0, help="the CDN's port (0: a free one)")
+    parser.add_argument("--public-host", help="the host name clients reach both by (default: --host)")
+    parser.add_argument("--bytes-per-second", type=float, help="throttle every body to this rate")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of the shards' random bytes")
+    args = parser.parse_args(argv)
+    hub = FakeHub(
+        args.repo, args.commit, tiny_qwen(seed=args.seed),
+        host=args.host, ports=(args.port, args.cdn_port), public_host=args.public_host,
+    )  # fmt: skip
+    hub.bytes_per_second = args.bytes_per_second
+    print(f"hub {hub.url}", f"cdn {hub.cdn_url}", sep="\n", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    hub.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

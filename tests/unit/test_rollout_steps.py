@@ -186,7 +186,7 @@ CASES = [
          status(canary=canary()), world(canary_ready=0, canary_stage=DOWNLOADING), T0 + timedelta(minutes=26),
          Phase.ROLLED_BACK, 0, ["RolledBack"], rollback="ProgressDeadlineExceeded",
          message_has="not ready within 25m50s (derived: 16.0 GB (estimated from the name: 8B parameters at "
-         "16-bit), cold cache: download 7m, verify 2m, load 8m): 0 ready after starting at 00:00:00 "
+         "16-bit), cold cache: download 7m, verify 2m, load 8m): 0 ready, asked for at 00:00:00 "
          "(1 Downloading: fetching the checkpoint)"),
     Case("a declared progress deadline wins over the derived one",
          status(canary=canary()), world(canary_ready=0), T0 + timedelta(minutes=41),
@@ -296,3 +296,48 @@ def test_canary_pods_for_a_weight(
     assert canary_replicas(replicas, weight, exact_routing=exact) == pods
     if share is not None:
         assert replica_share(replicas, pods) == share >= weight
+
+
+def test_a_long_rollout_is_never_late_while_its_pods_are_ready() -> None:
+    """The progress deadline counts from when a step's pods were asked for, never from the start."""
+    spec = make_spec([{"weight": 10, "pause": "5m"}, {"weight": 25, "pause": "40m"}, {"weight": 50, "pause": "10m"}])
+    asked = T0 + timedelta(minutes=47)
+    at_step_2 = canary(step=2, step_started_at=T0 + timedelta(minutes=48), weight=50, waiting_since=asked)
+    plan = decide(spec, NEW, status(canary=at_step_2), world(canary_ready=4, canary_replicas_=4),
+                  T0 + timedelta(minutes=58))  # fmt: skip
+    assert plan.status.phase == Phase.PROGRESSING and plan.rollback_reason is None
+    waiting = canary(step=2, weight=25, waiting_since=asked)
+    in_time = decide(spec, NEW, status(canary=waiting), world(canary_ready=1, canary_replicas_=4),
+                     asked + timedelta(minutes=25))  # fmt: skip
+    assert in_time.rollback_reason is None
+    late = decide(spec, NEW, status(canary=waiting), world(canary_ready=1, canary_replicas_=4),
+                  asked + timedelta(minutes=26))  # fmt: skip
+    assert late.rollback_reason == "ProgressDeadlineExceeded"
+    assert "asked for at 00:47:00" in late.status.message
+
+
+def test_a_promotion_whose_pods_never_come_is_late_too() -> None:
+    promoting = canary(step=2, step_started_at=STEP0, weight=50, promoting=True, waiting_since=T0)
+    plan = decide(SPEC, NEW, status(canary=promoting), world(canary_ready=2, canary_replicas_=4),
+                  T0 + timedelta(minutes=26))  # fmt: skip
+    assert plan.rollback_reason == "ProgressDeadlineExceeded"
+
+
+def test_requests_with_no_canary_are_recorded_and_never_fire_later() -> None:
+    healthy = QwenDeploymentStatus(stable=STABLE)
+    annotations = {"qwenops.io/abort": "monday", "qwenops.io/promote": "monday"}
+    plan = decide(SPEC, OLD, healthy, world(annotations=annotations), T0)
+    assert plan.status.handled == HandledRequests(abort="monday", promote="monday")
+    assert [e.reason for e in plan.events if e.reason == "RequestIgnored"] == ["RequestIgnored"] * 2
+    # A week later a rollout starts; the old annotations are still on the object.
+    later = decide(SPEC, NEW, plan.status, world(annotations=annotations), T0 + timedelta(days=7))
+    assert later.status.phase == Phase.PROGRESSING and later.rollback_reason is None
+
+
+def test_a_promote_while_the_steps_pods_start_ends_the_step_once_they_are_ready() -> None:
+    ask = {"qwenops.io/promote": "now"}
+    waiting = decide(SPEC, NEW, status(canary=canary()), world(canary_ready=0, annotations=ask), T0)
+    assert waiting.status.handled.promote is None  # kept for when the step starts
+    started = decide(SPEC, NEW, waiting.status, world(canary_ready=1, annotations=ask), STEP0)
+    assert started.status.handled.promote == "now"
+    assert started.status.canary is not None and started.status.canary.step == 1

@@ -105,3 +105,12 @@ def test_undo_rolls_the_previous_revision_out_and_a_promotion_keeps_the_way_back
     assert later.status.stable is not None and later.status.stable.revision == REV_A
     assert later.status.previous is not None and later.status.previous.revision == REV_B
     assert later.status.override is not None and later.status.override.spec_revision == REV_B
+
+
+def test_an_undo_during_a_canary_can_itself_be_undone() -> None:
+    during = resolve_target(B, REV_B, QwenDeploymentStatus(stable=stable(A), canary=canary(B)), UNDO, T0, 4)
+    assert during.revision == REV_A
+    settled = during.status.model_copy(update={"canary": None})
+    again = resolve_target(B, REV_B, settled, {"qwenops.io/undo": "second"}, T0, 4)
+    assert again.revision == REV_B and again.status.override is None
+    assert [e.reason for e in again.events] == ["UndoRequested"]
