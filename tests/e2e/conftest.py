@@ -1,44 +1,44 @@
 """The e2e suite runs against a real cluster: the current kubeconfig context (kind by default).
 
-Where no cluster answers, every test here is skipped with the reason printed
-(`pytest -rs`); nothing passes without a cluster.
+Where no cluster answers, every test that needs one is skipped with the reason printed (`pytest -rs`): the
+same reason `python -m tests.e2e.cluster up` gives (`make e2e` runs it first), from the same functions.
+Nothing passes without a cluster, and with $QWENOPS_REQUIRE_E2E set a missing cluster fails instead.
+The tests of tests/e2e that need no cluster (test_setup.py) run everywhere, in `make test` too.
 """
 
-import os
-import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.cluster import REQUIRE_ENV, context_problem, decide, find_kubectl, required, suite_skip_reason
+from tests.e2e.support import Kubectl, Subject, stack_problem
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "qwenops.io_qwendeployments.yaml"
 
 
 def cluster_problem() -> str | None:
-    """Why no cluster can be used, or None when one answers."""
-    kubectl = shutil.which(os.environ.get("KUBECTL", "kubectl"))
-    if kubectl is None:
-        return "no kubectl on PATH (set KUBECTL), so no cluster to run the e2e suite against"
-    try:
-        probe = subprocess.run(
-            [kubectl, "version", "--request-timeout=5s", "-o", "json"],
-            capture_output=True, text=True, timeout=15, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return "the cluster of the current kubeconfig context did not answer within 15 s"
-    if probe.returncode != 0 or '"serverVersion"' not in probe.stdout:
-        return f"no reachable cluster in the current kubeconfig context: {probe.stderr.strip()[:200]}"
-    return None
+    """Why no cluster can be used, or None when the current context's answers."""
+    return suite_skip_reason(decide(context_problem(find_kubectl())))
+
+
+def _unavailable(reason: str) -> None:
+    if required():
+        pytest.fail(f"{reason}; ${REQUIRE_ENV} is set, so the e2e suite must run")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
     problem = cluster_problem()
     if problem:
-        pytest.skip(problem)
-    return shutil.which(os.environ.get("KUBECTL", "kubectl")) or "kubectl"
+        _unavailable(problem)
+    found = find_kubectl()
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +52,24 @@ def crd_installed(kubectl: str) -> Iterator[None]:
     namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: llm}\n"
     subprocess.run([kubectl, "apply", "-f", "-"], input=namespace, text=True, check=True)
     yield
+
+
+@pytest.fixture(scope="session")
+def stack(kubectl: str) -> Kubectl:
+    """The cluster with what `python -m tests.e2e.cluster up` installs: the operator (the chart), Prometheus and
+    the Hub stand-in, each ready."""
+    client = Kubectl(kubectl)
+    problem = stack_problem(client)
+    if problem:
+        _unavailable(f"{problem} (python -m tests.e2e.cluster up installs it; make e2e runs that first)")
+    return client
+
+
+@pytest.fixture
+def subject(stack: Kubectl, request: pytest.FixtureRequest) -> Iterator[Subject]:
+    """A QwenDeployment of a fresh name for one test, deleted after it (with its pods)."""
+    words = request.node.name.removeprefix("test_").replace("_", "-")
+    prefix = "".join(c for c in words if c.isalnum() or c == "-")[:20].strip("-")
+    made = Subject(stack, f"{prefix}-{uuid.uuid4().hex[:5]}")
+    yield made
+    made.delete()

@@ -4,6 +4,7 @@ entrypoint, and `qwenops_serve` running as the top-level package it is in the im
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import posixpath
@@ -15,12 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from images.serving.qwenops_serve.launch import LAUNCHER_ENV, LAUNCHERS
+from qwenops.render import SERVING_UID
+
 from .conftest import REPO_ROOT
 
 CONTEXT = REPO_ROOT / "images" / "serving"
-DOCKERFILE = CONTEXT / "Dockerfile"
+DOCKERFILES = {"vllm": CONTEXT / "Dockerfile", "sim": CONTEXT / "Dockerfile.sim"}
+"""The vLLM image, and the simulator's image for clusters with no GPU (the e2e suite on kind)."""
 BASE_IMAGE = "vllm/vllm-openai:v0.32.0"
 """The vLLM the project's contract test runs on CPU."""
+OPERATOR_DOCKERFILE = REPO_ROOT / "images" / "operator" / "Dockerfile"
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -41,18 +47,20 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return found
 
 
-DIRECTIVES = instructions(DOCKERFILE.read_text())
+@functools.cache
+def directives(image: str) -> list[tuple[str, str]]:
+    return instructions(DOCKERFILES[image].read_text())
 
 
-def last(keyword: str) -> str:
-    values = [rest for key, rest in DIRECTIVES if key == keyword]
+def last(image: str, keyword: str) -> str:
+    values = [rest for key, rest in directives(image) if key == keyword]
     assert values, f"no {keyword}"
     return values[-1]
 
 
-def env_values() -> dict[str, str]:
+def env_values(image: str) -> dict[str, str]:
     values: dict[str, str] = {}
-    for key, rest in DIRECTIVES:
+    for key, rest in directives(image):
         if key == "ENV":
             for item in shlex.split(rest):
                 name, _, value = item.partition("=")
@@ -60,9 +68,9 @@ def env_values() -> dict[str, str]:
     return values
 
 
-def copy_sources() -> list[str]:
+def copy_sources(image: str) -> list[str]:
     sources = []
-    for key, rest in DIRECTIVES:
+    for key, rest in directives(image):
         if key not in ("COPY", "ADD"):
             continue
         words = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
@@ -108,7 +116,7 @@ def ignored(path: str) -> bool:
 
 
 def test_the_base_image_is_vllm_at_an_exact_version() -> None:
-    froms = [rest for key, rest in DIRECTIVES if key == "FROM"]
+    froms = [rest for key, rest in directives("vllm") if key == "FROM"]
     assert len(froms) == 1
     image = froms[0].split()[0]
     assert image == BASE_IMAGE
@@ -117,27 +125,55 @@ def test_the_base_image_is_vllm_at_an_exact_version() -> None:
     assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), "an exact version tag, not latest nor a range"
 
 
-def test_it_runs_as_a_numeric_non_root_user() -> None:
-    user = last("USER")
+def test_the_simulator_image_is_the_operators_exact_python() -> None:
+    froms = [rest for key, rest in directives("sim") if key == "FROM"]
+    assert len(froms) == 1
+    image = froms[0].split()[0]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), "an exact Python on an exact Debian"
+    operator_base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", OPERATOR_DOCKERFILE.read_text(), re.MULTILINE)
+    assert operator_base is not None and image == operator_base[1], "one Python for both images"
+
+
+def test_the_simulator_image_pins_what_it_installs() -> None:
+    installs = [rest for key, rest in directives("sim") if key == "RUN" and "pip install" in rest]
+    assert len(installs) == 1
+    requirements = [w for w in shlex.split(installs[0].partition("pip install")[2]) if not w.startswith("-")]
+    pins = dict(r.split("==") for r in requirements)
+    assert sorted(pins) == ["aiohttp", "huggingface_hub", "prometheus-client"], requirements
+    for name, version in pins.items():
+        assert re.fullmatch(r"\d+(\.\d+)+", version), f"{name} is not pinned to an exact version"
+
+
+def test_the_simulator_image_serves_with_the_simulator() -> None:
+    assert env_values("sim")[LAUNCHER_ENV] == "sim"
+    assert "sim" in LAUNCHERS
+    assert LAUNCHER_ENV not in env_values("vllm")
+
+
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_it_runs_as_a_numeric_non_root_user(image: str) -> None:
+    user = last(image, "USER")
     uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) != 0, user
     assert not gid or gid.isdigit(), user
-    assert uid == "10001"
+    assert uid == str(SERVING_UID) == "10001", "the user the operator's pods run as (render.SERVING_UID)"
 
 
-def test_the_entrypoint_is_qwenops_serve() -> None:
-    assert json.loads(last("ENTRYPOINT")) == ["qwenops-serve"]
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_the_entrypoint_is_qwenops_serve(image: str) -> None:
+    assert json.loads(last(image, "ENTRYPOINT")) == ["qwenops-serve"]
     wrapper = CONTEXT / "bin" / "qwenops-serve"
     assert wrapper.read_text().splitlines()[0] == "#!/bin/sh"
     assert wrapper.read_text().rstrip().endswith('exec python3 -m qwenops_serve "$@"')
     assert os.access(wrapper, os.X_OK)
     assert "COPY --chmod=0755 bin/qwenops-serve /usr/local/bin/qwenops-serve" in {
-        f"{k} {r}" for k, r in DIRECTIVES
+        f"{k} {r}" for k, r in directives(image)
     }
 
 
-def test_every_copy_source_is_in_the_build_context() -> None:
-    sources = copy_sources()
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_every_copy_source_is_in_the_build_context(image: str) -> None:
+    sources = copy_sources(image)
     assert sources == ["qwenops_serve", "vllm_sim", "bin/qwenops-serve"]
     for source in sources:
         path = CONTEXT / source
@@ -148,19 +184,23 @@ def test_every_copy_source_is_in_the_build_context() -> None:
             relative = file.relative_to(CONTEXT).as_posix()
             assert not ignored(relative), f"{relative} is left out by .dockerignore"
     assert ignored("qwenops_serve/__pycache__/cli.cpython-311.pyc")
-    assert ignored("README.md") and ignored("Dockerfile")
+    assert ignored("README.md") and ignored("Dockerfile") and ignored("Dockerfile.sim")
+    # BuildKit reads <Dockerfile>.dockerignore beside a Dockerfile before the context's .dockerignore.
+    assert not (CONTEXT / f"{DOCKERFILES[image].name}.dockerignore").exists()
 
 
-def test_the_environment_keeps_everything_local_and_writable() -> None:
-    env = env_values()
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_the_environment_keeps_everything_local_and_writable(image: str) -> None:
+    env = env_values(image)
     assert {k: env.get(k) for k in ("HF_HOME", "HF_HUB_DISABLE_TELEMETRY", "VLLM_NO_USAGE_STATS", "DO_NOT_TRACK",
                                     "HF_HUB_DISABLE_PROGRESS_BARS")} == {
         "HF_HOME": "/models", "HF_HUB_DISABLE_TELEMETRY": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     }  # fmt: skip
     assert env["HOME"] == "/home/qwen"
-    assert env["XDG_CACHE_HOME"].startswith("/home/qwen/")
     assert env["PYTHONPATH"].startswith("/opt/qwenops")
+    if image == "vllm":
+        assert env["XDG_CACHE_HOME"].startswith("/home/qwen/")
 
 
 def _image_like_env() -> dict[str, str]:

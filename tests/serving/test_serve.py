@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
+import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,10 +18,11 @@ from images.serving.qwenops_serve.launch import (
     LAUNCHER_ENV,
     resolve_launcher,
     serving_env,
+    simulator_module,
     vllm_argv,
 )
 
-from .conftest import COMMIT, REPO_ID, TOKEN, Pod
+from .conftest import COMMIT, REPO_ID, REPO_ROOT, TOKEN, Pod
 from .hub import FakeHub
 
 VLLM_ARGS = ["--served-model-name", "qwen3-8b", "--tensor-parallel-size", "1", "--port", "8000"]
@@ -85,6 +89,39 @@ def test_serve_can_run_vllms_api_server_module(verified: Pod, fake_vllm: dict[st
     assert f"-m {API_SERVER_MODULE} --model {snapshot} " in run.stderr
 
 
+@pytest.mark.parametrize("layout", ["repository", "image"])
+def test_serve_can_run_the_simulator_on_the_snapshot(verified: Pod, layout: str, tmp_path: Path) -> None:
+    """`--launcher sim` execs the real simulator beside the package: `images.serving.vllm_sim` from the
+    repository, top-level `vllm_sim` where the image puts both packages on PYTHONPATH."""
+    argv = verified.argv("serve", "--launcher", "sim", "--", "--served-model-name", "qwen-sim",
+                         "--tensor-parallel-size", "1", "--host", "127.0.0.1", "--port", "0", "--rps", "5")  # fmt: skip
+    env = verified.environment(None)
+    cwd = REPO_ROOT
+    if layout == "image":
+        argv[2] = "qwenops_serve"
+        env["PYTHONPATH"] = str(REPO_ROOT / "images" / "serving")
+        cwd = tmp_path  # nowhere `images` could be imported from
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
+        with urllib.request.urlopen(f"{url}/v1/models", timeout=10) as answer:
+            (card,) = json.load(answer)["data"]
+        assert card["id"] == "qwen-sim"
+        assert card["root"] == str(verified.layout.snapshot_dir)
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    module = "vllm_sim" if layout == "image" else "images.serving.vllm_sim"
+    assert f"-m {module} --model {verified.layout.snapshot_dir} --served-model-name qwen-sim" in stderr
+    assert "vllm_sim: ignoring --tensor-parallel-size 1" in stderr
+
+
 def test_serve_without_a_verified_marker_is_refused(downloaded: Pod, fake_vllm: dict[str, str]) -> None:
     run = downloaded.run("serve", "--", *VLLM_ARGS, env=fake_vllm)
 
@@ -136,16 +173,26 @@ def test_vllm_argv_for_each_launcher() -> None:
         "/usr/bin/python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "/models/snap", "--port", "8000",
     ]  # fmt: skip
     assert vllm_argv("module", "/m", [])[0] == sys.executable
+    assert vllm_argv("sim", "/models/snap", ["--rps", "20"], python="/usr/bin/python3") == [
+        "/usr/bin/python3", "-m", "images.serving.vllm_sim", "--model", "/models/snap", "--rps", "20",
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown launcher"):
         vllm_argv("docker", "/m", [])
+
+
+def test_the_simulator_is_the_package_beside_qwenops_serve() -> None:
+    assert simulator_module("qwenops_serve") == "vllm_sim"  # the image: both top-level
+    assert simulator_module("images.serving.qwenops_serve") == "images.serving.vllm_sim"  # the repository
+    assert simulator_module() == "images.serving.vllm_sim"
 
 
 def test_the_launcher_comes_from_the_flag_then_the_environment() -> None:
     assert resolve_launcher(None, {}) == "cli"
     assert resolve_launcher(None, {LAUNCHER_ENV: "module"}) == "module"
     assert resolve_launcher("cli", {LAUNCHER_ENV: "module"}) == "cli"
+    assert resolve_launcher(None, {LAUNCHER_ENV: "sim"}) == "sim"
     assert resolve_launcher(None, {LAUNCHER_ENV: " "}) == "cli"
-    with pytest.raises(ValueError, match="one of cli, module"):
+    with pytest.raises(ValueError, match="one of cli, module, sim"):
         resolve_launcher(None, {LAUNCHER_ENV: "vllm"})
 
 

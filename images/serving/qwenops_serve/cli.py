@@ -4,7 +4,7 @@
                            [--progress-every SECONDS] [--termination-log PATH]
     qwenops-serve verify   --model REPO --revision COMMIT --cache-dir DIR [--file NAME=SHA256]...
                            [--termination-log PATH]
-    qwenops-serve serve    --model REPO --revision COMMIT --cache-dir DIR [--launcher cli|module]
+    qwenops-serve serve    --model REPO --revision COMMIT --cache-dir DIR [--launcher cli|module|sim]
                            [--termination-log PATH] -- VLLM_ARGS...
 
 Exit codes: 0 done; 2 InvalidRevision or bad arguments; 3 VerificationFailed; 4 DownloadFailed (the
@@ -122,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--launcher",
         choices=LAUNCHERS,
         default=None,
-        help="`cli`: vllm serve DIR; `module`: python -m vllm.entrypoints.openai.api_server --model DIR "
-        "(default: $QWENOPS_VLLM_LAUNCHER, else cli)",
+        help="`cli`: vllm serve DIR; `module`: python -m vllm.entrypoints.openai.api_server --model DIR; "
+        "`sim`: python -m vllm_sim --model DIR, the simulator (default: $QWENOPS_VLLM_LAUNCHER, else cli)",
     )
     return parser
 

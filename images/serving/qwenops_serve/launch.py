@@ -18,10 +18,11 @@ from .manifest import VerifiedMarker, missing_files, read_marker
 from .output import plural
 from .redact import TOKEN_VARIABLES
 
-LAUNCHERS = ("cli", "module")
+LAUNCHERS = ("cli", "module", "sim")
 LAUNCHER_ENV = "QWENOPS_VLLM_LAUNCHER"
 DEFAULT_LAUNCHER = "cli"
 API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+SIMULATOR_PACKAGE = "vllm_sim"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
@@ -33,6 +34,13 @@ def resolve_launcher(flag: str | None, environ: Mapping[str, str]) -> str:
     return launcher
 
 
+def simulator_module(package: str | None = __package__) -> str:
+    """`vllm_sim`, the simulator beside this package: top-level in the image (`qwenops_serve` ->
+    `vllm_sim`), `images.serving.vllm_sim` in the repository (`images.serving.qwenops_serve`)."""
+    parent = (package or "").rpartition(".")[0]
+    return f"{parent}.{SIMULATOR_PACKAGE}" if parent else SIMULATOR_PACKAGE
+
+
 def vllm_argv(
     launcher: str, model_dir: str, vllm_args: Sequence[str], python: str | None = None
 ) -> list[str]:
@@ -40,12 +48,16 @@ def vllm_argv(
 
     `cli`: `vllm serve DIR ARGS...`, vLLM's documented entry point. `module`: `PYTHON -m
     vllm.entrypoints.openai.api_server --model DIR ARGS...`, for builds whose `vllm` command is broken
-    (vLLM's CPU image).
+    (vLLM's CPU image). `sim`: `PYTHON -m vllm_sim --model DIR ARGS...`, the simulator in place of vLLM
+    (images/serving/Dockerfile.sim, for clusters without GPUs); it takes vLLM's flags, and its own
+    (`--rps`, `--error-rate` ...) from the same arguments.
     """
     if launcher == "cli":
         return ["vllm", "serve", model_dir, *vllm_args]
     if launcher == "module":
         return [python or sys.executable, "-m", API_SERVER_MODULE, "--model", model_dir, *vllm_args]
+    if launcher == "sim":
+        return [python or sys.executable, "-m", simulator_module(), "--model", model_dir, *vllm_args]
     raise ValueError(f"unknown launcher {launcher!r}")
 
 
