@@ -24,7 +24,9 @@ The table, per traffic level (`n` requests per window) and true error ratio:
   failureLimit=2: a false rollback for a healthy canary, a detection for a
   regressed one;
 * naive: the same two figures for the guard this replaces, "observed k/n
-  above maxErrorRate fails";
+  above maxErrorRate fails" (below minRequests: inconclusive, as ours);
+* naive, no minimum: that rule where too little traffic is no excuse, as in
+  tools that fail a reading for missing or scant data;
 * readings to rollback: the median number of readings until the rollback,
   among canaries rolled back.
 """
@@ -44,7 +46,8 @@ from qwenops.spec import Analysis
 
 SLICES_PER_WINDOW = 4  # window 2m / interval 30s
 SLO = 0.01
-TRAFFIC = (100, 200, 500, 1000, 5000)
+TRAFFIC = (20, 50, 100, 200, 500, 1000, 5000)
+"""Requests per window; 20 and 50 are below minRequests: a low-traffic canary."""
 RATES = ((0.005, "healthy"), (0.01, "healthy (at SLO)"), (0.02, "regressed 2x"), (0.05, "regressed 5x"))
 
 ANALYSIS = Analysis.model_validate(
@@ -106,7 +109,12 @@ def guarded(analysis: Analysis) -> Callable[[int, int], Outcome]:
 def naive(requests: int, errors: int) -> Outcome:
     if requests < ANALYSIS.min_requests:
         return "Inconclusive"
-    return "Failed" if errors / requests > SLO else "Passed"
+    return bare(requests, errors)
+
+
+def bare(requests: int, errors: int) -> Outcome:
+    """The naive rule with no minimum: a few requests with one error fail the reading."""
+    return "Failed" if requests and errors / requests > SLO else "Passed"
 
 
 @dataclass
@@ -118,6 +126,7 @@ class Row:
     rollbacks: float
     naive_reading_fails: float
     naive_rollbacks: float
+    bare_rollbacks: float
     median_readings: float | None
 
 
@@ -125,7 +134,7 @@ def simulate(n: int, rate: float, label: str, canaries: int, readings: int, seed
     rng = random.Random(f"{seed}/{n}/{rate}")
     judge = guarded(ANALYSIS)
     limit = ANALYSIS.failure_limit
-    fails = naive_fails = rolled = naive_rolled = 0
+    fails = naive_fails = rolled = naive_rolled = bare_rolled = 0
     when: list[int] = []
     for _ in range(canaries):
         windows = window_counts(rng, n, rate, readings)
@@ -138,6 +147,8 @@ def simulate(n: int, rate: float, label: str, canaries: int, readings: int, seed
             rolled += 1
             when.append(at)
         naive_rolled += rollback_at(naive_outcomes, limit) is not None
+        bare_outcomes = [bare(requests, errors) for requests, errors in windows]
+        bare_rolled += rollback_at(bare_outcomes, limit) is not None
     total = canaries * readings
     return Row(
         n,
@@ -147,6 +158,7 @@ def simulate(n: int, rate: float, label: str, canaries: int, readings: int, seed
         rolled / canaries,
         naive_fails / total,
         naive_rolled / canaries,
+        bare_rolled / canaries,
         statistics.median(when) if when else None,
     )
 
@@ -201,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     header = (
         "| requests/window | true error ratio | canary           | reading fails | rollback (fl=2) "
-        "| naive: reading fails | naive: rollback | readings to rollback (median) |"
+        "| naive: reading fails | naive: rollback | naive, no minimum: rollback "
+        "| readings to rollback (median) |"
     )
     print()
     print(header)
@@ -213,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"| {row.n:>15} | {row.rate * 100:>14.1f} % | {row.label:<16} | {pct(row.reading_fails):>13} "
                 f"| {pct(row.rollbacks):>15} | {pct(row.naive_reading_fails):>20} "
-                f"| {pct(row.naive_rollbacks):>15} | {median:>29} |"
+                f"| {pct(row.naive_rollbacks):>15} | {pct(row.bare_rollbacks):>27} | {median:>29} |"
             )
 
     print()

@@ -8,6 +8,7 @@ until the status shows the canary's weight at 0 (phase RolledBack).
 Prints a table; no network beyond loopback.
 
     python bench/rollback.py [--runs 10] [--scrape 5s] [--interval 5s] [--window 30s] [--failure-limit 2]
+    python bench/rollback.py --runs 10 --grid 1s,2s,10s 5s,5s,30s 5s,15s,1m   # a row per setting
 """
 
 from __future__ import annotations
@@ -128,6 +129,25 @@ async def one_run(args: argparse.Namespace, seed: int) -> float:
                 await operator.stop()
 
 
+async def distribution(args: argparse.Namespace) -> str:
+    """Run `args.runs` breaches at one setting; the table row of their breach-to-weight-0 times."""
+    times = []
+    for run in range(args.runs):
+        seconds = await one_run(args, seed=run * 2)
+        times.append(seconds)
+        print(
+            f"scrape {args.scrape} interval {args.interval} window {args.window}, run {run + 1:>2}: "
+            f"breach onset to weight 0 in {seconds:5.1f} s",
+            flush=True,
+        )
+    times.sort()
+    p90 = times[min(len(times) - 1, round(0.9 * (len(times) - 1)))]
+    return (
+        f"| {args.scrape} | {args.interval} | {args.window} | {args.failure_limit} | {len(times)} "
+        f"| {times[0]:.1f} s | {statistics.median(times):.1f} s | {p90:.1f} s | {times[-1]:.1f} s |"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -135,21 +155,19 @@ async def main() -> None:
     parser.add_argument("--interval", default="5s")
     parser.add_argument("--window", default="30s")
     parser.add_argument("--failure-limit", type=int, default=2)
+    parser.add_argument(
+        "--grid", nargs="*", default=[], metavar="SCRAPE,INTERVAL,WINDOW", help="several settings, a row each"
+    )
     args = parser.parse_args()
-    times = []
-    for run in range(args.runs):
-        seconds = await one_run(args, seed=run * 2)
-        times.append(seconds)
-        print(f"run {run + 1:>2}: breach onset to weight 0 in {seconds:5.1f} s", flush=True)
-    times.sort()
+    settings = [tuple(item.split(",")) for item in args.grid] or [(args.scrape, args.interval, args.window)]
+    rows = []
+    for scrape, interval, window in settings:
+        one = argparse.Namespace(**{**vars(args), "scrape": scrape, "interval": interval, "window": window})
+        rows.append(await distribution(one))
     print()
     print("| scrape | interval | window | failureLimit | runs | min | median | p90 | max |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    p90 = times[min(len(times) - 1, round(0.9 * (len(times) - 1)))]
-    print(
-        f"| {args.scrape} | {args.interval} | {args.window} | {args.failure_limit} | {len(times)} "
-        f"| {times[0]:.1f} s | {statistics.median(times):.1f} s | {p90:.1f} s | {times[-1]:.1f} s |"
-    )
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
