@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import reprlib
 from collections.abc import Iterator, Mapping
 from itertools import pairwise
 from typing import Any
@@ -63,6 +64,9 @@ def admit(manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None) -> 
     errors = list(_unknown_fields(manifest, schema, ""))
     if errors:
         return errors
+    errors = list(_unreadable_numbers(manifest))
+    if errors:
+        return errors
     obj = stored(manifest, crd)
 
     schema_errors = sorted(openapi_validator(schema).iter_errors(obj), key=lambda e: _path(e.absolute_path))
@@ -81,7 +85,7 @@ def stored(manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None) ->
     crd = _generated_crd() if crd is None else crd
     version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
     schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
-    obj = copy.deepcopy(dict(manifest))
+    obj: dict[str, Any] = copy_json(dict(manifest))
     default(obj, schema)
     prune_nulls(obj, schema)
     return obj
@@ -126,6 +130,20 @@ def _unknown_fields(value: Any, schema: Mapping[str, Any], path: str) -> Iterato
     elif isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             yield from _unknown_fields(item, schema["items"], f"{path}[{index}]")
+
+
+def _unreadable_numbers(manifest: Mapping[str, Any]) -> Iterator[str]:
+    """Integers beyond 64 bits: the API server reads them as floats (no longer integers, or out of
+    range altogether) and refuses the object whatever its schema says."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(manifest, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((item, (*path, key)) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            yield f"{_path(path)}: Invalid value: {_shown(value)}: a number beyond 64 bits"
 
 
 # --- 2. defaulting and null pruning ---------------------------------------------------------
@@ -183,9 +201,50 @@ def _non_nullable_null(value: Any, schema: Mapping[str, Any]) -> bool:
 # --- 3. OpenAPI schema -----------------------------------------------------------------------
 
 
+def copy_json(value: Any) -> Any:
+    """`copy.deepcopy` of a JSON value without recursion: a hostile object may nest thousands deep
+    (the API server's JSON decoder takes 10000 levels; Python's recursion stops near 1000)."""
+    if not isinstance(value, dict | list):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            child = ({} if isinstance(item, dict) else []) if isinstance(item, dict | list) else item
+            if isinstance(item, dict | list):
+                stack.append((item, child))
+            if isinstance(target, dict):
+                target[key] = child
+            else:
+                target.append(child)
+    return root
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
+
+
+def _shown(instance: Any) -> str:
+    """A value as an error message quotes it: bounded, as deep or as long as it is."""
+    return _SHOWN.repr(instance)
+
+
 def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not re2.search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+        yield ValidationError(f"{_shown(instance)} does not match {pattern!r}")
+
+
+def _type(validator: Any, types: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """jsonschema's `type`, quoting the value bounded (its own repr() recurses without limit)."""
+    wanted = types if isinstance(types, list) else [types]
+    if not any(validator.is_type(instance, kind) for kind in wanted):
+        yield ValidationError(f"{_shown(instance)} is not of type {', '.join(repr(kind) for kind in wanted)}")
+
+
+def _enum(validator: Any, enums: list[Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not any(type(each) is type(instance) and each == instance for each in enums):
+        yield ValidationError(f"{_shown(instance)} is not one of {enums!r}")
 
 
 def _required_value(
@@ -198,7 +257,9 @@ def _required_value(
                 yield ValidationError("Required value", path=[name])
 
 
-_OpenAPIValidator = validators.extend(Draft4Validator, {"pattern": _re2_pattern, "required": _required_value})
+_OpenAPIValidator = validators.extend(
+    Draft4Validator, {"pattern": _re2_pattern, "required": _required_value, "type": _type, "enum": _enum}
+)
 
 
 def openapi_validator(schema: Mapping[str, Any]) -> Any:

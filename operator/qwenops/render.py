@@ -207,6 +207,7 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
     )
     pod_spec: dict[str, Any] = {
         "enableServiceLinks": False,
+        "automountServiceAccountToken": False,  # the model server never calls the API
         "terminationGracePeriodSeconds": 60,
         "securityContext": _pod_security(),
         "initContainers": [

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from celpy import celtypes
 
+from qwenops.crd import build_crd
 from qwenops.errors import InvalidSpecError
 from qwenops.spec import parse_spec
 from tests.schema_check import KUBERNETES_FUNCTIONS, admit, stored, to_cel
@@ -141,7 +142,17 @@ def test_unknown_fields_are_found_inside_lists_but_not_in_free_form_objects() ->
     assert admit(with_spec(nodePool={"tolerations": tolerations})) == [
         "spec.nodePool.tolerations[0].effct: unknown field (not declared in the schema)"
     ]
-    assert admit(with_spec(nodePool={"affinity": {"anything": {"goes": 1}}})) == []
+    assert admit(with_spec(nodePool={"affinity": {"anything": {"goes": 1}}})) == [
+        "spec.nodePool.affinity.anything: unknown field (not declared in the schema)"
+    ]
+    # The generated CRD has no free-form object any more; a CRD with one keeps what it holds.
+    free_form = build_crd()
+    spec_schema = free_form["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["nodePool"]["properties"]["affinity"] = {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    assert admit(with_spec(nodePool={"affinity": {"anything": {"goes": 1}}}), free_form) == []
 
 
 def test_patterns_use_re2_semantics() -> None:
