@@ -362,8 +362,26 @@ class SecretKeyRef(Model):
         return check(value, SECRET_KEY_RULES) if asked(info) else value
 
 
+TOKEN_OVER_HTTPS = (
+    "spec.model.hubEndpoint must be https:// when spec.model.tokenSecret is set "
+    "(the download step sends the token to it)"
+)
+
+
 class ModelRef(Model):
     """Which checkpoint to serve, pinned to one commit of its Hugging Face repo."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            CEL: [
+                {
+                    "rule": "!has(self.tokenSecret) || !has(self.hubEndpoint) || "
+                    "self.hubEndpoint.startsWith('https://')",
+                    "message": TOKEN_OVER_HTTPS,
+                }
+            ]
+        }
+    )
 
     name: Annotated[str, StringConstraints(pattern=HF_REPO_PATTERN, max_length=193)] = Field(
         description="Hugging Face repo id, e.g. Qwen/Qwen3-8B.",
@@ -415,6 +433,13 @@ class ModelRef(Model):
         description="A Secret key holding a Hugging Face token, for gated or private repos. Only the "
         "download init container sees it.",
     )
+
+    @model_validator(mode="after")
+    def _token_only_over_https(self, info: ValidationInfo) -> "ModelRef":
+        endpoint = self.hub_endpoint
+        if asked(info) and self.token_secret is not None and endpoint and not endpoint.startswith("https://"):
+            raise ValueError(TOKEN_OVER_HTTPS.removeprefix("spec.model."))
+        return self
 
     @field_validator("files")
     @classmethod

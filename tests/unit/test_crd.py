@@ -170,6 +170,7 @@ def test_cel_rules_sit_on_the_right_nodes(schema: dict[str, Any]) -> None:
         "spec",
         "spec.engine.extraArgs",
         "spec.engine.image",
+        "spec.model",
         "spec.model.files[*].name",
         "spec.model.hubEndpoint",
         "spec.model.name",
