@@ -104,8 +104,8 @@ async def query(
         return Measurement(
             promql, error=f"cannot connect to Prometheus at {where}: {exc.os_error.strerror or exc}"
         )
-    except aiohttp.ClientError as exc:
-        return Measurement(promql, error=f"Prometheus at {where}: {type(exc).__name__}: {exc}")
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return Measurement(promql, error=f"Prometheus at {where}: {type(exc).__name__}: {_snippet(str(exc))}")
     return parse_answer(promql, status, body)
 
 
@@ -114,22 +114,24 @@ def parse_answer(promql: str, status: int, body: bytes) -> Measurement:
     text = body.decode("utf-8", errors="replace")
     try:
         data: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         data = None
     if not isinstance(data, dict):
         if status != 200:
             return Measurement(promql, error=f"HTTP {status}: {_snippet(text)}")
         return Measurement(promql, error=f"unparsable answer: {_snippet(text)}")
     if data.get("status") == "error":
-        kind = data.get("errorType", "error")
-        return Measurement(promql, error=f"Prometheus {kind} (HTTP {status}): {data.get('error', '')}")
+        kind = _snippet(str(data.get("errorType", "error")))
+        return Measurement(
+            promql, error=f"Prometheus {kind} (HTTP {status}): {_snippet(str(data.get('error', '')))}"
+        )
     if status != 200:
         return Measurement(promql, error=f"HTTP {status}: {_snippet(text)}")
     if data.get("status") != "success":
         return Measurement(promql, error=f"unparsable answer: {_snippet(text)}")
     try:
         return _value(promql, data["data"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError):
         return Measurement(promql, error=f"unparsable answer: {_snippet(text)}")
 
 
@@ -145,11 +147,15 @@ def _value(promql: str, data: Any) -> Measurement:
             return Measurement(
                 promql,
                 error=f"{len(result)} series where one was expected (aggregate the query, e.g. with sum): "
-                f"{labels}",
+                f"{_snippet(labels)}",
             )
         sample = result[0]["value"]
     else:
-        return Measurement(promql, error=f"result type {kind!r}; an instant query of one value was expected")
+        return Measurement(
+            promql, error=f"result type {_snippet(repr(kind))}; an instant query of one value was expected"
+        )
+    if isinstance(sample[1], bool):  # Prometheus writes sample values as strings; true is no number
+        raise TypeError(f"sample value {sample[1]!r}")
     value = float(sample[1])
     if math.isnan(value):
         return Measurement(promql, None, note="NaN: no samples in the window")

@@ -61,19 +61,24 @@ class Operator:
         self.resync_seconds = resync_seconds
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
-        env = {
+    def command(self) -> list[str]:
+        """What is run: the operator as the chart runs it (a subclass may run it otherwise)."""
+        return [sys.executable, "-m", "qwenops.cli", "run", "-A", "--standalone"]
+
+    def environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "QWENOPS_SERVING_IMAGE": self.serving_image,
             "QWENOPS_RESYNC_SECONDS": str(self.resync_seconds),
             "QWENOPS_METRICS_PORT": str(self.metrics_port),
         }
+
+    async def start(self) -> None:
         with self.log.open("ab") as output:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "qwenops.cli", "run", "-A", "--standalone",
-                env=env, stdout=output, stderr=output, cwd=REPO,
-            )  # fmt: skip
+                *self.command(), env=self.environment(), stdout=output, stderr=output, cwd=REPO
+            )
 
     async def stop(self, *, kill: bool = False) -> None:
         process, self.process = self.process, None

@@ -157,6 +157,50 @@ async def test_answers(serve: Any, status: int, body: str, value: Any, note: str
     assert parse_answer("sum(x)", status, body.encode()) == measurement
 
 
+GARBAGE: dict[str, bytes] = {
+    "series that are not objects": json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": ["a", "b"]}}
+    ).encode(),
+    "a result that is a string": json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": "abc"}}
+    ).encode(),
+    "arrays nested deeper than the parser goes": b"[" * 100_000,
+    "objects nested deeper than the parser goes": b'{"a":' * 100_000,
+    "a boolean sample": json.dumps(
+        {"status": "success", "data": {"resultType": "scalar", "result": [1, True]}}
+    ).encode(),
+    "a null sample": json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": None}]}}
+    ).encode(),
+    "data that is null": json.dumps({"status": "success", "data": None}).encode(),
+    "an integer too long to parse": b'{"status": "success", "data": {"resultType": "scalar", "result": [1, '
+    + b"9" * 5000
+    + b"]}}",
+}
+
+
+@pytest.mark.parametrize("body", list(GARBAGE.values()), ids=list(GARBAGE))
+def test_garbage_is_an_unparsable_answer_never_an_exception(body: bytes) -> None:
+    measurement = parse_answer("q", 200, body)
+    assert measurement.value is None
+    assert measurement.error is not None and measurement.error.startswith("unparsable answer: ")
+    assert len(measurement.error) < 250
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"status": "error", "errorType": "x" * 5000, "error": "y" * 100_000}),
+        json.dumps({"status": "success", "data": {"resultType": "z" * 5000, "result": []}}),
+        vector("1", "2", labels={"pod": "p" * 100_000}),
+    ],
+    ids=["error text", "result type", "series labels"],
+)
+def test_what_prometheus_says_is_cut_before_it_reaches_status(body: str) -> None:
+    measurement = parse_answer("q", 200, body.encode())
+    assert measurement.error is not None and len(measurement.error) < 700
+
+
 def test_long_bodies_are_cut() -> None:
     measurement = parse_answer("q", 500, b"x" * 5000)
     assert measurement.error is not None

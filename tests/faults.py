@@ -1,0 +1,414 @@
+"""Faults to inject into the operator's surroundings: the emulated Kubernetes API and Prometheus.
+
+:class:`ApiFaults` wraps a :class:`tests.emulator.KubeEmulator` with one kmock
+reaction placed ahead of the emulator's own (fallback) handlers. Each request
+is checked against the active rules; a rule can answer with an error status
+(the store is not touched: the write never happened), hold the request for a
+while, or until released, before the emulator serves it (a slow API server), or
+both. A held request whose client goes away is dropped with its connection, as
+the emulator's test server cancels its handler. Rules last
+for a number of matching requests (``times``) or a span of time (``seconds``),
+whichever ends first; ``every`` hits only each n-th match. Watch streams the
+operator holds open can be cut mid-stream with :meth:`ApiFaults.drop_watches`,
+as a load balancer or an API server restart would cut them.
+
+    faults = ApiFaults.install(emulator)
+    faults.fail(409, verbs={"patch"}, subresource="status", times=3)
+    faults.fail(503, verbs={"list"}, seconds=2)
+    faults.delay(2.0, verbs={"get", "patch"}, every=3, seconds=6)
+    faults.drop_watches()
+    faults.keep_dropping_watches(every=0.5, seconds=4)
+    held = faults.hold(verbs={"list"}, resource="apps/v1/deployments"); ...; held.release()
+
+Requests that carry the :data:`EXEMPT_HEADER` (the tests' own client and
+observers) are never touched.
+
+:class:`PrometheusStandIn` answers ``/api/v1/query`` like Prometheus does, from
+values set per revision, or as a broken Prometheus would: slowly, with a raw
+body (garbage), or not at all (stopped: connection refused). It can hold the
+queries it receives until released, so that a test acts while a reading is in
+flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Literal
+
+import kmock
+from aiohttp import web
+
+from tests.emulator import ApiError, KubeEmulator
+from tests.prometheus import free_port
+
+EXEMPT_HEADER = "X-Qwenops-Test"
+"""Requests with this header (any value) pass every fault untouched."""
+
+Verb = Literal["get", "list", "watch", "create", "patch", "update", "delete"]
+
+_VERBS: dict[kmock.action, Verb] = {
+    kmock.action.FETCH: "get",
+    kmock.action.LIST: "list",
+    kmock.action.WATCH: "watch",
+    kmock.action.CREATE: "create",
+    kmock.action.UPDATE: "patch",
+    kmock.action.DELETE: "delete",
+}
+_REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+
+
+def verb_of(request: kmock.Request) -> str:
+    """The Kubernetes verb of a request (`get`, `list`, `watch`, `create`, `patch`, `delete`, ...)."""
+    if request.action in _VERBS:
+        return _VERBS[request.action]
+    return "update" if request.method == kmock.method.PUT else str(request.method.value).lower()
+
+
+def resource_of(request: kmock.Request) -> str | None:
+    """`apps/v1/deployments`, `v1/pods`: the emulator's spelling of a request's resource."""
+    res = request.resource
+    if res is None:
+        return None
+    return f"{res.group}/{res.version}/{res.plural}" if res.group else f"{res.version}/{res.plural}"
+
+
+def exempt(request: kmock.Request) -> bool:
+    return any(key.lower() == EXEMPT_HEADER.lower() for key in request.headers)
+
+
+@dataclass
+class Rule:
+    """One fault: which requests it matches, what it does to them, and for how long."""
+
+    verbs: frozenset[str]
+    resource: str | None = None
+    subresource: str | None = None
+    name: str | None = None
+    match: Callable[[kmock.Request], bool] | None = None
+    status: int | None = None
+    """Answer with this status instead of serving the request (None: serve it, after `delay`)."""
+    delay: float = 0.0
+    times: int | None = None
+    until: float | None = None
+    every: int = 1
+    effect: Callable[[kmock.Request], None] | None = None
+    """Called on each hit, before the delay (e.g. to change the world as the request arrives)."""
+    gate: asyncio.Event | None = None
+    """Hold each hit until the gate opens (:meth:`release`)."""
+    seen: int = 0
+    hits: int = 0
+
+    def release(self) -> None:
+        """Open the gate: the held requests, and every later one, go on."""
+        if self.gate is not None:
+            self.gate.set()
+
+    @property
+    def active(self) -> bool:
+        return (self.times is None or self.hits < self.times) and (
+            self.until is None or time.monotonic() < self.until
+        )
+
+    def matches(self, request: kmock.Request) -> bool:
+        return (
+            verb_of(request) in self.verbs
+            and (self.resource is None or resource_of(request) == self.resource)
+            and (self.subresource is None or request.subresource == self.subresource)
+            and (self.name is None or request.name == self.name)
+            and (self.match is None or self.match(request))
+        )
+
+
+@dataclass
+class ApiFaults:
+    """Faults injected into one emulator; see the module's docstring."""
+
+    emulator: KubeEmulator
+    rules: list[Rule] = field(default_factory=list)
+    watches: list[kmock.Request] = field(default_factory=list)
+    dropped: int = 0
+    cutting: bool = False
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def install(cls, emulator: KubeEmulator) -> ApiFaults:
+        faults = cls(emulator)
+        emulator << faults._react  # ahead of the emulator's fallbacks: every request comes here first
+        return faults
+
+    def fail(
+        self,
+        status: int,
+        *,
+        verbs: Collection[str],
+        resource: str | None = None,
+        subresource: str | None = None,
+        name: str | None = None,
+        match: Callable[[kmock.Request], bool] | None = None,
+        times: int | None = None,
+        seconds: float | None = None,
+        every: int = 1,
+        delay: float = 0.0,
+    ) -> Rule:
+        """Answer matching requests with `status` (a Kubernetes Status body); nothing is stored."""
+        return self._add(Rule(frozenset(verbs), resource, subresource, name, match, status, delay,
+                              times, _deadline(seconds), every))  # fmt: skip
+
+    def delay(
+        self,
+        seconds_each: float,
+        *,
+        verbs: Collection[str],
+        resource: str | None = None,
+        subresource: str | None = None,
+        name: str | None = None,
+        match: Callable[[kmock.Request], bool] | None = None,
+        times: int | None = None,
+        seconds: float | None = None,
+        every: int = 1,
+        effect: Callable[[kmock.Request], None] | None = None,
+    ) -> Rule:
+        """Hold matching requests `seconds_each` (and call `effect`) before the emulator serves them."""
+        return self._add(Rule(frozenset(verbs), resource, subresource, name, match, None, seconds_each,
+                              times, _deadline(seconds), every, effect))  # fmt: skip
+
+    def hold(
+        self,
+        *,
+        verbs: Collection[str],
+        resource: str | None = None,
+        subresource: str | None = None,
+        name: str | None = None,
+        match: Callable[[kmock.Request], bool] | None = None,
+    ) -> Rule:
+        """Hold matching requests until `rule.release()` (a client stuck on a slow answer)."""
+        return self._add(Rule(frozenset(verbs), resource, subresource, name, match, gate=asyncio.Event()))
+
+    def clear(self) -> None:
+        """End every fault (rules, held requests and watch cutting)."""
+        for rule in self.rules:
+            rule.release()
+        self.rules.clear()
+        for task in self.tasks:
+            task.cancel()
+        self.tasks.clear()
+
+    @property
+    def fired(self) -> bool:
+        """Every rule hit at least once, and watch streams were cut if that was asked for."""
+        return all(rule.hits for rule in self.rules) and (self.dropped > 0 or not self.cutting)
+
+    def drop_watches(self) -> int:
+        """Cut every watch stream the operator has open, mid-stream (a TCP abort); how many were."""
+        cut = 0
+        for request in self.watches:
+            transport = _transport(request)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+                cut += 1
+        self.watches = [request for request in self.watches if _open(request)]
+        self.dropped += cut
+        return cut
+
+    def keep_dropping_watches(self, *, every: float, seconds: float) -> None:
+        """Cut the operator's watch streams every `every` seconds for `seconds` (in the background)."""
+
+        async def cut() -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                await asyncio.sleep(every)
+                self.drop_watches()
+
+        self.cutting = True
+        self.tasks.append(asyncio.create_task(cut()))
+
+    def _add(self, rule: Rule) -> Rule:
+        self.rules.append(rule)
+        return rule
+
+    async def _react(self, request: kmock.Request) -> kmock.Payload:
+        if exempt(request):
+            raise NotImplementedError  # kmock: not ours, on to the next reaction (the emulator)
+        if verb_of(request) == "watch":
+            self.watches.append(request)
+        for rule in self.rules:
+            if not rule.active or not rule.matches(request):
+                continue
+            rule.seen += 1
+            if rule.seen % rule.every:
+                continue
+            rule.hits += 1
+            if rule.effect is not None:
+                rule.effect(request)
+            if rule.gate is not None:
+                await rule.gate.wait()
+            if rule.delay:
+                await asyncio.sleep(rule.delay)
+            if rule.status is not None:
+                raise ApiError(rule.status, _REASONS.get(rule.status, "InternalError"),
+                               f"injected fault: {rule.status} for {verb_of(request)} {request.url.path}")  # fmt: skip
+            break
+        raise NotImplementedError
+
+
+def _deadline(seconds: float | None) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def _transport(request: kmock.Request) -> asyncio.Transport | None:
+    # kmock keeps the aiohttp request it parsed (documented as "use at your own risk").
+    raw = getattr(request, "_raw_request", None)
+    transport = None if raw is None else raw.transport
+    return transport if isinstance(transport, asyncio.Transport) else None
+
+
+def _open(request: kmock.Request) -> bool:
+    transport = _transport(request)
+    return transport is not None and not transport.is_closing()
+
+
+# -- Prometheus ------------------------------------------------------------------------------------
+
+QueryKind = Literal["requests", "errors", "p95_latency", "p95_time_to_first_token"]
+_REVISION = re.compile(r'qwenops_io_revision="([^"]*)"')
+
+
+def query_kind(promql: str) -> QueryKind:
+    """Which of the analysis' four default queries this is."""
+    if 'status="5xx"' in promql:
+        return "errors"
+    if "e2e_request_latency" in promql:
+        return "p95_latency"
+    if "time_to_first_token" in promql:
+        return "p95_time_to_first_token"
+    return "requests"
+
+
+@dataclass(frozen=True)
+class Series:
+    """What a revision's queries answer over the window; errors 0 is an empty result, as vLLM gives."""
+
+    requests: float = 400.0
+    errors: float = 0.0
+    p95_latency: float = 0.25
+    p95_time_to_first_token: float = 0.05
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A raw answer to every query: an HTTP status, a body and its content type."""
+
+    status: int
+    body: str
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float
+    revision: str | None
+    kind: QueryKind
+
+
+class PrometheusStandIn:
+    """`/api/v1/query` on 127.0.0.1; see the module's docstring.
+
+    ``series`` maps a revision to its :class:`Series` (others get ``default``);
+    ``raw`` overrides every answer with a :class:`Raw` one; ``slow`` answers
+    after that many seconds; :meth:`hold` keeps queries waiting until
+    :meth:`release`. :meth:`stop` closes the port (connection refused);
+    :meth:`start` opens it again on the same port.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.default = Series()
+        self.series: dict[str, Series] = {}
+        self.raw: Raw | None = None
+        self.slow = 0.0
+        self.received: list[Received] = []
+        self.arrived = asyncio.Event()
+        self._held: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_route("*", "/api/v1/query", self._query)
+        runner = web.AppRunner(app, shutdown_timeout=0.1, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
+        self._runner = runner
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def healthy(self) -> None:
+        """Every revision answers good values at once again."""
+        self.series.clear()
+        self.raw, self.slow = None, 0.0
+        self.release()
+
+    def hold(self) -> None:
+        """Keep every query waiting (a reading in flight) until :meth:`release`."""
+        self._held = asyncio.Event()
+        self.arrived.clear()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.set()
+
+    async def _query(self, request: web.Request) -> web.Response:
+        promql = request.query.get("query", "")
+        if not promql and request.can_read_body:
+            promql = str((await request.post()).get("query", ""))
+        revision = match.group(1) if (match := _REVISION.search(promql)) else None
+        self.received.append(Received(time.monotonic(), revision, query_kind(promql)))
+        self.arrived.set()
+        if self._held is not None:
+            await self._held.wait()
+        if self.slow:
+            await asyncio.sleep(self.slow)
+        if self.raw is not None:
+            return web.Response(
+                status=self.raw.status, text=self.raw.body, content_type=self.raw.content_type
+            )
+        values = self.series.get(revision or "", self.default)
+        value = getattr(values, query_kind(promql))
+        result = [] if query_kind(promql) == "errors" and value == 0 else [
+            {"metric": {}, "value": [time.time(), _number(value)]}
+        ]  # fmt: skip
+        body = {"status": "success", "data": {"resultType": "vector", "result": result}}
+        return web.json_response(body)
+
+
+def _number(value: float) -> str:
+    """A sample value as Prometheus writes it (`NaN`, `+Inf`, `-Inf`, else the number)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+@contextlib.asynccontextmanager
+async def prometheus_stand_in() -> AsyncIterator[PrometheusStandIn]:
+    """A started :class:`PrometheusStandIn`, stopped on exit."""
+    stand_in = PrometheusStandIn()
+    await stand_in.start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.release()
+        await stand_in.stop()
