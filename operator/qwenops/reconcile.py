@@ -148,19 +148,6 @@ async def _reconcile(
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
-    # The decision is recorded first, conditional on the resourceVersion read: one made on a
-    # status that changed meanwhile (another operator's, a person's) is refused here, before it
-    # touches any child. A crash after this write is repaired by the next pass, which decides
-    # the same children from the recorded status.
-    if not await _write_status(body, status, new_status):
-        return timedelta(0)
-    for event in (*resolved.events, *plan.events):
-        _post(body, event)
-    if stage_change is not None:
-        _post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
-                          stage_change.message))  # fmt: skip
-    _count(namespace, name, status, plan, now)
-
     for wanted in plan.deployments:
         pods = _spec_of(spec, target, wanted.revision, plan.status)
         desired = desired_deployment(
@@ -175,6 +162,14 @@ async def _reconcile(
     for revision in plan.delete:
         if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
             log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
+
+    if await _write_status(body, status, new_status):
+        for event in (*resolved.events, *plan.events):
+            _post(body, event)
+        if stage_change is not None:
+            _post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
+                              stage_change.message))  # fmt: skip
+        _count(namespace, name, status, plan, now)
     return plan.requeue_after
 
 

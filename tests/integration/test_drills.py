@@ -588,6 +588,12 @@ async def test_two_standalone_operators_racing_promote_once(drill: Drill) -> Non
     assert [reasons.count(reason) for reason in ("RolloutStarted", "StepStarted", "Promoted")] == [1, 2, 1]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="children are written before the resourceVersion-checked status write: an operator "
+    "deciding on a stale status re-creates the Deployment a promotion deleted, scales the promoted "
+    "one down and points chat-stable back at the old revision, until the next pass undoes it",
+)
 async def test_a_stale_operator_does_not_undo_a_promotion_it_has_not_seen(drill: Drill) -> None:
     """Two operators at once; one is slow (its read of the Deployments hangs) while the other
     promotes the canary; the slow one then acts on the status it read before the promotion."""
