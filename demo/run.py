@@ -116,6 +116,11 @@ class Screen:
         await eventually(done, "the rollout to get there", operator, timeout=timeout)
 
 
+def declared(emulator: KubeEmulator, namespace: str, name: str) -> dict[str, Any]:
+    """What the operator declared of each Deployment (its spec), not what their pods report."""
+    return {revision: d["spec"] for revision, d in deployments_of(emulator, namespace, name).items()}
+
+
 def serving(revision: str | None = None) -> Callable[[dict[str, Any]], bool]:
     def check(status: dict[str, Any]) -> bool:
         stable = (status.get("stable") or {}).get("revision")
@@ -192,10 +197,10 @@ async def story(
     print(view.render_history(screen.obj(), datetime.now(UTC), color=TTY), end="")
 
     say("a spec that slipped past the CRD (a branch instead of a commit) is refused; nothing running changes")
-    before = deployments_of(emulator, namespace, name)
+    before = declared(emulator, namespace, name)
     await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": "main"}}})
     await screen.follow(operator, lambda s: s.get("phase") == "Degraded")
-    unchanged = deployments_of(emulator, namespace, name) == before
+    unchanged = declared(emulator, namespace, name) == before
     print(f"Deployments unchanged: {unchanged}")
     await eventually(
         lambda: "InvalidSpec" in event_reasons(emulator, name), "the InvalidSpec event", operator

@@ -70,7 +70,7 @@ import jsonpatch
 import jsonpointer
 import kmock
 import yaml
-from kmock._internal import apps, parsing, rendering
+from kmock._internal import apps, dsl, parsing, rendering
 
 Body = dict[str, Any]
 ObjectKey = tuple[kmock.resource, str | None, str]
@@ -246,6 +246,38 @@ class _Selector:
         return True
 
 
+@dataclasses.dataclass
+class _Index:
+    """What the store looks up on every request, so that no request scans every object.
+
+    ``names``: the keys by resource and namespace, soft-deleted ones too (readers skip
+    them); ``uids``: the key of each uid; ``dependents``: the keys whose
+    ownerReferences name a uid (possibly no longer: readers check the object again).
+    ``size`` is the store's length when the index was last in step with it: objects put
+    into the store kmock-style (``emulator.objects[...] = ...``) change it, and the
+    index is built again.
+    """
+
+    size: int = 0
+    names: dict[tuple[kmock.resource, str | None], dict[ObjectKey, None]] = dataclasses.field(
+        default_factory=dict
+    )
+    uids: dict[str, ObjectKey] = dataclasses.field(default_factory=dict)
+    dependents: dict[str, dict[ObjectKey, None]] = dataclasses.field(default_factory=dict)
+
+    def add(self, key: ObjectKey, obj: Mapping[str, Any]) -> None:
+        self.names.setdefault((key[0], key[1]), {})[key] = None
+        meta = obj.get("metadata") or {}
+        if meta.get("uid"):
+            self.uids[meta["uid"]] = key
+        self.add_owners(key, obj)
+
+    def add_owners(self, key: ObjectKey, obj: Mapping[str, Any]) -> None:
+        for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+            if ref.get("uid"):
+                self.dependents.setdefault(ref["uid"], {})[key] = None
+
+
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -345,6 +377,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _available_by_default: bool = attrs.field(default=False, init=False)
     _readiness: dict[tuple[str | None, str], bool] = attrs.field(factory=dict, init=False)
     _pod_statuses: dict[tuple[str | None, str], Body] = attrs.field(factory=dict, init=False)
+    latency: float = attrs.field(default=0.0, init=False)
+    """Seconds each request waits before it is served, as a round trip to a real API server would."""
+    _index: _Index = attrs.field(factory=_Index, init=False)
+    # kmock's lookups parse their keys with typing-Protocol checks: slow when done for every request.
+    _infos: dict[kmock.resource, kmock.ResourceInfo | None] = attrs.field(factory=dict, init=False)
+    _infos_size: int = attrs.field(default=-1, init=False)
+    _priorities: tuple[tuple[int, ...], list[dsl.Reaction]] = attrs.field(default=((), []), init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -365,18 +404,31 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 subresources={"status"} if spec.status else set(),
             )
 
+    def _info(self, resource: kmock.resource) -> kmock.ResourceInfo | None:
+        """The declared facts of a resource, remembered until the declarations change."""
+        if len(self.resources) != self._infos_size:
+            self._infos.clear()
+            self._infos_size = len(self.resources)
+        if resource not in self._infos:
+            known = resource in self.resources  # not .get(): kmock's __getitem__ answers more than that
+            self._infos[resource] = self.resources[resource] if known else None
+        return self._infos[resource]
+
     def _known(self, resource: kmock.resource) -> bool:
-        return any(resource == known for known in self._get_resources())
+        # kmock's _get_resources() goes through every stored object: declared ones first.
+        return self._info(resource) is not None or any(resource == known for known in self._get_resources())
 
     def _namespaced(self, resource: kmock.resource) -> bool:
-        return resource not in self.resources or self.resources[resource].namespaced is not False
+        info = self._info(resource)
+        return info is None or info.namespaced is not False
 
     def _has_status(self, resource: kmock.resource) -> bool:
-        return resource in self.resources and "status" in self.resources[resource].subresources
+        info = self._info(resource)
+        return info is not None and "status" in info.subresources
 
     def _kind(self, resource: kmock.resource) -> str:
-        kind = self.resources[resource].kind if resource in self.resources else None
-        return kind or str(resource.plural).capitalize()
+        info = self._info(resource)
+        return (info.kind if info is not None else None) or str(resource.plural).capitalize()
 
     @staticmethod
     def _api_version(resource: kmock.resource) -> str:
@@ -394,6 +446,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 raise apps.KMockError("Too many requests have been served so far.")
             request = await self._parse_request(raw_request, index=len(self._requests))
             self._requests.append(request)
+            if self.latency:
+                await asyncio.sleep(self.latency)
             try:
                 return await self._handle(request)
             except rendering.StreamingError as e:
@@ -447,9 +501,50 @@ class KubeEmulator(kmock.KubernetesEmulator):
         # Skip KubernetesEmulator._handle (its plain-JSON writes); the _serve_* fallbacks below
         # do the writes. Expected API failures become Status answers, not recorded errors.
         try:
-            return await super(kmock.KubernetesEmulator, self)._handle(request)
+            return await self._dispatch(request)
         except ApiError as e:
             return aiohttp.web.json_response(e.status_body(), status=e.status)
+
+    async def _dispatch(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        """kmock's ``RawHandler._handle``, asking each reaction about this one request only.
+
+        kmock checks ``request in reaction_view``, which filters every request served so
+        far again: each request costs as much as all earlier ones, minutes of CPU once a
+        few hundred objects are reconciled. A view that is a chain of filters (and
+        priorities) sees the request exactly when every filter's criteria accept it; other
+        views (slices, groups, exclusions) still go through kmock's own check.
+        """
+        for payload in self._by_priority():
+            if self._sees(payload._source, request) and not payload._disabled.is_set():
+                try:
+                    return await payload(request)
+                except rendering.ReactionMismatchError:  # either mismatch or depletion
+                    payload._disabled.set()
+                except NotImplementedError:  # matched, but nothing to respond with
+                    pass
+        raise NotImplementedError("no reaction matches the request; the fallbacks should have")
+
+    def _by_priority(self) -> list[dsl.Reaction]:
+        """The reactions, highest priority first (kmock's order: shorter priorities padded with 0)."""
+        identity = tuple(map(id, self._payloads))
+        if self._priorities[0] != identity:
+            priorities = [tuple(-p for p in payload.priorities) for payload in self._payloads]
+            width = max((len(priority) for priority in priorities), default=0)
+            padded = [priority + (0,) * (width - len(priority)) for priority in priorities]
+            ordered = [self._payloads[index] for index in sorted(range(len(padded)), key=padded.__getitem__)]
+            self._priorities = (identity, ordered)
+        return self._priorities[1]
+
+    def _sees(self, view: dsl.View, request: kmock.Request) -> bool:
+        while True:
+            if view is self:
+                return True  # the root sees every request it received
+            if type(view) is dsl.Filter:
+                if not view.criteria(request):
+                    return False
+            elif type(view) is not dsl.Priority:
+                return request in view  # kmock's own (quadratic) check for anything else
+            view = view._source
 
     # -- the request log -----------------------------------------------------------------------
 
@@ -493,16 +588,33 @@ class KubeEmulator(kmock.KubernetesEmulator):
         key = (kmock.resource(resource), namespace, name)
         return copy.deepcopy(self._current(key))
 
+    def peek_object(
+        self, resource: str | kmock.resource, namespace: str | None, name: str
+    ) -> Mapping[str, Any] | None:
+        """The stored object itself, not a copy: cheap for polling many objects; never change it."""
+        res = resource if isinstance(resource, kmock.resource) else kmock.resource(resource)
+        return self._current((res, namespace, name))
+
     def list_objects(self, resource: str | kmock.resource) -> list[Body]:
         """Every existing object of a resource (copies), sorted by namespace and name."""
         res = kmock.resource(resource)
-        return [copy.deepcopy(obj) for key, obj in self._live() if key[0] == res]
+        return [copy.deepcopy(obj) for _, obj in self._live_in(res)]
 
     def create_object(
         self, resource: str | kmock.resource, body: Mapping[str, Any], namespace: str | None = None
     ) -> Body:
         """Create an object as a POST would (metadata, watch event, controllers)."""
         return copy.deepcopy(self._create(kmock.resource(resource), namespace, dict(body)))
+
+    def patch_object(
+        self, resource: str | kmock.resource, namespace: str | None, name: str, patch: Mapping[str, Any]
+    ) -> Body:
+        """Merge-patch an object as a PATCH would (not its status), without a request in the log."""
+        key = (kmock.resource(resource), namespace, name)
+        old = self._current(key)
+        if old is None:
+            raise _not_found(key[0], name)
+        return copy.deepcopy(self._commit(key, old, self._updated(key, old, merge_patch(old, patch), None)))
 
     # -- the simulated Deployment controller ---------------------------------------------------
 
@@ -518,9 +630,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
     @deployments_become_available.setter
     def deployments_become_available(self, value: bool) -> None:
         self._available_by_default = value
-        for key, _ in self._live():
-            if key[0] == DEPLOYMENTS:
-                self._reconcile_deployment(key)
+        for key, _ in self._live_in(DEPLOYMENTS):
+            self._reconcile_deployment(key)
 
     def set_deployment_ready(self, namespace: str, name: str, ready: bool | None) -> None:
         """Hold one Deployment ready (True) or unready (False) whatever the default says.
@@ -577,11 +688,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         template = (deployment.get("spec") or {}).get("template") or {}
         wanted = int((deployment.get("spec") or {}).get("replicas", 1))
         status = self._pod_statuses.get((namespace, name)) or _pod_status(template, ready=ready)
-        owned = {
-            key: obj for key, obj in self._live()
-            if key[0] == PODS and key[1] == namespace
-            and any(ref.get("uid") == meta["uid"] for ref in obj["metadata"].get("ownerReferences") or [])
-        }  # fmt: skip
+        owned = {key: obj for key, obj in self._dependents(meta["uid"]) if key[0] == PODS and key[1] == namespace}
         names = {f"{name}-{index}" for index in range(wanted)}
         for key in [k for k in owned if k[2] not in names]:
             self._delete(key)
@@ -612,10 +719,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # -- the store -------------------------------------------------------------------------------
 
     def _current(self, key: ObjectKey) -> Body | None:
-        if key not in self._objects:
+        # The store's own dict: our keys are already in its (resource, namespace, name) form, and
+        # ObjectsArray's lookup would parse them again (slow, and done for nearly every request).
+        obj = self._objects._objects.get(key)
+        if obj is None or obj.deleted:
             return None
-        obj = self._objects[key]
-        return None if obj.deleted else _with_metadata(key, obj.raw)
+        return _with_metadata(key, obj.raw)
 
     def _live(self) -> list[tuple[ObjectKey, Body]]:
         items = [
@@ -623,6 +732,42 @@ class KubeEmulator(kmock.KubernetesEmulator):
             for key, obj in self._objects.items() if not obj.deleted
         ]
         return sorted(items, key=lambda item: (item[0][1] or "", item[0][2]))
+
+    def _indexed(self) -> _Index:
+        if len(self._objects) != self._index.size:  # objects stored kmock-style: start over
+            self._index = _Index(size=len(self._objects))
+            for key, obj in self._objects.items():
+                self._index.add(key, {} if obj.deleted else _with_metadata(key, obj.raw))
+        return self._index
+
+    def _live_in(
+        self, resource: kmock.resource, namespace: str | None = None
+    ) -> list[tuple[ObjectKey, Body]]:
+        """Like :meth:`_live`, of one resource, in one namespace (None: in every one)."""
+        index = self._indexed()
+        keys = [
+            key
+            for (res, ns), names in index.names.items()
+            if res == resource and (namespace is None or ns == namespace)
+            for key in names
+        ]
+        items = [(key, obj) for key in keys if (obj := self._current(key)) is not None]
+        return sorted(items, key=lambda item: (item[0][1] or "", item[0][2]))
+
+    def _exists(self, uid: str | None) -> bool:
+        key = self._indexed().uids.get(uid or "")
+        current = None if key is None else self._current(key)
+        return current is not None and current["metadata"].get("uid") == uid
+
+    def _dependents(self, owner_uid: str) -> list[tuple[ObjectKey, Body]]:
+        """The existing objects whose ownerReferences name `owner_uid`, sorted like :meth:`_live`."""
+        found = []
+        for key in list(self._indexed().dependents.get(owner_uid, {})):
+            current = self._current(key)
+            refs = (current or {}).get("metadata", {}).get("ownerReferences") or []
+            if current is not None and any(ref.get("uid") == owner_uid for ref in refs):
+                found.append((key, current))
+        return sorted(found, key=lambda item: (item[0][1] or "", item[0][2]))
 
     def _next_rv(self) -> str:
         self._rv += 1
@@ -677,11 +822,14 @@ class KubeEmulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = self._next_rv()
         if self._has_status(resource):
             obj.pop("status", None)  # status is written through /status only
+        index = self._indexed()
         if key in self._objects:
             self._objects[key].create(obj)  # keeps the history of earlier incarnations
         else:
             self._objects[key] = obj
+            index.size += 1
         stored = self._objects[key].raw
+        index.add(key, stored)
         self._emit("ADDED", resource, None, stored)
         self._run_controllers(key)
         self._collect_orphan(key)
@@ -697,8 +845,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         refs: list[Body] = (current or {}).get("metadata", {}).get("ownerReferences") or []
         if not refs:
             return
-        existing = {obj["metadata"].get("uid") for _, obj in self._live()}
-        if not any(ref.get("uid") in existing for ref in refs):
+        if not any(self._exists(ref.get("uid")) for ref in refs):
             self._delete(key)
 
     def _updated(
@@ -762,6 +909,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = self._next_rv()
         self._objects[key].history.append(new)
         stored = self._objects[key].raw
+        if meta.get("ownerReferences") != old["metadata"].get("ownerReferences"):
+            self._indexed().add_owners(key, stored)
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self._remove(key, stored)
             return stored
@@ -808,16 +957,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     def _collect_garbage(self, owner_uid: str) -> None:
         """Background propagation: delete the dependents left with no existing owner."""
-        live = self._live()
-        existing = {obj["metadata"].get("uid") for _, obj in live}
-        for key, obj in live:
+        for key, obj in self._dependents(owner_uid):
             refs: list[Body] = obj["metadata"].get("ownerReferences") or []
-            if not any(ref.get("uid") == owner_uid for ref in refs):
-                continue
             current = self._current(key)
             if current is None:
                 continue  # already collected in this cascade
-            if any(ref.get("uid") in existing for ref in refs if ref.get("uid") != owner_uid):
+            if any(self._exists(ref.get("uid")) for ref in refs if ref.get("uid") != owner_uid):
                 new = copy.deepcopy(current)
                 new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
                 self._commit(key, current, new)
@@ -935,7 +1080,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             raise _not_found_resource(request.resource)
         selector = self._selector(request)
         items = [
-            obj for key, obj in self._live()
+            obj for key, obj in self._live_in(request.resource, request.namespace)
             if self._visible(request, selector, key[0], obj)
         ]
         return {
@@ -960,6 +1105,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     ) -> AsyncIterator[Any]:
         # Take the starting point before the headers go out: a client may write as soon as it
         # sees them, and that write must be in this stream.
+        assert request.resource is not None
         wakeup = asyncio.Event()
         self._wakeups.add(wakeup)
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
@@ -968,7 +1114,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         position = len(self._log)
         snapshot: list[Body] = []
         if since in ("", "0") or initial:
-            snapshot = [{"type": "ADDED", "object": obj} for key, obj in self._live()
+            snapshot = [{"type": "ADDED", "object": obj} for key, obj
+                        in self._live_in(request.resource, request.namespace)
                         if self._visible(request, selector, key[0], obj)]
             if initial:
                 snapshot.append({"type": "BOOKMARK", "object": self._bookmark(request.resource)})

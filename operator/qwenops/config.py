@@ -11,7 +11,14 @@ class OperatorConfig:
     serving_image: str = DEFAULT_SERVING_IMAGE
     """Image of the vLLM pods when a spec names none (`engine.image`)."""
     resync_seconds: float = 30.0
-    """How often every QwenDeployment's children are re-read, so drift is corrected."""
+    """How often every QwenDeployment's children are re-read, so drift is corrected: this long after
+    the last look at the object, whatever started it."""
+    min_requeue_seconds: float = 0.5
+    """The shortest wait before a look the last pass asked for (a pause ending, a reading due)."""
+    coalesce_seconds: float = 0.25
+    """How long a child Deployment's or Pod's event waits for the rest of its burst: one pass for all."""
+    api_threads: int = 32
+    """Kubernetes API calls in flight at once (each waits in a thread of its own)."""
     metrics_port: int = 9808
     """Where the operator's own /metrics are served (0: not served)."""
     prometheus_timeout_seconds: float = 10.0
@@ -25,6 +32,7 @@ class OperatorConfig:
         return cls(
             serving_image=os.environ.get("QWENOPS_SERVING_IMAGE", DEFAULT_SERVING_IMAGE),
             resync_seconds=float(os.environ.get("QWENOPS_RESYNC_SECONDS", "30")),
+            api_threads=int(os.environ.get("QWENOPS_API_THREADS", "32")),
             metrics_port=int(os.environ.get("QWENOPS_METRICS_PORT", "9808")),
             prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,

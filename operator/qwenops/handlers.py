@@ -1,5 +1,6 @@
 """kopf wiring: one short function per event, each with an explicit id."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -18,6 +19,8 @@ CHILDREN: dict[str, Any] = {
     naming.LABEL_DEPLOYMENT: kopf.PRESENT,
 }
 
+CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "pods"))
+
 
 @kopf.on.startup(id="configure")
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -29,7 +32,12 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
     settings.peering.name = "qwenops"
     settings.posting.level = logging.INFO
-    kube.configure()
+    # Filtered by the API server: only our children are listed, watched and held in memory, never
+    # every Deployment and Pod of the cluster (the handlers' `labels=` alone filter after receipt).
+    selector = ",".join(key if value is kopf.PRESENT else f"{key}={value}" for key, value in CHILDREN.items())
+    for child in CHILD_RESOURCES:
+        settings.watching.label_selectors[child] = selector
+    kube.configure(threads=CONFIG.api_threads)
     metrics.serve(CONFIG.metrics_port)
 
 
@@ -43,33 +51,44 @@ async def spec_changed(namespace: str | None, name: str, **_: Any) -> None:
 
 @kopf.daemon(*QWD, id="resync", initial_delay=1)
 async def resync(stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any) -> None:
-    """Re-read the children every resync interval, sooner when a pause ends or a reading is due."""
+    """Re-read the children once a resync interval passed without a look, sooner when a pause ends
+    or a reading is due."""
     assert namespace is not None
     while not stopped:
-        wait = CONFIG.resync_seconds
+        wait, sooner = reconcile.when_due(namespace, name)
+        if wait > 0:
+            await _sleep(stopped, sooner, wait)
+            continue
         try:
-            due = await reconcile.reconcile(namespace, name, CONFIG, READER)
+            await reconcile.reconcile(namespace, name, CONFIG, READER, when_due=True)
         except Exception:  # logged and counted; the next pass tries again
             log.exception("reconcile of %s/%s failed", namespace, name)
-        else:
-            if due is not None:
-                wait = min(wait, max(due.total_seconds(), 0.5))
-        await stopped.wait(wait)
+        reconcile.defer_if_due(namespace, name, CONFIG)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, id="child-changed")
+async def _sleep(stopped: kopf.DaemonStopped, sooner: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when the daemon is stopped or `sooner` is set."""
+    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(sooner.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@kopf.on.event(*CHILD_RESOURCES[0], labels=CHILDREN, id="child-changed")
 async def child_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:
     if not type or namespace is None:  # the initial listing: resume and the resync daemon cover it
         return
-    await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
+    await reconcile.poke(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
 
 
-@kopf.on.event("", "v1", "pods", labels=CHILDREN, id="pod-changed")
+@kopf.on.event(*CHILD_RESOURCES[1], labels=CHILDREN, id="pod-changed")
 async def pod_changed(namespace: str | None, labels: kopf.Labels, type: str, **_: Any) -> None:
-    """A serving pod moved (downloading, verifying, loading, ready, failed): report it now."""
+    """A serving pod moved (downloading, verifying, loading, ready, failed): report it soon."""
     if not type or namespace is None:
         return
-    await reconcile.reconcile(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
+    await reconcile.poke(namespace, labels[naming.LABEL_DEPLOYMENT], CONFIG, READER)
 
 
 @kopf.on.delete(*QWD, id="delete", optional=True)

@@ -1,16 +1,23 @@
 """One reconcile of one QwenDeployment: observe, decide, render, apply, write status.
 
 Every trigger (create, update, resume, the resync timer, a child Deployment's
-event) lands here. The object is re-read under a per-object lock, so two
+or Pod's event) lands here. The object is re-read under a per-object lock, so two
 triggers never act on the same stale snapshot, and status is written with the
 resourceVersion it was read at, so a stale write fails instead of undoing a
 newer one.
+
+Child events come in bursts (a new Deployment's own event, its status, each pod
+created, then each pod's status): :func:`poke` gives a burst one pass. The resync
+timer counts from the last pass, whatever started it (:func:`when_due`): an
+object is looked at again once a resync interval has passed without a look, or
+when the last pass asked for it sooner.
 """
 
 import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -51,7 +58,25 @@ Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[Ana
 
 log = logging.getLogger(__name__)
 
-_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+@dataclass
+class _Tracked:
+    """What the operator keeps in memory for one QwenDeployment between passes."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    due: float = 0.0
+    """Event-loop time when the next pass is due: a resync interval after the last pass, or sooner."""
+    poked: bool = False
+    """A coalesced pass is waiting to start: a child event now rides along with it."""
+    sooner: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when `due` moves earlier, to wake the resync timer."""
+
+
+_tracked: dict[tuple[str, str], _Tracked] = {}
+
+
+def _track(namespace: str, name: str) -> _Tracked:
+    return _tracked.setdefault((namespace, name), _Tracked())
 
 
 def prometheus_reader(config: OperatorConfig) -> Reader:
@@ -78,20 +103,31 @@ def prometheus_reader(config: OperatorConfig) -> Reader:
 
 def forget(namespace: str, name: str) -> None:
     """Drop what the operator keeps in memory for a deleted object."""
-    _locks.pop((namespace, name), None)
+    _tracked.pop((namespace, name), None)
     metrics.forget(namespace, name)
 
 
-async def reconcile(namespace: str, name: str, config: OperatorConfig, reader: Reader) -> timedelta | None:
-    """Reconcile one object; returns when it wants to be looked at again (None: at the next resync)."""
-    lock = _locks.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
+async def reconcile(
+    namespace: str, name: str, config: OperatorConfig, reader: Reader, *, when_due: bool = False
+) -> timedelta | None:
+    """Reconcile one object; returns when it wants to be looked at again (None: at the next resync).
+
+    With `when_due`, only if no pass since the last one made it not due yet (see :func:`when_due`).
+    """
+    tracked = _track(namespace, name)
+    async with tracked.lock:
+        if when_due and asyncio.get_running_loop().time() < tracked.due:
+            return None  # another trigger looked while this one waited for the lock
+        tracked.poked = False  # read afresh from here on: a later child event needs a pass of its own
         started = time.monotonic()
         try:
             body = await kube.get(kube.QWENDEPLOYMENTS, namespace, name)
-            if body is None or body["metadata"].get("deletionTimestamp"):
+            if body is None:
+                _tracked.pop((namespace, name), None)  # e.g. poked by an orphan's event: keep nothing
                 return None
-            return await _reconcile(body, config, reader, datetime.now(UTC))
+            if body["metadata"].get("deletionTimestamp"):
+                return None
+            requeue = await _reconcile(body, config, reader, datetime.now(UTC))
         except kube.KubeError as exc:
             metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
             raise
@@ -100,6 +136,51 @@ async def reconcile(namespace: str, name: str, config: OperatorConfig, reader: R
             raise
         finally:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        _schedule(tracked, config.resync_seconds if requeue is None else requeue.total_seconds(), config)
+        return requeue
+
+
+async def poke(namespace: str, name: str, config: OperatorConfig, reader: Reader) -> None:
+    """Reconcile soon, once for a burst of child events.
+
+    The first event waits `config.coalesce_seconds`, then for the object's lock;
+    events arriving meanwhile return at once, since that pass reads everything
+    afresh once it holds the lock. An event after that point gets a pass of its own.
+    """
+    tracked = _track(namespace, name)
+    if tracked.poked:
+        return
+    tracked.poked = True
+    try:
+        await asyncio.sleep(config.coalesce_seconds)
+        await reconcile(namespace, name, config, reader)
+    except BaseException:
+        tracked.poked = False  # never leave later events riding on a pass that will not come
+        raise
+
+
+def when_due(namespace: str, name: str) -> tuple[float, asyncio.Event]:
+    """Seconds until the object's next resync pass is due (<= 0: now), and an event set if that
+    moves earlier meanwhile (cleared here, so a waiter misses no change after this call)."""
+    tracked = _track(namespace, name)
+    tracked.sooner.clear()
+    return tracked.due - asyncio.get_running_loop().time(), tracked.sooner
+
+
+def defer_if_due(namespace: str, name: str, config: OperatorConfig) -> None:
+    """After a resync pass that did not say when to look next (it failed, or the object is being
+    deleted): in a resync interval, never in a tight loop."""
+    tracked = _track(namespace, name)
+    if asyncio.get_running_loop().time() >= tracked.due:
+        _schedule(tracked, config.resync_seconds, config)
+
+
+def _schedule(tracked: _Tracked, seconds: float, config: OperatorConfig) -> None:
+    seconds = min(config.resync_seconds, max(seconds, config.min_requeue_seconds))
+    due = asyncio.get_running_loop().time() + seconds
+    if due < tracked.due:
+        tracked.sooner.set()
+    tracked.due = due
 
 
 async def _reconcile(
@@ -126,6 +207,11 @@ async def _reconcile(
     live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
     route = await _route(spec, namespace)
     live_pods = await kube.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
+    live_services = {
+        s["metadata"]["name"]: s
+        for s in await kube.list_labelled(kube.SERVICES, namespace, {naming.LABEL_DEPLOYMENT: name})
+        if _owned_by(s, owner)
+    }
     observed = Observed(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
@@ -156,7 +242,10 @@ async def _reconcile(
         outcome = await kube.ensure(desired, live_by_revision.get(wanted.revision), known=True)
         _log_outcome(outcome, desired)
     for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
-        _log_outcome(await kube.ensure(service), service)
+        # One labelled list reads all three; one missing from it is looked up by name, as it may
+        # exist without the labels.
+        found = live_services.get(service["metadata"]["name"])
+        _log_outcome(await kube.ensure(service, found, known=found is not None), service)
     if route is not None:
         await _set_weights(route, name, plan.canary_weight)
     for revision in plan.delete:

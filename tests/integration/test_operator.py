@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from qwenops import naming
 from tests.emulator import KubeEmulator
 from tests.integration.harness import (
     DEPLOYMENTS,
@@ -273,3 +274,20 @@ async def test_changes_made_while_the_operator_was_down_are_applied_on_restart(
     await operator.start()
     status = await healthy(emulator, operator, revision(COMMIT_B))
     assert [h["outcome"] for h in status["history"]] == ["Promoted"]
+
+
+async def test_only_its_own_children_are_watched(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
+    """The API server filters the Deployment and Pod watches: a cluster's other workloads are never
+    sent to the operator, let alone kept in its memory."""
+    emulator.deployments_become_available = True
+    await client.apply_qwd(manifest())
+    await healthy(emulator, operator, revision())
+    watches = {
+        r.resource: r.query.get("labelSelector")
+        for r in emulator.request_log()
+        if r.method == "GET" and r.query.get("watch") == "true" and r.resource in (DEPLOYMENTS, "v1/pods")
+    }
+    selector = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER},{naming.LABEL_DEPLOYMENT}"
+    assert watches == {DEPLOYMENTS: selector, "v1/pods": selector}

@@ -31,6 +31,7 @@ from tests.emulator import (
 
 REPO = Path(__file__).resolve().parents[2]
 QWD = "/apis/qwenops.io/v1alpha1/namespaces/ns/qwendeployments"
+QWD_RESOURCE = "qwenops.io/v1alpha1/qwendeployments"
 DEPLOY = "/apis/apps/v1/namespaces/ns/deployments"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
 PODS = "/api/v1/namespaces/ns/pods"
@@ -377,6 +378,37 @@ async def test_a_write_intercepted_by_a_kmock_reaction_changes_nothing(
     assert status == 500
     stored = emulator.get_object("qwenops.io/v1alpha1/qwendeployments", "ns", "chat") or {}
     assert stored["spec"] == {"replicas": 1}
+
+
+async def test_a_reaction_on_a_slice_of_requests_serves_only_that_slice(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    await api.ok("POST", QWD, qwd())
+    emulator["get"][1:2] << 503  # a slice: kmock's own check decides which requests it sees
+    statuses = [(await api.get(f"{QWD}/chat"))[0] for _ in range(3)]
+    assert statuses == [200, 503, 200]
+
+
+async def test_objects_stored_kmock_style_are_listed_beside_created_ones(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    await api.ok("POST", QWD, qwd("created"))
+    seeded = {**qwd("seeded"), "metadata": {"name": "seeded", "namespace": "ns"}}
+    emulator.objects[QWD_RESOURCE, "ns", "seeded"] = seeded
+    await api.ok("POST", QWD, qwd("later"))
+    status, listed = await api.get(QWD)
+    assert status == 200
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["created", "later", "seeded"]
+
+
+async def test_patch_object_writes_like_a_patch_without_a_request(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    await api.ok("POST", QWD, qwd())
+    since = emulator.request_count
+    patched = emulator.patch_object(QWD_RESOURCE, "ns", "chat", {"spec": {"replicas": 3}})
+    assert patched["spec"] == {"replicas": 3} and patched["metadata"]["generation"] == 2
+    assert emulator.request_count == since
 
 
 # -- 5. selectors ---------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ writes its name into the pod template. No update (every write is a patch), no de
   verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, create, patch]
+  verbs: [get, list, create, patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
