@@ -252,7 +252,9 @@ class _Index:
 
     ``names``: the keys by resource and namespace, soft-deleted ones too (readers skip
     them); ``uids``: the key of each uid; ``dependents``: the keys whose
-    ownerReferences name a uid (possibly no longer: readers check the object again).
+    ownerReferences name a uid (possibly no longer: readers check the object again);
+    ``labelled``: the keys by resource, namespace and one label's value (the same caveat), so
+    that listing one QwenDeployment's children by label reads those alone.
     ``size`` is the store's length when the index was last in step with it: objects put
     into the store kmock-style (``emulator.objects[...] = ...``) change it, and the
     index is built again.
@@ -264,18 +266,25 @@ class _Index:
     )
     uids: dict[str, ObjectKey] = dataclasses.field(default_factory=dict)
     dependents: dict[str, dict[ObjectKey, None]] = dataclasses.field(default_factory=dict)
+    labelled: dict[tuple[kmock.resource, str | None, str, str], dict[ObjectKey, None]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def add(self, key: ObjectKey, obj: Mapping[str, Any]) -> None:
         self.names.setdefault((key[0], key[1]), {})[key] = None
         meta = obj.get("metadata") or {}
         if meta.get("uid"):
             self.uids[meta["uid"]] = key
-        self.add_owners(key, obj)
+        self.add_references(key, obj)
 
-    def add_owners(self, key: ObjectKey, obj: Mapping[str, Any]) -> None:
-        for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+    def add_references(self, key: ObjectKey, obj: Mapping[str, Any]) -> None:
+        """Index the owners and labels of an object as it is now (earlier entries stay)."""
+        meta = obj.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
             if ref.get("uid"):
                 self.dependents.setdefault(ref["uid"], {})[key] = None
+        for label, value in (meta.get("labels") or {}).items():
+            self.labelled.setdefault((key[0], key[1], label, value), {})[key] = None
 
 
 def _now() -> str:
@@ -741,16 +750,25 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return self._index
 
     def _live_in(
-        self, resource: kmock.resource, namespace: str | None = None
+        self, resource: kmock.resource, namespace: str | None = None, selector: _Selector | None = None
     ) -> list[tuple[ObjectKey, Body]]:
-        """Like :meth:`_live`, of one resource, in one namespace (None: in every one)."""
+        """Like :meth:`_live`, of one resource, in one namespace (None: in every one). With a
+        `selector` naming one label's value, a superset of its matches: only those are read."""
         index = self._indexed()
-        keys = [
-            key
-            for (res, ns), names in index.names.items()
-            if res == resource and (namespace is None or ns == namespace)
-            for key in names
-        ]
+        term = next(
+            ((key, next(iter(values))) for key, op, values in (selector.labels if selector else ())
+             if op == "in" and len(values) == 1),
+            None,
+        )  # fmt: skip
+        if term is not None and namespace is not None:
+            keys = list(index.labelled.get((resource, namespace, *term), {}))
+        else:
+            keys = [
+                key
+                for (res, ns), names in index.names.items()
+                if res == resource and (namespace is None or ns == namespace)
+                for key in names
+            ]
         items = [(key, obj) for key in keys if (obj := self._current(key)) is not None]
         return sorted(items, key=lambda item: (item[0][1] or "", item[0][2]))
 
@@ -909,8 +927,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = self._next_rv()
         self._objects[key].history.append(new)
         stored = self._objects[key].raw
-        if meta.get("ownerReferences") != old["metadata"].get("ownerReferences"):
-            self._indexed().add_owners(key, stored)
+        if meta.get("ownerReferences") != old["metadata"].get("ownerReferences") or meta.get(
+            "labels"
+        ) != old["metadata"].get("labels"):
+            self._indexed().add_references(key, stored)
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self._remove(key, stored)
             return stored
@@ -1080,7 +1100,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             raise _not_found_resource(request.resource)
         selector = self._selector(request)
         items = [
-            obj for key, obj in self._live_in(request.resource, request.namespace)
+            obj for key, obj in self._live_in(request.resource, request.namespace, selector)
             if self._visible(request, selector, key[0], obj)
         ]
         return {

@@ -434,6 +434,16 @@ async def test_label_selectors_on_lists(api: Api, selector: str, expected: set[s
     assert {item["metadata"]["name"] for item in listing["items"]} == expected
 
 
+async def test_a_label_selector_follows_labels_changed_by_a_patch(api: Api) -> None:
+    for name in ("a", "b"):
+        await api.ok("POST", PODS, {"metadata": {"name": name, "labels": {"tier": "web"}}})
+    await api.ok("PATCH", f"{PODS}/a", {"metadata": {"labels": {"tier": "db"}}},
+                 content_type="application/merge-patch+json")
+    for selector, expected in [("tier=web", ["b"]), ("tier=db", ["a"])]:
+        _, listing = await api.get(f"{PODS}?labelSelector={selector}")
+        assert [item["metadata"]["name"] for item in listing["items"]] == expected
+
+
 async def test_a_malformed_label_selector_is_a_bad_request(api: Api) -> None:
     status, answer = await api.get(f"{PODS}?labelSelector=a%3D%3D%3Db")
     assert (status, answer["reason"]) == (400, "BadRequest")
