@@ -107,6 +107,8 @@ class Phase:
 
     seconds: float = 0.0
     counts: Counts = field(default_factory=Counts)
+    since: int = 0
+    """Index of its first request."""
     operator_cpu: float = 0.0
     api_cpu: float = 0.0
 
@@ -117,6 +119,7 @@ class Row:
     converge: Phase = field(default_factory=Phase)
     rollout: Phase | None = None
     peak_rss_mib: float = 0.0
+    steady_rss_mib: float = 0.0
     steady: Counts = field(default_factory=Counts)
     steady_seconds: float = 0.0
     steady_cpu: float = 0.0
@@ -215,12 +218,18 @@ async def phase(
     await until_all(emulator, keys, revision, args, pid)
     seconds = time.monotonic() - started  # the writes of the bench itself included
     await asyncio.sleep(args.settle)
-    return Phase(seconds, Counts.of(emulator.request_log(since)), cpu_seconds(pid) - cpu, api_cpu() - api)
+    counts = Counts.of(emulator.request_log(since))
+    return Phase(seconds, counts, since, cpu_seconds(pid) - cpu, api_cpu() - api)
 
 
 async def steady(emulator: KubeEmulator, row: Row, pid: int, args: argparse.Namespace) -> None:
     await asyncio.sleep(args.steady_after)  # whatever was still queued is done by then
     since, cpu, api = emulator.request_count, cpu_seconds(pid), api_cpu()
+    # kopf posts Events in the background, some well after the settling period: they count
+    # with the creation all the same.
+    row.converge.counts.events = Counts.of(
+        emulator.request_log(row.converge.since)[: since - row.converge.since]
+    ).events
     started = time.monotonic()
     await asyncio.sleep(args.window)
     row.steady_seconds = time.monotonic() - started
@@ -268,7 +277,8 @@ async def one_count(count: int, args: argparse.Namespace) -> Row:
                 row.converge = await phase(emulator, create, keys, revision_a, pid, args)
                 say(f"N={count}: all Healthy in {row.converge.seconds:.1f} s")
                 await steady(emulator, row, pid, args)
-                say(f"N={count}: steady {row.steady_seconds:.0f} s, RSS {proc_status(pid, 'VmRSS'):.0f} MiB")
+                row.steady_rss_mib = proc_status(pid, "VmRSS")
+                say(f"N={count}: steady {row.steady_seconds:.0f} s, RSS {row.steady_rss_mib:.0f} MiB")
                 if args.rollout:
                     row.rollout = await phase(emulator, change, keys, revision_b, pid, args)
                     say(f"N={count}: all promoted in {row.rollout.seconds:.1f} s")
@@ -292,30 +302,38 @@ def per(value: float, count: int) -> str:
 
 
 def table(rows: Sequence[Row]) -> str:
-    header = [
-        "QwenDeployments", "all Healthy", "passes / object", "reads / object", "writes / object",
+    """One line per measure, one column per count."""
+    measures = [
+        "all Healthy", "passes / object", "reads / object", "writes / object",
         "writes / object with Events", "operator CPU", "API CPU", "operator peak RSS",
-        "steady: writes / min", "steady: reads / min / object", "steady: operator CPU", "steady: API CPU",
+        "steady: operator RSS", "steady: writes / min", "steady: reads / min / object",
+        "steady: operator CPU", "steady: API CPU",
         "rollout wave: all promoted", "rollout: passes / object", "rollout: requests / object",
+        "rollout: operator CPU",
     ]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "| ---: " * len(header) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(cells(row)) + " |")
+    columns = [cells(row) for row in rows]
+    lines = [
+        "| QwenDeployments | " + " | ".join(str(row.count) for row in rows) + " |",
+        "| --- " + "| ---: " * len(rows) + "|",
+    ]
+    for index, measure in enumerate(measures):
+        lines.append(f"| {measure} | " + " | ".join(column[index] for column in columns) + " |")
     return "\n".join(lines)
 
 
 def cells(row: Row) -> list[str]:
     made, minutes = row.converge.counts, row.steady_seconds / 60
-    rollout = ["-", "-", "-"]
+    rollout = ["-", "-", "-", "-"]
     if row.rollout is not None:
         done = row.rollout.counts
         rollout = [f"{row.rollout.seconds:.1f} s", per(done.passes, row.count),
-                   per(done.reads + done.writes + done.events, row.count)]  # fmt: skip
+                   per(done.reads + done.writes + done.events, row.count),
+                   f"{row.rollout.operator_cpu:.0f} s"]  # fmt: skip
     return [
-        str(row.count), f"{row.converge.seconds:.1f} s", per(made.passes, row.count),
+        f"{row.converge.seconds:.1f} s", per(made.passes, row.count),
         per(made.reads, row.count), per(made.writes, row.count), per(made.writes + made.events, row.count),
         f"{row.converge.operator_cpu:.0f} s", f"{row.converge.api_cpu:.0f} s", f"{row.peak_rss_mib:.0f} MiB",
-        f"{(row.steady.writes + row.steady.events) / minutes:.1f}",
+        f"{row.steady_rss_mib:.0f} MiB", f"{(row.steady.writes + row.steady.events) / minutes:.1f}",
         f"{row.steady.reads / minutes / row.count:.1f}",
         f"{row.steady_cpu / row.steady_seconds * 100:.0f} %",
         f"{row.steady_api_cpu / row.steady_seconds * 100:.0f} %",
