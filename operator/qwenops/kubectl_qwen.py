@@ -15,7 +15,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -129,10 +131,23 @@ def _watch(
     """Redraw every `interval` seconds until Ctrl-C; piped, print a new block only when the object changed."""
     last_key: str | None = None
     last_error: str | None = None
+    stopping = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        """The first Ctrl-C ends the watch after the current read; a second one at once.
+
+        Raising from any point would race with `asyncio.run` inside each read, which
+        takes the signal over while it runs only if the handler is Python's default one.
+        """
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+
     if tty:
         sys.stdout.write("\x1b[H\x1b[2J")  # a clean screen to draw on
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        while True:
+        while not stopping.is_set():
             now = _now()
             text = (
                 view.render_status(obj, now, color=color, unicode=unicode)
@@ -155,7 +170,8 @@ def _watch(
                     sys.stdout.write(f"--- {now:%Y-%m-%d %H:%M:%S} UTC\n{text}")
                     sys.stdout.flush()
                     last_key = key
-            time.sleep(interval)
+            if stopping.wait(interval):
+                break
             try:
                 obj, last_error = target.read(), None
             except CommandError as failed:  # keep watching: the API may come back
@@ -163,9 +179,12 @@ def _watch(
                     print(f"error: {failed.message}", file=sys.stderr, flush=True)
                 last_error = failed.message
     except KeyboardInterrupt:
-        if tty:
-            sys.stdout.write("\n")
-        return EXIT_OK
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if tty:
+        sys.stdout.write("\n")
+    return EXIT_OK
 
 
 def _change_key(obj: dict[str, Any] | None) -> Any:
