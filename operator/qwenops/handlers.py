@@ -41,9 +41,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics.serve(CONFIG.metrics_port)
 
 
-@kopf.on.create(*QWD, id="create")
-@kopf.on.update(*QWD, id="update")
-@kopf.on.resume(*QWD, id="resume")
+# A pass that failed (the API answered 5xx, a 409 on a child) is tried again in 5 s, not kopf's 60.
+@kopf.on.create(*QWD, id="create", backoff=5)
+@kopf.on.update(*QWD, id="update", backoff=5)
+@kopf.on.resume(*QWD, id="resume", backoff=5)
 async def spec_changed(namespace: str | None, name: str, **_: Any) -> None:
     assert namespace is not None  # QwenDeployments are namespaced
     await reconcile.reconcile(namespace, name, CONFIG, READER)
