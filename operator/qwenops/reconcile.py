@@ -4,7 +4,9 @@ Every trigger (create, update, resume, the resync timer, a child Deployment's
 or Pod's event) lands here. The object is re-read under a per-object lock, so two
 triggers never act on the same stale snapshot, and status is written with the
 resourceVersion it was read at, so a stale write fails instead of undoing a
-newer one.
+newer one. A pass about to change a child first writes nothing to the status on
+that same resourceVersion (:class:`_Fence`): a decision made on a status another
+writer has since changed stops before it touches a child.
 
 Child events come in bursts (a new Deployment's own event, its status, each pod
 created, then each pod's status): :func:`poke` gives a burst one pass. The resync
@@ -26,7 +28,7 @@ import kopf
 from qwenops import kube, metrics, naming, prom, startup, traffic
 from qwenops.budget import cache_is_warm, startup_budget
 from qwenops.config import OperatorConfig
-from qwenops.diff import merge_patch
+from qwenops.diff import is_derivative, merge_patch
 from qwenops.errors import InvalidSpecError
 from qwenops.render import (
     Manifest,
@@ -234,23 +236,32 @@ async def _reconcile(
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
-    for wanted in plan.deployments:
-        pods = _spec_of(spec, target, wanted.revision, plan.status)
-        desired = desired_deployment(
-            owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
-        )
-        outcome = await kube.ensure(desired, live_by_revision.get(wanted.revision), known=True)
-        _log_outcome(outcome, desired)
-    for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
-        # One labelled list reads all three; one missing from it is looked up by name, as it may
-        # exist without the labels.
-        found = live_services.get(service["metadata"]["name"])
-        _log_outcome(await kube.ensure(service, found, known=found is not None), service)
-    if route is not None:
-        await _set_weights(route, name, plan.canary_weight)
-    for revision in plan.delete:
-        if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
-            log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
+    fence = _Fence(body)
+    try:
+        for wanted in plan.deployments:
+            pods = _spec_of(spec, target, wanted.revision, plan.status)
+            desired = desired_deployment(
+                owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
+            )
+            live_deployment = live_by_revision.get(wanted.revision)
+            await fence.before_writing(live_deployment is None or not is_derivative(desired, live_deployment))
+            _log_outcome(await kube.ensure(desired, live_deployment, known=True), desired)
+        for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
+            # One labelled list reads all three; one missing from it is looked up by name, as it
+            # may exist without the labels.
+            found = live_services.get(service["metadata"]["name"])
+            await fence.before_writing(found is None or not is_derivative(service, found))
+            _log_outcome(await kube.ensure(service, found, known=found is not None), service)
+        if route is not None:
+            await fence.before_writing(traffic.routed_weight(route, name) != plan.canary_weight)
+            await _set_weights(route, name, plan.canary_weight)
+        for revision in plan.delete:
+            await fence.before_writing(revision in live_by_revision)
+            if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
+                log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
+    except _StaleReadError:
+        log.info("%s/%s changed since it was read; will decide again", namespace, name)
+        return timedelta(0)
 
     if await _write_status(body, status, new_status):
         for event in (*resolved.events, *plan.events):
@@ -385,6 +396,36 @@ def _owned_by(child: Manifest, owner: Owner) -> bool:
 
 def dump_status(status: QwenDeploymentStatus) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class _StaleReadError(Exception):
+    """The QwenDeployment changed since this pass read it."""
+
+
+class _Fence:
+    """Before a pass's first write to a child, a write of nothing to the QwenDeployment's status,
+    conditional on the resourceVersion the pass read: a pass that decided on a status someone has
+    since changed (another operator's promotion, a person's request) stops there (409) instead of
+    undoing it. Passes that change no child write nothing, so a steady state stays write-free.
+    """
+
+    def __init__(self, body: Manifest) -> None:
+        self.body = body
+        self.checked = False
+
+    async def before_writing(self, will_write: bool) -> None:
+        if not will_write or self.checked:
+            return
+        meta = self.body["metadata"]
+        try:
+            await kube.patch_status(
+                kube.QWENDEPLOYMENTS, meta["namespace"], meta["name"], {}, meta["resourceVersion"]
+            )
+        except kube.KubeError as exc:
+            if exc.conflict:
+                raise _StaleReadError from exc
+            raise
+        self.checked = True
 
 
 async def _write_status(body: Manifest, old: QwenDeploymentStatus, new: QwenDeploymentStatus) -> bool:
