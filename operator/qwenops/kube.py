@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
 Outcome = Literal["created", "updated", "unchanged"]
+BeforeWrite = Callable[[], Awaitable[None]]
+"""Awaited before a request that writes; it may raise to stop the write."""
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -199,7 +201,13 @@ async def list_labelled(resource: Resource, namespace: str, selector: Mapping[st
     return items
 
 
-async def ensure(desired: Manifest, live: Manifest | None = None, *, known: bool = False) -> Outcome:
+async def ensure(
+    desired: Manifest,
+    live: Manifest | None = None,
+    *,
+    known: bool = False,
+    before_write: BeforeWrite | None = None,
+) -> Outcome:
     """Make the object at least as `desired` says: create it, patch it, or leave it alone.
 
     `live` is the stored object when the caller already read it (`known=True`,
@@ -211,11 +219,13 @@ async def ensure(desired: Manifest, live: Manifest | None = None, *, known: bool
     meta = desired["metadata"]
     if not known:
         live = await get(resource, meta["namespace"], meta["name"])
+    if live is not None and is_derivative(desired, live):
+        return "unchanged"
+    if before_write is not None:
+        await before_write()
     if live is None:
         await asyncio.to_thread(_call, "POST", resource.path(meta["namespace"]), body=desired)
         return "created"
-    if is_derivative(desired, live):
-        return "unchanged"
     await asyncio.to_thread(
         _call, "PATCH", resource.path(meta["namespace"], meta["name"]),
         body=drift_patch(desired, live), content_type=MERGE_PATCH,

@@ -28,7 +28,7 @@ import kopf
 from qwenops import kube, metrics, naming, prom, startup, traffic
 from qwenops.budget import cache_is_warm, startup_budget
 from qwenops.config import OperatorConfig
-from qwenops.diff import is_derivative, merge_patch
+from qwenops.diff import merge_patch
 from qwenops.errors import InvalidSpecError
 from qwenops.render import (
     Manifest,
@@ -243,20 +243,18 @@ async def _reconcile(
             desired = desired_deployment(
                 owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
             )
-            live_deployment = live_by_revision.get(wanted.revision)
-            await fence.before_writing(live_deployment is None or not is_derivative(desired, live_deployment))
-            _log_outcome(await kube.ensure(desired, live_deployment, known=True), desired)
+            current = live_by_revision.get(wanted.revision)
+            _log_outcome(await kube.ensure(desired, current, known=True, before_write=fence.check), desired)
         for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
             # One labelled list reads all three; one missing from it is looked up by name, as it
             # may exist without the labels.
             found = live_services.get(service["metadata"]["name"])
-            await fence.before_writing(found is None or not is_derivative(service, found))
-            _log_outcome(await kube.ensure(service, found, known=found is not None), service)
+            outcome = await kube.ensure(service, found, known=found is not None, before_write=fence.check)
+            _log_outcome(outcome, service)
         if route is not None:
-            await fence.before_writing(traffic.routed_weight(route, name) != plan.canary_weight)
-            await _set_weights(route, name, plan.canary_weight)
-        for revision in plan.delete:
-            await fence.before_writing(revision in live_by_revision)
+            await _set_weights(route, name, plan.canary_weight, fence.check)
+        for revision in plan.delete:  # each one is live: they come from the Deployments listed
+            await fence.check()
             if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
                 log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
     except _StaleReadError:
@@ -327,10 +325,11 @@ def _route_error(
     return None
 
 
-async def _set_weights(route: Manifest, name: str, weight: int) -> None:
+async def _set_weights(route: Manifest, name: str, weight: int, before_write: kube.BeforeWrite) -> None:
     """Set the canary's weight on the route (conditional on the version read) and check it took."""
     if traffic.routed_weight(route, name) == weight:
         return
+    await before_write()
     meta = route["metadata"]
     patched = await kube.patch(
         kube.HTTPROUTES, meta["namespace"], meta["name"],
@@ -413,8 +412,8 @@ class _Fence:
         self.body = body
         self.checked = False
 
-    async def before_writing(self, will_write: bool) -> None:
-        if not will_write or self.checked:
+    async def check(self) -> None:
+        if self.checked:
             return
         meta = self.body["metadata"]
         try:
