@@ -3,7 +3,7 @@
     python bench/false_alarms.py [--canaries 2000] [--seed 1] [--readings 10]
 
 No network, no Prometheus: each simulated canary is a sequence of readings
-judged by the real `qwenops.analysis.assess`, with `failureLimit`
+judged by the real `qwenops.analysis.verdict.assess`, with `failureLimit`
 semantics as the rollout applies them (a rollback needs `failureLimit`
 consecutive Failed readings; Passed resets the run, Inconclusive and Error
 hold it).
@@ -41,8 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from qwenops.analysis import Outcome, Reading, assess, build_queries
-from qwenops.spec import Analysis
+from qwenops.analysis.verdict import Outcome, Reading, assess, build_queries
+from qwenops.api.spec import Analysis
 
 SLICES_PER_WINDOW = 4  # window 2m / interval 30s
 SLO = 0.01

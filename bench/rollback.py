@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from images.serving.vllm_sim import run_simulator  # noqa: E402
-from qwenops.durations import parse_duration  # noqa: E402
+from qwenops.api.durations import parse_duration  # noqa: E402
 from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     Client,

@@ -4,7 +4,7 @@
     python -m dashboards.build --check   # exit 1 if it is stale (tests/dashboards checks it too)
 
 The metric names come from where they are defined: the operator's own metrics
-(`qwenops.metrics`), the handlers the operator's analysis counts (`qwenops.analysis`), and the
+(`qwenops.io.metrics`), the handlers the operator's analysis counts (`qwenops.analysis.verdict`), and the
 vLLM names the simulator serves (`images.serving.vllm_sim`), so a renamed metric makes the
 checked-in dashboard stale instead of silently empty.
 
@@ -32,10 +32,10 @@ from typing import Any
 from prometheus_client.metrics import MetricWrapperBase
 
 from images.serving.vllm_sim import metrics as vllm
-from qwenops import metrics as operator_metrics
-from qwenops.analysis import INFERENCE_HANDLERS
-from qwenops.spec import SeriesLabels
-from qwenops.status import Phase
+from qwenops.analysis.verdict import INFERENCE_HANDLERS
+from qwenops.api.spec import SeriesLabels
+from qwenops.api.status import Phase
+from qwenops.io import metrics as operator_metrics
 
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "qwenops.json"

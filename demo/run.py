@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from qwenops import view
-from qwenops.config import DEFAULT_SERVING_IMAGE
+from qwenops.controller.config import DEFAULT_SERVING_IMAGE
+from qwenops.kubectl import view
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

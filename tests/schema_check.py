@@ -39,7 +39,7 @@ from celpy.evaluation import CELEvalError
 from jsonschema import Draft4Validator, validators  # type: ignore[import-untyped, unused-ignore]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped, unused-ignore]
 
-from qwenops.crd import build_crd
+from qwenops.api.crd import build_crd
 
 CEL = "x-kubernetes-validations"
 PRESERVE = "x-kubernetes-preserve-unknown-fields"

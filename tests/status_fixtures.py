@@ -8,8 +8,8 @@ the status model fails here first.
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from qwenops.spec import QwenDeploymentSpec
-from qwenops.status import (
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import (
     AnalysisReading,
     CanaryRevision,
     Condition,

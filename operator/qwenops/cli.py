@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "crds":
-        from qwenops import crd  # noqa: PLC0415 - only this command needs it
+        from qwenops.api import crd  # noqa: PLC0415 - only this command needs it
 
         crd.write(args.output)
         return 0
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    import qwenops.handlers  # noqa: F401, PLC0415 - importing registers the handlers
+    import qwenops.controller.handlers  # noqa: F401, PLC0415 - importing registers the handlers
 
     asyncio.run(
         kopf.operator(

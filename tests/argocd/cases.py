@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from qwenops.spec import QwenDeploymentSpec
-from qwenops.status import QwenDeploymentStatus
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import QwenDeploymentStatus
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

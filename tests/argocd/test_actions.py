@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from qwenops import naming
-from qwenops.rollout import DeploymentState, Observed, decide, resolve_target
-from qwenops.status import QwenDeploymentStatus
+from qwenops.api import naming
+from qwenops.api.status import QwenDeploymentStatus
+from qwenops.policy.rollout import DeploymentState, Observed, decide, resolve_target
 from tests.argocd import cases
 from tests.argocd.argolua import ACTIONS, ROOT, action, discovery, enabled
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from qwenops.rollout import DeploymentState, Observed, decide, refuse
-from qwenops.spec import QwenDeploymentSpec
-from qwenops.startup import RevisionStartup, Stage
-from qwenops.status import Phase, QwenDeploymentStatus
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import Phase, QwenDeploymentStatus
+from qwenops.policy.rollout import DeploymentState, Observed, decide, refuse
+from qwenops.policy.startup import RevisionStartup, Stage
 from tests.argocd import cases
 from tests.argocd.argolua import health
 

@@ -3,13 +3,13 @@
 Three sources, so that a new call in the code fails tests/chart/test_rbac.py until the chart
 grants it:
 
-1. `operator/qwenops/kube.py`, the only module that talks to the API: each of its functions is
+1. `operator/qwenops/io/kube.py`, the only module that talks to the API: each of its functions is
    read (AST) for the HTTP method and path shape it sends (`resource.path(ns)` is a collection,
    `(ns, name)` an object, `(ns, name, "status")` a subresource), and every call of those
    functions elsewhere in the package for the resource it passes (`kube.DEPLOYMENTS`, or a
    manifest built by a `render.desired_*` function, whose `kind` says the resource). A call
    guarded by `if not known:` is left out where the caller passes `known=True`.
-2. kopf's registry after `import qwenops.handlers`: every resource kopf watches (list, watch),
+2. kopf's registry after `import qwenops.controller.handlers`: every resource kopf watches (list, watch),
    and patches when a change handler or daemon keeps its progress and finalizer on it.
 3. kopf itself (1.45, `kopf/_core/reactor/observation.py` and `engines/posting.py`): `kopf.event`
    posts core/v1 Events; it lists and watches CustomResourceDefinitions to follow CRD changes,
@@ -65,7 +65,7 @@ class _Send:
 
 def _resources() -> dict[str, tuple[str, str]]:
     """kube.py's `NAME = Resource(group, version, plural)` constants: NAME -> (group, plural)."""
-    from qwenops import kube  # noqa: PLC0415
+    from qwenops.io import kube  # noqa: PLC0415
 
     return {
         name: (value.group, value.plural)
@@ -76,7 +76,7 @@ def _resources() -> dict[str, tuple[str, str]]:
 
 def _kinds() -> dict[tuple[str, str], str]:
     """(apiVersion, kind) -> kube.py constant name, from `kube._BY_KIND`."""
-    from qwenops import kube  # noqa: PLC0415
+    from qwenops.io import kube  # noqa: PLC0415
 
     names = {id(value): name for name, value in vars(kube).items() if isinstance(value, kube.Resource)}
     return {key: names[id(resource)] for key, resource in kube._BY_KIND.items()}
@@ -308,7 +308,7 @@ def reconcile_calls() -> set[ApiCall]:
             continue
         tree = _module(path)
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "qwenops.kube":
+            if isinstance(node, ast.ImportFrom) and node.module == "qwenops.io.kube":
                 imported = {alias.name for alias in node.names} & set(sends)
                 if imported:
                     raise UnresolvedCallError(
@@ -360,10 +360,10 @@ def reconcile_calls() -> set[ApiCall]:
 
 
 def kopf_watch_calls() -> set[ApiCall]:
-    """What kopf does for the handlers `qwenops.handlers` registers."""
+    """What kopf does for the handlers `qwenops.controller.handlers` registers."""
     import kopf  # noqa: PLC0415
 
-    import qwenops.handlers  # noqa: F401, PLC0415 - importing registers the handlers
+    import qwenops.controller.handlers  # noqa: F401, PLC0415 - importing registers the handlers
 
     registry = kopf.get_default_registry()
     calls: set[ApiCall] = set()

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from qwenops import naming
-from qwenops.analysis import selector
-from qwenops.render import Owner, desired_pod_template, revision_of, with_image
-from qwenops.spec import QwenDeploymentSpec, SeriesLabels
+from qwenops.analysis.verdict import selector
+from qwenops.api import naming
+from qwenops.api.spec import QwenDeploymentSpec, SeriesLabels
+from qwenops.render.desired import Owner, desired_pod_template, revision_of, with_image
 from tests.chart.fetch_helm import REPO
 from tests.chart.helm import Manifest, one, operator_container
 

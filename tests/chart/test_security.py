@@ -108,7 +108,7 @@ def test_settings_reach_the_environment(render: Callable[[str], list[Manifest]])
 def test_settings_are_read_as_the_operator_reads_them(render: Callable[[str], list[Manifest]]) -> None:
     from unittest import mock  # noqa: PLC0415
 
-    from qwenops.config import OperatorConfig  # noqa: PLC0415
+    from qwenops.controller.config import OperatorConfig  # noqa: PLC0415
 
     env = {e["name"]: e["value"] for e in operator_container(render("everything"))["env"]}
     with mock.patch.dict("os.environ", env, clear=True):

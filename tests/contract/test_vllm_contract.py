@@ -43,9 +43,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from images.serving.qwenops_serve.launch import API_SERVER_MODULE
 from images.serving.qwenops_serve.output import human_size
 from images.serving.vllm_sim import METRIC_NAMES
-from qwenops.analysis import build_queries
-from qwenops.prom import query, read_revision
-from qwenops.spec import Analysis
+from qwenops.analysis.verdict import build_queries
+from qwenops.api.spec import Analysis
+from qwenops.io.prom import query, read_revision
 from tests.contract import harness
 from tests.contract.harness import (
     COMMIT,

@@ -16,8 +16,8 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from dashboards import build
 from images.serving.vllm_sim import SERIES_NAMES, escaped
-from qwenops import analysis
-from qwenops import metrics as operator_metrics
+from qwenops.analysis.verdict import verdict as analysis
+from qwenops.io import metrics as operator_metrics
 from tests.dashboards import promql
 from tests.prometheus import REQUIRE_ENV
 

@@ -21,8 +21,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from images.serving.vllm_sim import SimConfig, run_simulator
-from qwenops import metrics
-from qwenops.status import Phase
+from qwenops.api.status import Phase
+from qwenops.io import metrics
 from tests.dashboards import promql
 from tests.dashboards.test_dashboard import DASHBOARD, queries, variable_selectors, variable_values
 from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
@@ -129,7 +129,7 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
 
     assert by(only("Phase"), "phase") == {"RolledBack": 1.0}
     assert by(only("Canary weight"), "name") == {NAME: 0.0}
-    # Every reason's series starts at 0 (qwenops.metrics), so the first rollback counts.
+    # Every reason's series starts at 0 (qwenops.io.metrics), so the first rollback counts.
     assert by(only("Rollbacks in range"), "reason") == {
         "SLOBreached": 1.0, "Aborted": 0.0, "ProgressDeadlineExceeded": 0.0, "VerificationFailed": 0.0
     }

@@ -17,9 +17,9 @@ import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import pytest
 import yaml
 
-from qwenops.analysis import selector
-from qwenops.render import Owner, desired_pod_template, revision_of, with_hub, with_image
-from qwenops.spec import NodePool, QwenDeploymentSpec, SeriesLabels
+from qwenops.analysis.verdict import selector
+from qwenops.api.spec import NodePool, QwenDeploymentSpec, SeriesLabels
+from qwenops.render.desired import Owner, desired_pod_template, revision_of, with_hub, with_image
 from tests.chart.fetch_helm import HelmUnavailableError, ensure_helm
 from tests.chart.helm import Helm
 from tests.chart.test_monitoring import discovered, relabel

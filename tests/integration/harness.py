@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from qwenops.render import revision_of, with_image
-from qwenops.spec import QwenDeploymentSpec
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.render.desired import revision_of, with_image
 from tests.emulator import KubeEmulator, write_kubeconfig
 
 QWDS = "qwenops.io/v1alpha1/qwendeployments"

@@ -2,7 +2,7 @@
 
     python -m tests.integration.peered_operator --priority 100 --lifetime 4 [--mandatory]
 
-The same handlers as `qwenops run -A` (importing `qwenops.handlers` registers them, and its
+The same handlers as `qwenops run -A` (importing `qwenops.controller.handlers` registers them, and its
 start-up handler names the peering "qwenops"), plus what `qwenops run` has no flag for: this
 operator's peering priority, a short peering lifetime (kopf's default is a minute: the time a
 killed peer's record keeps the others paused), and, with `--mandatory`, kopf's mandatory peering
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mandatory", action="store_true", help="wait for the peers before acting")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import qwenops.handlers  # noqa: F401, PLC0415 - importing registers the handlers
+    import qwenops.controller.handlers  # noqa: F401, PLC0415 - importing registers the handlers
 
     @kopf.on.startup(id="peering-lifetime")
     async def peering_lifetime(settings: kopf.OperatorSettings, **_: Any) -> None:

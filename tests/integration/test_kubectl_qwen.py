@@ -63,9 +63,9 @@ def _env(kubeconfig: Path | None) -> dict[str, str]:
 
 
 async def qwen(kubeconfig: Path | None, *args: str, timeout: float = 30) -> Run:
-    """`kubectl qwen ARGS` (as `python -m qwenops.kubectl_qwen`), stdout and stderr piped."""
+    """`kubectl qwen ARGS` (as `python -m qwenops.kubectl.plugin`), stdout and stderr piped."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "qwenops.kubectl_qwen", *args,
+        sys.executable, "-m", "qwenops.kubectl.plugin", *args,
         env=_env(kubeconfig), cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -207,7 +207,7 @@ async def test_watch_piped_prints_a_new_block_only_when_something_changed(
 ) -> None:
     await store(emulator, client, f.canary_at_step_2())
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "qwenops.kubectl_qwen", "status", NAME, "--watch", "--interval", "0.2",
+        sys.executable, "-m", "qwenops.kubectl.plugin", "status", NAME, "--watch", "--interval", "0.2",
         env=_env(kubeconfig), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None

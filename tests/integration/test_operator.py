@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from qwenops import naming
+from qwenops.api import naming
 from tests.emulator import KubeEmulator
 from tests.integration.harness import (
     DEPLOYMENTS,

@@ -28,9 +28,9 @@ import pytest_asyncio
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 
-from qwenops.analysis import build_queries
-from qwenops.prom import read_and_assess, read_revision
-from qwenops.spec import Analysis
+from qwenops.analysis.verdict import build_queries
+from qwenops.api.spec import Analysis
+from qwenops.io.prom import read_and_assess, read_revision
 from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from images.serving.qwenops_serve.launch import LAUNCHER_ENV, LAUNCHERS
-from qwenops.render import SERVING_UID
+from qwenops.render.desired import SERVING_UID
 
 from .conftest import REPO_ROOT
 

@@ -3,8 +3,8 @@
 import pytest
 
 from images.serving.qwenops_serve.cli import build_parser, split_vllm_args
-from qwenops.render import Owner, desired_deployment, with_image
-from qwenops.spec import QwenDeploymentSpec
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.render.desired import Owner, desired_deployment, with_image
 
 OWNER = Owner(name="chat", namespace="llm", uid="u")
 SPEC = {

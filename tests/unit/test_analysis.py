@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qwenops.analysis import (
+from qwenops.analysis.verdict import (
     DEFAULT_P95_LATENCY,
     Check,
     Measurement,
@@ -25,7 +25,7 @@ from qwenops.analysis import (
     selector,
     window_text,
 )
-from qwenops.spec import Analysis, SeriesLabels
+from qwenops.api.spec import Analysis, SeriesLabels
 
 QUERIES = build_queries(Analysis(), namespace="llm", deployment="chat", revision="canary1")
 STABLE_QUERIES = build_queries(Analysis(), namespace="llm", deployment="chat", revision="stable1")

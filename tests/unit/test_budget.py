@@ -5,7 +5,9 @@ from typing import Any
 
 import pytest
 
-from qwenops.budget import (
+from qwenops.api.spec import Engine, ModelRef, NodePool, QwenDeploymentSpec
+from qwenops.api.status import HistoryEntry, QwenDeploymentStatus, StableRevision
+from qwenops.render.startup_budget import (
     DEADLINE_MARGIN,
     UNKNOWN_SIZE_BYTES,
     cache_is_warm,
@@ -15,8 +17,6 @@ from qwenops.budget import (
     progress_deadline,
     startup_budget,
 )
-from qwenops.spec import Engine, ModelRef, NodePool, QwenDeploymentSpec
-from qwenops.status import HistoryEntry, QwenDeploymentStatus, StableRevision
 
 COMMIT = "9c925d64d72725edaf899c6cb9c377fd0709d9c5"
 T0 = datetime(2026, 11, 29, tzinfo=UTC)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from qwenops import crd
-from qwenops.naming import GROUP, KIND, PLURAL, VERSION
-from qwenops.spec import NAME_RULES
+from qwenops.api import crd
+from qwenops.api.naming import GROUP, KIND, PLURAL, VERSION
+from qwenops.api.spec import NAME_RULES
 from tests.schema_check import compile_rule, openapi_validator
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "qwenops.io_qwendeployments.yaml"

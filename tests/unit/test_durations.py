@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from qwenops.durations import parse_duration
+from qwenops.api.durations import parse_duration
 
 
 @pytest.mark.parametrize(

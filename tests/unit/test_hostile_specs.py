@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from qwenops.errors import InvalidSpecError
-from qwenops.spec import URL_RULES, parse_spec
-from qwenops.status import QwenDeploymentStatus
+from qwenops.api.errors import InvalidSpecError
+from qwenops.api.spec import URL_RULES, parse_spec
+from qwenops.api.status import QwenDeploymentStatus
 from tests.hostile_specs import GENERATED, MODELS_ONLY, PIN, HostileSpec
 from tests.schema_check import admit
 

@@ -18,9 +18,9 @@ import pytest
 import yaml
 from celpy import celtypes
 
-from qwenops.crd import build_crd
-from qwenops.errors import InvalidSpecError
-from qwenops.spec import parse_spec
+from qwenops.api.crd import build_crd
+from qwenops.api.errors import InvalidSpecError
+from qwenops.api.spec import parse_spec
 from tests.schema_check import KUBERNETES_FUNCTIONS, admit, stored, to_cel
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from qwenops.analysis import Queries, build_queries
-from qwenops.prom import parse_answer, query, read_and_assess, read_revision
-from qwenops.spec import Analysis
+from qwenops.analysis.verdict import Queries, build_queries
+from qwenops.api.spec import Analysis
+from qwenops.io.prom import parse_answer, query, read_and_assess, read_revision
 from tests import prometheus
 
 Answer = Callable[[str], Awaitable[tuple[int, str]] | tuple[int, str]]

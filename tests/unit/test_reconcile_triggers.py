@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from qwenops import kube, reconcile
-from qwenops.config import OperatorConfig
+from qwenops.controller import reconcile
+from qwenops.controller.config import OperatorConfig
+from qwenops.io import kube
 
 CONFIG = OperatorConfig(resync_seconds=30, coalesce_seconds=0.05, metrics_port=0)
 NS, NAME = "llm", "chat"

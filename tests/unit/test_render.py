@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from qwenops import naming
-from qwenops.render import (
+from qwenops.api import naming
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.render.desired import (
     Owner,
     checkpoint_args,
     desired_deployment,
@@ -19,7 +20,6 @@ from qwenops.render import (
     with_image,
     with_prometheus,
 )
-from qwenops.spec import QwenDeploymentSpec
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 OWNER = Owner(name="chat", namespace="llm", uid="0b0e6e4c-5f0c-4c3e-9d55-6b1d2b6f4c11")

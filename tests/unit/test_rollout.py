@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from qwenops.rollout import DeploymentState, Observed, decide, refuse
-from qwenops.spec import QwenDeploymentSpec
-from qwenops.startup import RevisionStartup, Stage
-from qwenops.status import (
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import (
     CanaryRevision,
     ConditionType,
     HistoryEntry,
@@ -18,6 +16,8 @@ from qwenops.status import (
     StableRevision,
     condition,
 )
+from qwenops.policy.rollout import DeploymentState, Observed, decide, refuse
+from qwenops.policy.startup import RevisionStartup, Stage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OLD, NEW, NEWER, STRAY = "aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc", "dddddddddd"

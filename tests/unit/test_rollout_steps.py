@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from qwenops.rollout import DeploymentState, Observed, analysis_due, canary_replicas, decide, replica_share
-from qwenops.spec import QwenDeploymentSpec
-from qwenops.startup import RevisionStartup, Stage
-from qwenops.status import (
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import (
     AnalysisReading,
     CanaryRevision,
     ConditionType,
@@ -19,6 +17,15 @@ from qwenops.status import (
     StableRevision,
     condition,
 )
+from qwenops.policy.rollout import (
+    DeploymentState,
+    Observed,
+    analysis_due,
+    canary_replicas,
+    decide,
+    replica_share,
+)
+from qwenops.policy.startup import RevisionStartup, Stage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OLD, NEW = "aaaaaaaaaa", "bbbbbbbbbb"

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from qwenops.budget import startup_budget
-from qwenops.spec import ModelRef
-from qwenops.startup import RevisionStartup, Stage, report, stage_of, summarize
-from qwenops.status import ConditionType, QwenDeploymentStatus, condition
+from qwenops.api.spec import ModelRef
+from qwenops.api.status import ConditionType, QwenDeploymentStatus, condition
+from qwenops.policy.startup import RevisionStartup, Stage, report, stage_of, summarize
+from qwenops.render.startup_budget import startup_budget
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 MODEL = ModelRef(name="Qwen/Qwen3-8B", revision="9c925d64d72725edaf899c6cb9c377fd0709d9c5", served_model_name="q")

@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from qwenops.traffic import routed_weight, weighted_rules
+from qwenops.routing.httproute import routed_weight, weighted_rules
 
 
 def route(*rules: list[dict[str, Any]]) -> dict[str, Any]:

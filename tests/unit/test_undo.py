@@ -4,10 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qwenops.render import revision_of
-from qwenops.rollout import DeploymentState, Observed, decide, resolve_target
-from qwenops.spec import QwenDeploymentSpec
-from qwenops.status import (
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import (
     CanaryRevision,
     ConditionType,
     HandledRequests,
@@ -17,6 +15,8 @@ from qwenops.status import (
     StableRevision,
     condition,
 )
+from qwenops.policy.rollout import DeploymentState, Observed, decide, resolve_target
+from qwenops.render.desired import revision_of
 
 T0 = datetime(2026, 11, 29, 3, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""What `kubectl qwen` prints (`qwenops.view`): pure, table-driven, with a fixed `now`."""
+"""What `kubectl qwen` prints (`qwenops.kubectl.view`): pure, table-driven, with a fixed `now`."""
 
 import re
 from datetime import timedelta
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from qwenops import view
-from qwenops.status import QwenDeploymentStatus
+from qwenops.api.status import QwenDeploymentStatus
+from qwenops.kubectl import view
 from tests import status_fixtures as f
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -7,7 +7,7 @@ and `<name>-canary` Services, adding either one where a rule names only the othe
 
 from typing import Any
 
-from qwenops import naming
+from qwenops.api import naming
 
 
 def _ours(ref: dict[str, Any], services: tuple[str, str]) -> bool:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from qwenops.spec import Engine, Model, ModelRef, NodePool
+from qwenops.api.spec import Engine, Model, ModelRef, NodePool
 
 
 class Phase(StrEnum):

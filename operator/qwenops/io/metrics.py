@@ -4,7 +4,7 @@ from contextlib import suppress
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from qwenops.status import Phase
+from qwenops.api.status import Phase
 
 ROLLBACKS = Counter(
     "qwenops_rollbacks_total",

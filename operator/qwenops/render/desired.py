@@ -14,10 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from qwenops import naming
-from qwenops.budget import load_budget, startup_budget
-from qwenops.spec import PrometheusRef, QwenDeploymentSpec
-from qwenops.status import CanaryRevision, Override, StableRevision
+from qwenops.api import naming
+from qwenops.api.spec import PrometheusRef, QwenDeploymentSpec
+from qwenops.api.status import CanaryRevision, Override, StableRevision
+from qwenops.render.startup_budget import load_budget, startup_budget
 
 Manifest = dict[str, Any]
 

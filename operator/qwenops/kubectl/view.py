@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from qwenops.durations import parse_duration
-from qwenops.naming import KIND
+from qwenops.api.durations import parse_duration
+from qwenops.api.naming import KIND
 
 # -- reading the object ----------------------------------------------------------------------------
 

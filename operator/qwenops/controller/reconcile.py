@@ -25,23 +25,14 @@ from typing import Any, cast
 
 import kopf
 
-from qwenops import kube, metrics, naming, prom, startup, traffic
-from qwenops.budget import cache_is_warm, startup_budget
-from qwenops.config import OperatorConfig
-from qwenops.diff import merge_patch
-from qwenops.errors import InvalidSpecError
-from qwenops.render import (
-    Manifest,
-    Owner,
-    desired_deployment,
-    desired_services,
-    revision_of,
-    with_hub,
-    with_image,
-    with_pods_of,
-    with_prometheus,
-)
-from qwenops.rollout import (
+from qwenops.api import naming
+from qwenops.api.errors import InvalidSpecError
+from qwenops.api.spec import QwenDeploymentSpec, parse_spec
+from qwenops.api.status import AnalysisReading, QwenDeploymentStatus
+from qwenops.controller.config import OperatorConfig
+from qwenops.io import kube, metrics, prom
+from qwenops.policy import startup
+from qwenops.policy.rollout import (
     DeploymentState,
     Event,
     Observed,
@@ -52,8 +43,20 @@ from qwenops.rollout import (
     resolve_target,
     traffic_weight,
 )
-from qwenops.spec import QwenDeploymentSpec, parse_spec
-from qwenops.status import AnalysisReading, QwenDeploymentStatus
+from qwenops.render.desired import (
+    Manifest,
+    Owner,
+    desired_deployment,
+    desired_services,
+    revision_of,
+    with_hub,
+    with_image,
+    with_pods_of,
+    with_prometheus,
+)
+from qwenops.render.diff import merge_patch
+from qwenops.render.startup_budget import cache_is_warm, startup_budget
+from qwenops.routing import httproute as traffic
 
 Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[AnalysisReading]]
 """Reads the canary's SLOs: (spec, owner, canary revision, stable revision, now) -> reading."""

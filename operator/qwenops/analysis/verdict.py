@@ -70,9 +70,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from qwenops.durations import parse_duration
-from qwenops.spec import Analysis, SeriesLabels
-from qwenops.status import AnalysisReading, SLOReading
+from qwenops.api.durations import parse_duration
+from qwenops.api.spec import Analysis, SeriesLabels
+from qwenops.api.status import AnalysisReading, SLOReading
 
 Outcome = Literal["Passed", "Failed", "Inconclusive", "Error"]
 """A verdict's outcome (the same words as `status.analysis.verdict`)."""

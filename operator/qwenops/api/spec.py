@@ -40,9 +40,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from qwenops.durations import DURATION_PATTERN
-from qwenops.errors import InvalidSpecError
-from qwenops.naming import MAX_NAME_LENGTH
+from qwenops.api.durations import DURATION_PATTERN
+from qwenops.api.errors import InvalidSpecError
+from qwenops.api.naming import MAX_NAME_LENGTH
 
 CEL = "x-kubernetes-validations"
 

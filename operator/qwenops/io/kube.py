@@ -23,7 +23,7 @@ from urllib.parse import quote
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from qwenops.diff import drift_patch, is_derivative
+from qwenops.render.diff import drift_patch, is_derivative
 
 log = logging.getLogger(__name__)
 

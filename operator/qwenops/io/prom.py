@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from qwenops.analysis import Measurement, Queries, Reading, Verdict, assess, build_queries
-from qwenops.spec import Analysis
+from qwenops.analysis.verdict import Measurement, Queries, Reading, Verdict, assess, build_queries
+from qwenops.api.spec import Analysis
 
 QUERY_PATH = "api/v1/query"
 _SNIPPET = 200

@@ -1,8 +1,8 @@
 """`kubectl qwen`: look at a QwenDeployment's rollout, and promote, abort, retry or undo it.
 
 A kubectl plugin (the console script `kubectl-qwen`). It reads and writes through
-`qwenops.kube` with the kubeconfig kubectl would use; what it prints comes from
-`qwenops.view`. A request is an annotation (`qwenops.io/<verb>`) set to a fresh
+`qwenops.io.kube` with the kubeconfig kubectl would use; what it prints comes from
+`qwenops.kubectl.view`. A request is an annotation (`qwenops.io/<verb>`) set to a fresh
 value by a merge patch of `metadata.annotations` alone, never `spec`; the
 operator acts on each new value once and records it in `status.handled.<verb>`,
 which is what the plugin waits for.
@@ -23,7 +23,9 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 
-from qwenops import kube, naming, view
+from qwenops.api import naming
+from qwenops.io import kube
+from qwenops.kubectl import view
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 """EXIT_USAGE is argparse's own."""
@@ -67,7 +69,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 class Target:
-    """One QwenDeployment, by namespace and name, read and annotated through `qwenops.kube`."""
+    """One QwenDeployment, by namespace and name, read and annotated through `qwenops.io.kube`."""
 
     def __init__(self, namespace: str, name: str) -> None:
         self.namespace, self.name = namespace, name

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from qwenops.durations import parse_duration
-from qwenops.spec import ModelRef, QwenDeploymentSpec
-from qwenops.status import QwenDeploymentStatus
+from qwenops.api.durations import parse_duration
+from qwenops.api.spec import ModelRef, QwenDeploymentSpec
+from qwenops.api.status import QwenDeploymentStatus
 
 GB = 1000**3
 DOWNLOAD_BYTES_PER_SECOND = 50 * 1000**2

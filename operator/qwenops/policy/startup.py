@@ -17,9 +17,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from qwenops.budget import StartupBudget
-from qwenops.naming import DOWNLOAD_CONTAINER, SERVING_CONTAINER, VERIFY_CONTAINER
-from qwenops.status import ConditionType, QwenDeploymentStatus, StartupStatus, with_condition
+from qwenops.api.naming import DOWNLOAD_CONTAINER, SERVING_CONTAINER, VERIFY_CONTAINER
+from qwenops.api.status import ConditionType, QwenDeploymentStatus, StartupStatus, with_condition
+from qwenops.render.startup_budget import StartupBudget
 
 EXIT_INVALID_REVISION = 2
 EXIT_VERIFICATION_FAILED = 3

@@ -6,8 +6,10 @@ from typing import Any
 
 import kopf
 
-from qwenops import kube, metrics, naming, reconcile
-from qwenops.config import OperatorConfig
+from qwenops.api import naming
+from qwenops.controller import reconcile
+from qwenops.controller.config import OperatorConfig
+from qwenops.io import kube, metrics
 
 log = logging.getLogger(__name__)
 

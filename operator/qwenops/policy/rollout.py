@@ -24,13 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from qwenops import naming
-from qwenops.budget import progress_deadline
-from qwenops.durations import parse_duration
-from qwenops.render import with_pods_of
-from qwenops.spec import QwenDeploymentSpec, Step
-from qwenops.startup import RevisionStartup
-from qwenops.status import (
+from qwenops.api import naming
+from qwenops.api.durations import parse_duration
+from qwenops.api.spec import QwenDeploymentSpec, Step
+from qwenops.api.status import (
     AnalysisReading,
     CanaryRevision,
     Condition,
@@ -43,6 +40,9 @@ from qwenops.status import (
     condition,
     with_condition,
 )
+from qwenops.policy.startup import RevisionStartup
+from qwenops.render.desired import with_pods_of
+from qwenops.render.startup_budget import progress_deadline
 
 
 @dataclass(frozen=True)
