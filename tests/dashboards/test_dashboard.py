@@ -16,7 +16,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from dashboards import build
 from images.serving.vllm_sim import SERIES_NAMES, escaped
-from qwenops.analysis.verdict import verdict as analysis
+from qwenops.analysis import verdict as analysis
 from qwenops.io import metrics as operator_metrics
 from tests.dashboards import promql
 from tests.prometheus import REQUIRE_ENV
