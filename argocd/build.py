@@ -4,6 +4,8 @@
     python -m argocd.build --check   # exit 1 if either is stale (tests/argocd checks it too)
 
 The Lua lives in one place, `health.lua` and `actions/`; the two YAML files are generated:
+every action is `actions/request.lua` (set the annotation `qwenops.io/<kind>` to a new value)
+behind two lines of its own, a comment from `ACTIONS` and `local kind = "<kind>"`.
 
 - `argocd-cm-patch.yaml`: a patch of the `argocd-cm` ConfigMap, for `kubectl patch` or kustomize;
 - `argo-cd-values.yaml`: the same keys under `configs.cm`, for the argo-cd Helm chart.
@@ -17,8 +19,13 @@ HERE = Path(__file__).resolve().parent
 GROUP_KIND = "qwenops.io_QwenDeployment"
 HEALTH_KEY = f"resource.customizations.health.{GROUP_KIND}"
 ACTIONS_KEY = f"resource.customizations.actions.{GROUP_KIND}"
-ACTIONS = ("promote", "abort", "retry", "undo")
-"""The actions, in the order Argo CD's menu lists their definitions."""
+ACTIONS = {
+    "promote": "end the current canary step now (its pause and its analysis are skipped).",
+    "abort": "roll the running canary back now (weight 0, scaled to 0, revision rejected).",
+    "retry": "try the rolled-back revision again, from its first step.",
+    "undo": "serve the previous revision instead of the spec's, until the spec changes.",
+}
+"""The actions, in the order Argo CD's menu lists their definitions, and what each asks for."""
 
 PATCH = HERE / "argocd-cm-patch.yaml"
 VALUES = HERE / "argo-cd-values.yaml"
@@ -37,6 +44,17 @@ def script(relative: str) -> str:
     return text
 
 
+def action_script(kind: str) -> str:
+    """The Lua of one action, as Argo CD runs it: its two lines, then the shared request body."""
+    return (
+        f"-- qwenops.io/{kind}: {ACTIONS[kind]}\n"
+        f'local kind = "{kind}"\n'
+        "\n"
+        "-- What follows is the same in every qwenops action: only the two lines above differ.\n"
+        "--\n" + script("actions/request.lua")
+    )
+
+
 def block(text: str, indent: int) -> str:
     """`text` as the body of a `|` block scalar, indented by `indent` spaces (blank lines stay empty)."""
     pad = " " * indent
@@ -50,7 +68,7 @@ def actions_document() -> str:
         parts += [
             f"  - name: {name}\n",
             "    action.lua: |\n",
-            block(script(f"actions/{name}/action.lua"), 6),
+            block(action_script(name), 6),
         ]
     return "".join(parts)
 

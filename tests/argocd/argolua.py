@@ -24,10 +24,13 @@ from typing import Any, cast
 
 import lupa.lua51 as lua51
 
+from argocd.build import action_script
+
 ROOT = Path(__file__).resolve().parents[2] / "argocd"
 HEALTH = ROOT / "health.lua"
 DISCOVERY = ROOT / "actions" / "discovery.lua"
 ACTIONS = ("promote", "abort", "retry", "undo")
+"""The actions these tests know (tests/argocd/test_build.py checks the build offers the same)."""
 
 Json = Any
 """A JSON-shaped value: dict, list, str, float/int, bool or None."""
@@ -182,7 +185,7 @@ def enabled(obj: Mapping[str, Json], *, lua: ArgoLua | None = None) -> set[str]:
 
 def action(name: str, obj: Mapping[str, Json], *, now: datetime | None = None) -> dict[str, Json]:
     """Run one action and return the object Argo CD would patch the live one to."""
-    result = ArgoLua(now).run(ROOT / "actions" / name / "action.lua", obj)
+    result = ArgoLua(now).run(action_script(name), obj)
     assert isinstance(result, dict), result
     cleaned = clean_returned(result, dict(obj))
     assert isinstance(cleaned, dict)

@@ -1,8 +1,3 @@
--- qwenops.io/promote: end the current canary step now (its pause and its analysis are skipped).
-local kind = "promote"
-
--- What follows is the same in every qwenops action: only the two lines above differ.
---
 -- The operator acts on each NEW value of the annotation qwenops.io/<kind> once, and records the
 -- value it acted on in status.handled.<kind>. So the value set here must differ from the one
 -- there now and from the last one handled, or the request is silently ignored.
