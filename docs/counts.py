@@ -102,6 +102,36 @@ def refused_flags() -> str:
     return ", ".join(long + [f"`-{flag}`" for flag in VLLM_MANAGED_SHORT_FLAGS])
 
 
+def _span(seconds: float) -> str:
+    whole = int(seconds)
+    if whole % 60:
+        return f"{whole // 60}m{whole % 60}s" if whole > 60 else f"{whole} s"
+    minutes = whole // 60
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def startup_budget() -> str:
+    """The rates and margins of render/startup_budget.py, and what they give an 8B model."""
+    from qwenops.api.spec import ModelRef  # noqa: PLC0415
+    from qwenops.render import startup_budget as budget  # noqa: PLC0415
+
+    def rate(bytes_per_second: int) -> str:
+        return f"{bytes_per_second / 1000**2:g} MB/s"
+
+    model = ModelRef(name="Qwen/Qwen3-8B", revision="0" * 40, served_model_name="qwen3-8b")
+    cold = budget.startup_budget(model, warm_cache=False).deadline.total_seconds()
+    return (
+        f"the startup probe allows {_span(budget.LOAD_OVERHEAD.total_seconds())} plus the weights' "
+        f"size at {rate(budget.LOAD_BYTES_PER_SECOND)} to load them; the operator's progress deadline "
+        f"adds the download ({_span(budget.DOWNLOAD_OVERHEAD.total_seconds())} plus the size at "
+        f"{rate(budget.DOWNLOAD_BYTES_PER_SECOND)}; nothing on a warm cache) and the verification "
+        f"({_span(budget.VERIFY_OVERHEAD.total_seconds())} plus the size at "
+        f"{rate(budget.VERIFY_BYTES_PER_SECOND)}), plus {_span(budget.DEADLINE_MARGIN.total_seconds())}. "
+        f"With no size given or in the name, {budget.UNKNOWN_SIZE_BYTES / budget.GB:g} GB is assumed. "
+        f"For Qwen/Qwen3-8B on a cold cache the deadline is {_span(cold)}."
+    )
+
+
 def example() -> str:
     return "\n```yaml\n" + (REPO / "examples" / "chat.yaml").read_text().rstrip("\n") + "\n```\n"
 
@@ -277,6 +307,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "name-length": name_length,
     "revision-length": revision_length,
     "refused-flags": refused_flags,
+    "startup-budget": startup_budget,
     "example": example,
     "metrics": metrics,
     "spec-fields": spec_fields,

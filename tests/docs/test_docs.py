@@ -44,6 +44,17 @@ def test_a_stale_or_unknown_block_is_found(tmp_path: Path) -> None:
         counts.stale((page,))
 
 
+@pytest.mark.parametrize("page", counts.DOCS, ids=lambda page: page.name)
+def test_no_block_within_a_paragraph_starts_its_line(page: Path) -> None:
+    """A line that starts with `<!--` is raw HTML to Markdown: the words after it would lose their
+    formatting and cut the paragraph in two. Blocks that hold a table or a code block start their
+    own line, and their body starts with a newline."""
+    starts = [
+        line[:60] for line in page.read_text().splitlines() if re.match(r"<!-- counts:[a-z0-9-]+ -->\S", line)
+    ]
+    assert starts == [], "put the block after a word of its sentence"
+
+
 def test_the_readme_stays_short() -> None:
     size = len(README.read_bytes())
     assert size <= README_LIMIT_BYTES, f"README.md is {size} bytes: move the detail into docs/"
