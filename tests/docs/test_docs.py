@@ -146,3 +146,13 @@ def test_the_settings_table_is_what_the_operator_reads() -> None:
     defaults = _environment_defaults()
     assert defaults, "config.py reads no variable: the test lost its way"
     assert _documented_settings() == defaults
+
+
+def test_every_module_the_architecture_names_exists() -> None:
+    package = REPO / "operator" / "qwenops"
+    text = (DOCS / "architecture.md").read_text()
+    named = set(re.findall(r"`([a-z_/]+\.py)`", counts.BLOCK.sub("", text)))
+    assert named, "architecture.md names no module: the test lost its way"
+    existing = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    missing = {name for name in named if not any(p == name or p.endswith("/" + name) for p in existing)}
+    assert missing == set()
