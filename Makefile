@@ -6,7 +6,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CONTRACT_VENV ?= .venv-contract
 
-.PHONY: setup test unit integration contract chart helm image argocd dashboards lint crds demo e2e bench clean
+.PHONY: setup test unit integration contract chart helm image argocd dashboards lint crds docs demo e2e bench clean
 
 setup: $(VENV)/.installed
 
@@ -55,19 +55,30 @@ argocd: setup
 dashboards: setup
 	$(BIN)/python -m dashboards.build
 
+# The counts, lists and tables of README.md and docs/ taken from the repository; tests/docs fails while one is stale.
+docs: setup
+	$(BIN)/python -m docs.counts
+
 lint: setup
-	$(BIN)/ruff check operator tests demo images bench argocd dashboards
+	$(BIN)/ruff check operator tests demo images bench argocd dashboards docs
 	$(BIN)/mypy
 	$(BIN)/mypy -p images.serving
 	$(BIN)/mypy tests/chart tests/e2e
-	$(BIN)/mypy --explicit-package-bases argocd/build.py dashboards/build.py tests/argocd tests/dashboards
+	$(BIN)/mypy --explicit-package-bases argocd/build.py dashboards/build.py docs/counts.py tests/argocd tests/dashboards tests/docs
 	$(BIN)/lint-imports
 
 crds: setup
 	$(BIN)/qwenops crds --output crds/qwenops.io_qwendeployments.yaml
 	cp crds/qwenops.io_qwendeployments.yaml charts/qwenops/crds/
 
+# The canaries are judged by a real Prometheus: Debian's package, installed here when neither
+# $QWENOPS_PROMETHEUS nor a `prometheus` on PATH names one (as .ci/run does, with sudo when not root).
 demo: setup
+	@if [ -z "$$QWENOPS_PROMETHEUS" ] && ! command -v prometheus >/dev/null 2>&1; then \
+		sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+		echo "make demo: installing Debian's prometheus package"; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus; \
+	fi
 	$(BIN)/python demo/run.py
 
 bench: setup

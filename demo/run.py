@@ -132,9 +132,8 @@ def serving(revision: str | None = None) -> Callable[[dict[str, Any]], bool]:
 async def main() -> int:
     if find_prometheus() is None:
         print(
-            "make demo needs a `prometheus` binary on PATH (or $QWENOPS_PROMETHEUS) to judge the canaries.\n"
-            "  Debian/Ubuntu: sudo apt-get install prometheus\n"
-            "  elsewhere:     https://prometheus.io/download/ (any 2.x), then put `prometheus` on PATH",
+            "the demo needs a `prometheus` binary on PATH (or $QWENOPS_PROMETHEUS) to judge the canaries:\n"
+            "  `make demo` installs Debian's prometheus package first; elsewhere put any 2.x on PATH",
             file=sys.stderr,
         )
         return 2

@@ -19,49 +19,11 @@ Outcomes, strongest first (the verdict is the strongest outcome among its checks
   requests in the window (then no SLO is judged at all), or no latency samples.
 * ``Passed``: every configured check passed.
 
-The error-rate guard (README-ready)
------------------------------------
-
-A canary's errors over the window are treated as a binomial sample: ``n``
-requests, each failing independently with the canary's true error ratio
-``p``. ``maxErrorRate`` is a statement about ``p``, not about the ``k/n`` seen
-in one window: a healthy canary with ``p`` exactly at a 1 % SLO shows more than
-1 % errors in 26 % of its 100-request windows and 42 % of its 1000-request
-ones, so comparing ``k/n`` with the SLO would fail healthy canaries all the
-time, and most often at low traffic for small ``p`` below the SLO. ``assess``
-therefore runs the exact one-sided binomial test of H0: ``p <= maxErrorRate``
-and fails the check only when ``P(X >= k | n, maxErrorRate) <= 1 - confidence``
-(``analysis.confidence``, default 0.99). This is the same decision as "the
-one-sided Clopper-Pearson lower confidence bound of ``p`` is above
-``maxErrorRate``", computed exactly with no normal approximation (which is
-poor for the small ``k`` of low traffic), in pure Python. By construction a
-canary whose true error ratio is at or below the SLO fails a single reading
-with probability at most ``1 - confidence`` (less, since the test is
-discrete), whatever the traffic; ``failureLimit`` consecutive failed readings
-are needed for a rollback. A real regression still fails: at 5 % errors
-against a 1 % SLO, a reading of 100 requests fails about half the time, of
-200 requests about 85 % of the time, of 500 or more almost always
-(``bench/false_alarms.py`` measures both sides).
-
-``maxErrorRateVsStable`` (canary ratio at most ``r`` times the stable's) uses
-the conditional test for two Poisson rates: given ``K`` errors in both
-revisions together, the canary's share is Binomial(``K``,
-``r·n_c / (r·n_c + n_s)``) when the canary is exactly ``r`` times worse, and
-the check fails when ``P(X >= k_c)`` under that binomial is at most ``1 -
-confidence``. It applies only when the stable revision served at least
-``minRequests`` in the window; otherwise the check is ``Skipped``.
-
-The latency SLOs compare the p95 as Prometheus computes it
-(``histogram_quantile`` over the window's buckets, across the revision's pods)
-with the threshold directly, once ``minRequests`` is met: a histogram quantile
-is already an aggregate of every request in the window, its error is dominated
-by the bucket boundaries rather than by sampling once there are ``minRequests``
-requests, and the raw observations a confidence interval would need are not
-in Prometheus.
-
-Counts come from ``increase()``, which Prometheus extrapolates to the window's
-edges, so they are rounded to whole requests. An empty result for the errors
-query while requests were served means no 5xx series exist yet: zero errors.
+The statistics behind each check (the exact binomial test of ``maxErrorRate``
+at ``analysis.confidence``, the two-rate test of ``maxErrorRateVsStable``, why
+the p95s are compared directly, and how counts are rounded) and what they cost
+in false rollbacks and missed regressions are in docs/rollouts.md, "The
+error-rate guard".
 """
 
 import math
