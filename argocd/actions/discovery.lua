@@ -1,13 +1,12 @@
 -- Which qwenops.io/QwenDeployment actions Argo CD offers now.
 --
 -- Each action sets an annotation the operator acts on once per new value. A value it cannot act
--- on at once is not always dropped: a promote or an abort set while no canary runs waits, and
--- fires on the next rollout, which nobody has looked at yet. So an action is offered only while
--- the status shows the operator would act on it now:
+-- on is used up for nothing: a promote, abort or retry set while no canary runs is recorded as
+-- handled with a RequestIgnored event. So an action is offered only while the status shows the
+-- operator would act on it now:
 --
 --   promote  a canary holds at a step whose weight is in effect (phase Progressing or Paused,
---            not yet scaling up to take over); a promote while the step's pods are still
---            starting would be used up with no effect
+--            not yet scaling up to take over)
 --   abort    a canary runs (phase Progressing or Paused)
 --   retry    the declared revision was rolled back (phase RolledBack)
 --   undo     there is a revision to go back to: the stable one while a canary runs, else the
