@@ -148,7 +148,7 @@ async def reconcile(
             post(body, event)
         if stage_change is not None:
             post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
-                              stage_change.message))  # fmt: skip
+                             stage_change.message))  # fmt: skip
         _count(namespace, name, status, plan, now)
     return plan.requeue_after
 
