@@ -3,12 +3,10 @@
 Three sources, so that a new call in the code fails tests/chart/test_rbac.py until the chart
 grants it:
 
-1. `operator/qwenops/io/kube.py`, the only module that talks to the API: each method of its
-   client class `Kube` is read (AST) for the HTTP method and path shape it sends
-   (`resource.path(ns)` is a collection, `(ns, name)` an object, `(ns, name, "status")` a
-   subresource), and every call of those methods elsewhere in the package for the resource it
-   passes (`kube.DEPLOYMENTS`, or a manifest built by a `render.desired.desired_*` function,
-   whose `kind` says the resource). A call guarded by `if not known:` is left out where the
+1. `operator/qwenops/io/kube.py`, the only module that talks to the API: what each method of its
+   client class `Kube` sends (tests/chart/client_sends.py reads it from the code), and every call
+   of those methods elsewhere in the package for the resource it passes (`kube.DEPLOYMENTS`, or a
+   manifest built by a `render.desired.desired_*` function, whose `kind` says the resource). A call guarded by `if not known:` is left out where the
    caller passes `known=True`. Calls are found by a naming convention: the client is always
    `client` (a parameter, a variable or an attribute such as `self.client`), so `client.get(...)`
    and `self.client.get(...)` are calls of the API. What would slip past the convention is
@@ -32,19 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.chart.client_sends import (
+    KUBE,
+    UnresolvedCallError,
+    client_methods,
+    kube_functions,
+    parse_module,
+    takes_manifest,
+    where_of,
+)
 from tests.chart.fetch_helm import REPO
 
 PACKAGE = REPO / "operator" / "qwenops"
-KUBE = PACKAGE / "io" / "kube.py"
 RENDER = PACKAGE / "render" / "desired.py"
-CLIENT_CLASS = "Kube"
-"""The class in KUBE whose methods call the API."""
 CLIENT_TYPES = frozenset({"Kube", "KubeClient"})
 """Annotations that make a parameter or attribute the client (bare, or as `kube.<name>`)."""
 CLIENT = "client"
 """The one name the client goes by wherever the operator holds it."""
-
-HTTP_VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
 
 
 @dataclass(frozen=True, order=True)
@@ -59,20 +61,7 @@ class ApiCall:
     why: str = field(default="", compare=False)
 
 
-class UnresolvedCallError(AssertionError):
-    """A call whose resource the derivation cannot tell; the message says where."""
-
-
-@dataclass(frozen=True)
-class _Send:
-    """What one client method sends: a verb, on a subresource, unless a flag parameter is set."""
-
-    verb: str
-    subresource: str | None = None
-    unless: str | None = None
-
-
-# --- 1. kube.py's client and its callers ----------------------------------------------------------
+# --- 1. calls of kube.py's client ----------------------------------------------------------------
 
 
 def _resources() -> dict[str, tuple[str, str]]:
@@ -94,141 +83,10 @@ def _kinds() -> dict[tuple[str, str], str]:
     return {key: names[id(resource)] for key, resource in kube._BY_KIND.items()}
 
 
-def _module(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(), filename=str(path))
-
-
-def _where(path: Path) -> str:
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-def _is_negated_name(test: ast.expr) -> str | None:
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name):
-        return test.operand.id
-    return None
-
-
-def _walk_guarded(node: ast.AST, guard: str | None = None) -> Iterator[tuple[ast.AST, str | None]]:
-    """Every node under `node`, with the flag of the innermost enclosing `if not <flag>:`."""
-    for child in ast.iter_child_nodes(node):
-        inner = guard
-        if isinstance(node, ast.If) and child in node.body:
-            inner = _is_negated_name(node.test) or guard
-        yield child, inner
-        yield from _walk_guarded(child, inner)
-
-
-def _self_method(node: ast.expr) -> str | None:
-    """`self.<name>` -> name."""
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-        return node.attr
-    return None
-
-
-def _sends_of(
-    method: ast.AsyncFunctionDef | ast.FunctionDef, methods: set[str]
-) -> list[_Send | tuple[str, str | None]]:
-    """What a client method sends: _Send for its own `self._call`s, (callee, guard) for the client's
-    methods it calls."""
-    found: list[_Send | tuple[str, str | None]] = []
-    for node, guard in _walk_guarded(method):
-        if not isinstance(node, ast.Call):
-            continue
-        args = list(node.args)
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "to_thread" and args:
-            callee, args = args[0], args[1:]
-        else:
-            callee = node.func
-        name = _self_method(callee)
-        if name == "_call":
-            found.append(_send_of_call(method.name, args, guard))
-        elif name in methods and name != method.name:
-            found.append((name, guard))
-    return found
-
-
-def _send_of_call(method: str, args: list[ast.expr], guard: str | None) -> _Send:
-    where = f"{CLIENT_CLASS}.{method}"
-    if len(args) < 2 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
-        raise UnresolvedCallError(f"{where}: _call without a literal HTTP method")
-    http_method, path = args[0].value, args[1]
-    if not (isinstance(path, ast.Call) and isinstance(path.func, ast.Attribute) and path.func.attr == "path"):
-        raise UnresolvedCallError(f"{where}: _call's path is not `resource.path(...)`")
-    shape = len(path.args)
-    subresource = None
-    if shape >= 3:
-        sub = path.args[2]
-        if not isinstance(sub, ast.Constant) or not isinstance(sub.value, str):
-            raise UnresolvedCallError(f"{where}: a subresource that is not a literal")
-        subresource = sub.value
-    if http_method == "GET":
-        verb = "get" if shape >= 2 else "list"
-    elif http_method == "DELETE" and shape < 2:
-        verb = "deletecollection"
-    else:
-        verb = HTTP_VERBS[http_method]
-    return _Send(verb, subresource, guard)
-
-
-def _client_methods() -> dict[str, ast.AsyncFunctionDef | ast.FunctionDef]:
-    """The methods of kube.py's client class, by name."""
-    tree = _module(KUBE)
-    classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == CLIENT_CLASS]
-    if not classes:
-        raise UnresolvedCallError(
-            f"{_where(KUBE)}: no class {CLIENT_CLASS}; teach tests/chart/operator_calls.py"
-        )
-    return {n.name: n for n in classes[0].body if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef)}
-
-
-@functools.cache
-def kube_functions() -> dict[str, tuple[_Send, ...] | UnresolvedCallError]:
-    """Each public method of kube.py's client that reaches the API -> what it sends, callees
-    included (or why that cannot be told: an error only where the operator calls that method)."""
-    defs = _client_methods()
-    direct: dict[str, list[_Send | tuple[str, str | None]]] = {}
-    unresolved: dict[str, UnresolvedCallError] = {}
-    for name, node in defs.items():
-        try:
-            direct[name] = _sends_of(node, set(defs))
-        except UnresolvedCallError as exc:
-            direct[name], unresolved[name] = [], exc
-
-    def resolve(name: str, seen: frozenset[str] = frozenset()) -> list[_Send]:
-        sends: list[_Send] = []
-        for item in direct[name]:
-            if isinstance(item, _Send):
-                sends.append(item)
-            elif item[0] not in seen:
-                callee, guard = item
-                sends += [
-                    _Send(s.verb, s.subresource, s.unless or guard) for s in resolve(callee, seen | {name})
-                ]
-        return sends
-
-    found: dict[str, tuple[_Send, ...] | UnresolvedCallError] = {}
-    for name in defs:
-        if name.startswith("_"):
-            continue
-        if name in unresolved:
-            found[name] = unresolved[name]
-        elif sends := tuple(resolve(name)):
-            found[name] = sends
-    return found
-
-
-def _takes_manifest(name: str) -> bool:
-    """True when the method finds its resource from a manifest (`resource_of(...)`), not a param."""
-    return any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "resource_of"
-        for n in ast.walk(_client_methods()[name])
-    )
-
-
 @functools.cache
 def render_kinds() -> dict[str, frozenset[tuple[str, str]]]:
     """Each function of render/desired.py -> the (apiVersion, kind) of the manifests it builds."""
-    tree = _module(RENDER)
+    tree = parse_module(RENDER)
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     own: dict[str, set[tuple[str, str]]] = {}
     calls: dict[str, set[str]] = {}
@@ -325,7 +183,7 @@ def operator_modules(root: str = "qwenops.controller.handlers") -> list[Path]:
         if path is None or path in seen:
             continue
         seen.add(path)
-        for node in ast.walk(_module(path)):
+        for node in ast.walk(parse_module(path)):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qwenops"):
                 # `from qwenops.io import kube` imports the module qwenops.io.kube (and qwenops.io)
                 todo.append(node.module or "")
@@ -372,12 +230,12 @@ def _target_name(target: ast.expr) -> str | None:
 
 def convention_breaks(path: Path) -> list[str]:
     """Where a module holds or calls the client so that the derivation could miss a call."""
-    tree = _module(path)
-    methods = set(_client_methods())
+    tree = parse_module(path)
+    methods = set(client_methods())
     resources = set(_resources())
     found: list[str] = []
     for node in ast.walk(tree):
-        at = f"{_where(path)}:{getattr(node, 'lineno', 0)}"
+        at = f"{where_of(path)}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, ast.arg) and _names_client_type(node.annotation) and node.arg != CLIENT:
             found.append(f"{at}: parameter {node.arg!r} holds the client: name it {CLIENT!r}")
         elif isinstance(node, ast.AnnAssign) and _names_client_type(node.annotation):
@@ -424,19 +282,19 @@ def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
             continue
         if breaks := convention_breaks(path):
             raise UnresolvedCallError("\n".join(breaks))
-        tree = _module(path)
+        tree = parse_module(path)
         for scope, call in _enclosing_functions(tree):
             func = call.func
             if not (isinstance(func, ast.Attribute) and _is_client(func.value) and func.attr in sends):
                 continue
-            where = f"{_where(path)}:{call.lineno} {ast.unparse(func)}"
+            where = f"{where_of(path)}:{call.lineno} {ast.unparse(func)}"
             function_sends = sends[func.attr]
             if isinstance(function_sends, UnresolvedCallError):
                 raise UnresolvedCallError(f"{where}: {function_sends}")
             if not call.args:
                 raise UnresolvedCallError(f"{where}: no positional resource or manifest")
             first = call.args[0]
-            if _takes_manifest(func.attr):
+            if takes_manifest(func.attr):
                 targets = [
                     kinds[kind] for kind in sorted(_manifest_kinds(first, scope, where)) if kind in kinds
                 ]
@@ -499,7 +357,7 @@ def kopf_watch_calls() -> set[ApiCall]:
 def event_calls() -> set[ApiCall]:
     """`kopf.event`/`info`/`warn`/`exception` in the operator's modules: core/v1 Events created."""
     for path in operator_modules():
-        for node in ast.walk(_module(path)):
+        for node in ast.walk(parse_module(path)):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.chart.client_sends import KUBE, UnresolvedCallError
 from tests.chart.helm import Manifest
 from tests.chart.operator_calls import (
-    KUBE,
     PACKAGE,
     ApiCall,
-    UnresolvedCallError,
     convention_breaks,
     operator_calls,
     operator_modules,
