@@ -3,12 +3,16 @@
 Three sources, so that a new call in the code fails tests/chart/test_rbac.py until the chart
 grants it:
 
-1. `operator/qwenops/io/kube.py`, the only module that talks to the API: each of its functions is
-   read (AST) for the HTTP method and path shape it sends (`resource.path(ns)` is a collection,
-   `(ns, name)` an object, `(ns, name, "status")` a subresource), and every call of those
-   functions elsewhere in the package for the resource it passes (`kube.DEPLOYMENTS`, or a
-   manifest built by a `render.desired_*` function, whose `kind` says the resource). A call
-   guarded by `if not known:` is left out where the caller passes `known=True`.
+1. `operator/qwenops/io/kube.py`, the only module that talks to the API: what each method of its
+   client class `Kube` sends (tests/chart/client_sends.py reads it from the code), and every call
+   of those methods elsewhere in the package for the resource it passes (`kube.DEPLOYMENTS`, or a
+   manifest built by a `render.desired.desired_*` function, whose `kind` says the resource). A call guarded by `if not known:` is left out where the
+   caller passes `known=True`. Calls are found by a naming convention: the client is always
+   `client` (a parameter, a variable or an attribute such as `self.client`), so `client.get(...)`
+   and `self.client.get(...)` are calls of the API. What would slip past the convention is
+   reported instead (:func:`convention_breaks`): a parameter or attribute typed as the client
+   under another name, the client bound to another name, a call of `kube.<method>` as if it were
+   a module function, a `kube.<RESOURCE>` handed to a method of something else.
 2. kopf's registry after `import qwenops.controller.handlers`: every resource kopf watches (list, watch),
    and patches when a change handler or daemon keeps its progress and finalizer on it.
 3. kopf itself (1.45, `kopf/_core/reactor/observation.py` and `engines/posting.py`): `kopf.event`
@@ -21,18 +25,28 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.chart.client_sends import (
+    KUBE,
+    UnresolvedCallError,
+    client_methods,
+    kube_functions,
+    parse_module,
+    takes_manifest,
+    where_of,
+)
 from tests.chart.fetch_helm import REPO
 
 PACKAGE = REPO / "operator" / "qwenops"
-KUBE = PACKAGE / "kube.py"
-RENDER = PACKAGE / "render.py"
-
-HTTP_VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+RENDER = PACKAGE / "render" / "desired.py"
+CLIENT_TYPES = frozenset({"Kube", "KubeClient"})
+"""Annotations that make a parameter or attribute the client (bare, or as `kube.<name>`)."""
+CLIENT = "client"
+"""The one name the client goes by wherever the operator holds it."""
 
 
 @dataclass(frozen=True, order=True)
@@ -47,20 +61,7 @@ class ApiCall:
     why: str = field(default="", compare=False)
 
 
-class UnresolvedCallError(AssertionError):
-    """A call whose resource the derivation cannot tell; the message says where."""
-
-
-@dataclass(frozen=True)
-class _Send:
-    """What one kube.py function sends: a verb, on a subresource, unless a flag parameter is set."""
-
-    verb: str
-    subresource: str | None = None
-    unless: str | None = None
-
-
-# --- 1. kube.py and its callers -------------------------------------------------------------------
+# --- 1. calls of kube.py's client ----------------------------------------------------------------
 
 
 def _resources() -> dict[str, tuple[str, str]]:
@@ -82,123 +83,10 @@ def _kinds() -> dict[tuple[str, str], str]:
     return {key: names[id(resource)] for key, resource in kube._BY_KIND.items()}
 
 
-def _module(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(), filename=str(path))
-
-
-def _is_negated_name(test: ast.expr) -> str | None:
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name):
-        return test.operand.id
-    return None
-
-
-def _walk_guarded(node: ast.AST, guard: str | None = None) -> Iterator[tuple[ast.AST, str | None]]:
-    """Every node under `node`, with the flag of the innermost enclosing `if not <flag>:`."""
-    for child in ast.iter_child_nodes(node):
-        inner = guard
-        if isinstance(node, ast.If) and child in node.body:
-            inner = _is_negated_name(node.test) or guard
-        yield child, inner
-        yield from _walk_guarded(child, inner)
-
-
-def _sends_of(
-    function: ast.AsyncFunctionDef | ast.FunctionDef, functions: set[str]
-) -> list[_Send | tuple[str, str | None]]:
-    """What a kube.py function sends: _Send for its own `_call`s, (callee, guard) for kube functions
-    it calls."""
-    found: list[_Send | tuple[str, str | None]] = []
-    for node, guard in _walk_guarded(function):
-        if not isinstance(node, ast.Call):
-            continue
-        args = list(node.args)
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "to_thread" and args:
-            callee, args = args[0], args[1:]
-        else:
-            callee = node.func
-        if isinstance(callee, ast.Name) and callee.id == "_call":
-            found.append(_send_of_call(function.name, args, guard))
-        elif isinstance(callee, ast.Name) and callee.id in functions and callee.id != function.name:
-            found.append((callee.id, guard))
-    return found
-
-
-def _send_of_call(function: str, args: list[ast.expr], guard: str | None) -> _Send:
-    where = f"kube.{function}"
-    if len(args) < 2 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
-        raise UnresolvedCallError(f"{where}: _call without a literal HTTP method")
-    method, path = args[0].value, args[1]
-    if not (isinstance(path, ast.Call) and isinstance(path.func, ast.Attribute) and path.func.attr == "path"):
-        raise UnresolvedCallError(f"{where}: _call's path is not `resource.path(...)`")
-    shape = len(path.args)
-    subresource = None
-    if shape >= 3:
-        sub = path.args[2]
-        if not isinstance(sub, ast.Constant) or not isinstance(sub.value, str):
-            raise UnresolvedCallError(f"{where}: a subresource that is not a literal")
-        subresource = sub.value
-    if method == "GET":
-        verb = "get" if shape >= 2 else "list"
-    elif method == "DELETE" and shape < 2:
-        verb = "deletecollection"
-    else:
-        verb = HTTP_VERBS[method]
-    return _Send(verb, subresource, guard)
-
-
-@functools.cache
-def kube_functions() -> dict[str, tuple[_Send, ...] | UnresolvedCallError]:
-    """Each public function of kube.py that reaches the API -> what it sends, callees included
-    (or why that cannot be told: an error only where the operator calls that function)."""
-    tree = _module(KUBE)
-    defs = {node.name: node for node in tree.body if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef)}
-    direct: dict[str, list[_Send | tuple[str, str | None]]] = {}
-    unresolved: dict[str, UnresolvedCallError] = {}
-    for name, node in defs.items():
-        try:
-            direct[name] = _sends_of(node, set(defs))
-        except UnresolvedCallError as exc:
-            direct[name], unresolved[name] = [], exc
-
-    def resolve(name: str, seen: frozenset[str] = frozenset()) -> list[_Send]:
-        sends: list[_Send] = []
-        for item in direct[name]:
-            if isinstance(item, _Send):
-                sends.append(item)
-            elif item[0] not in seen:
-                callee, guard = item
-                sends += [
-                    _Send(s.verb, s.subresource, s.unless or guard) for s in resolve(callee, seen | {name})
-                ]
-        return sends
-
-    found: dict[str, tuple[_Send, ...] | UnresolvedCallError] = {}
-    for name in defs:
-        if name.startswith("_"):
-            continue
-        if name in unresolved:
-            found[name] = unresolved[name]
-        elif sends := tuple(resolve(name)):
-            found[name] = sends
-    return found
-
-
-def _takes_manifest(name: str) -> bool:
-    """True when the function finds its resource from a manifest (`resource_of(...)`), not a param."""
-    tree = _module(KUBE)
-    function = next(
-        n for n in tree.body if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef) and n.name == name
-    )
-    return any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "resource_of"
-        for n in ast.walk(function)
-    )
-
-
 @functools.cache
 def render_kinds() -> dict[str, frozenset[tuple[str, str]]]:
-    """Each function of render.py -> the (apiVersion, kind) of the manifests it builds."""
-    tree = _module(RENDER)
+    """Each function of render/desired.py -> the (apiVersion, kind) of the manifests it builds."""
+    tree = parse_module(RENDER)
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     own: dict[str, set[tuple[str, str]]] = {}
     calls: dict[str, set[str]] = {}
@@ -236,7 +124,7 @@ def _called_name(call: ast.expr) -> str | None:
 
 
 def _manifest_kinds(arg: ast.expr, scope: ast.AST, where: str) -> frozenset[tuple[str, str]]:
-    """The kinds a manifest argument can have: it must come from a render.desired_* call."""
+    """The kinds a manifest argument can have: it must come from a render.desired.desired_* call."""
     made = render_kinds()
     direct = _called_name(arg)
     if direct in made:
@@ -255,7 +143,7 @@ def _manifest_kinds(arg: ast.expr, scope: ast.AST, where: str) -> frozenset[tupl
                 return made[name]
     raise UnresolvedCallError(
         f"{where}: cannot tell which kind of object this call writes; build it with a "
-        f"render.desired_* function in the same function, or teach tests/chart/operator_calls.py"
+        f"render.desired.desired_* function in the same function, or teach tests/chart/operator_calls.py"
     )
 
 
@@ -273,64 +161,140 @@ def _enclosing_functions(tree: ast.Module) -> Iterator[tuple[ast.AST, ast.Call]]
                     yield function, node
 
 
-def operator_modules(root: str = "handlers") -> list[Path]:
+def module_path(module: str) -> Path | None:
+    """`qwenops.a.b` -> operator/qwenops/a/b.py (or a/b/__init__.py); None when it is no module."""
+    parts = module.split(".")
+    if parts[0] != "qwenops":
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def operator_modules(root: str = "qwenops.controller.handlers") -> list[Path]:
     """The package's modules the operator process runs: `root` (what kopf runs) and, transitively,
-    every `qwenops` module it imports (at any level). A kubectl plugin in the package is not in it."""
-    seen: set[str] = set()
+    every `qwenops` module it imports (at any level). The kubectl plugin is not in it."""
+    seen: set[Path] = set()
     todo = [root]
     while todo:
-        name = todo.pop()
-        if name in seen or not (PACKAGE / f"{name}.py").is_file():
+        path = module_path(todo.pop())
+        if path is None or path in seen:
             continue
-        seen.add(name)
-        for node in ast.walk(_module(PACKAGE / f"{name}.py")):
-            if isinstance(node, ast.ImportFrom) and node.module == "qwenops":
-                todo += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qwenops."):
-                todo.append((node.module or "").split(".")[1])
+        seen.add(path)
+        for node in ast.walk(parse_module(path)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qwenops"):
+                # `from qwenops.io import kube` imports the module qwenops.io.kube (and qwenops.io)
+                todo.append(node.module or "")
+                todo += [f"{node.module}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("qwenops.")]
-    return sorted(PACKAGE / f"{name}.py" for name in seen)
+                todo += [a.name for a in node.names if a.name.startswith("qwenops.")]
+    return sorted(seen)
 
 
 def _is_none(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
 
-def reconcile_calls() -> set[ApiCall]:
-    """The calls the operator's own code makes through kube.py."""
+def _is_client(node: ast.expr) -> bool:
+    """`client`, or an attribute `<anything>.client`: where the convention says the client is."""
+    return (isinstance(node, ast.Name) and node.id == CLIENT) or (
+        isinstance(node, ast.Attribute) and node.attr == CLIENT
+    )
+
+
+def _names_client_type(annotation: ast.expr | None) -> bool:
+    """An annotation that is, or holds (`X | None`, `Optional[X]`, a string), the client's type."""
+    if annotation is None:
+        return False
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return False
+    return any(
+        (isinstance(n, ast.Name) and n.id in CLIENT_TYPES)
+        or (isinstance(n, ast.Attribute) and n.attr in CLIENT_TYPES and isinstance(n.value, ast.Name))
+        for n in ast.walk(annotation)
+    )
+
+
+def _target_name(target: ast.expr) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return None
+
+
+def convention_breaks(path: Path) -> list[str]:
+    """Where a module holds or calls the client so that the derivation could miss a call."""
+    tree = parse_module(path)
+    methods = set(client_methods())
+    resources = set(_resources())
+    found: list[str] = []
+    for node in ast.walk(tree):
+        at = f"{where_of(path)}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.arg) and _names_client_type(node.annotation) and node.arg != CLIENT:
+            found.append(f"{at}: parameter {node.arg!r} holds the client: name it {CLIENT!r}")
+        elif isinstance(node, ast.AnnAssign) and _names_client_type(node.annotation):
+            if _target_name(node.target) != CLIENT:
+                found.append(f"{at}: {ast.unparse(node.target)!r} holds the client: name it {CLIENT!r}")
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if _is_client(node.value) and any(_target_name(t) != CLIENT for t in targets):
+                found.append(f"{at}: the client bound to another name; keep calling it as {CLIENT!r}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "qwenops.io.kube":
+            if {alias.name for alias in node.names} & CLIENT_TYPES:
+                found.append(
+                    f"{at}: import the module (`from qwenops.io import kube`), not the client's class"
+                )
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
+        ):
+            receiver = node.func.value
+            if isinstance(receiver, ast.Name) and receiver.id == "kube":
+                found.append(
+                    f"{at}: kube.{node.func.attr}() is no function: call it as {CLIENT}.{node.func.attr}()"
+                )
+            elif not _is_client(receiver) and any(
+                isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "kube"
+                and a.attr in resources
+                for a in node.args
+            ):  # fmt: skip
+                found.append(
+                    f"{at}: {ast.unparse(node.func)}() is handed a kube resource: call the API as "
+                    f"{CLIENT}.{node.func.attr}() (or teach tests/chart/operator_calls.py)"
+                )
+    return found
+
+
+def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
+    """The calls the operator's own code (`modules`, default :func:`operator_modules`) makes through
+    the client of kube.py."""
     sends = kube_functions()
     resources = _resources()
     kinds = _kinds()
     calls: set[ApiCall] = set()
-    for path in operator_modules():
+    for path in operator_modules() if modules is None else modules:
         if path == KUBE:
             continue
-        tree = _module(path)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "qwenops.io.kube":
-                imported = {alias.name for alias in node.names} & set(sends)
-                if imported:
-                    raise UnresolvedCallError(
-                        f"{path.relative_to(REPO)}:{node.lineno}: call {sorted(imported)} as kube.<name>"
-                    )
+        if breaks := convention_breaks(path):
+            raise UnresolvedCallError("\n".join(breaks))
+        tree = parse_module(path)
         for scope, call in _enclosing_functions(tree):
             func = call.func
-            if not (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "kube"
-                and func.attr in sends
-            ):
+            if not (isinstance(func, ast.Attribute) and _is_client(func.value) and func.attr in sends):
                 continue
-            where = f"{path.relative_to(REPO)}:{call.lineno} kube.{func.attr}"
+            where = f"{where_of(path)}:{call.lineno} {ast.unparse(func)}"
             function_sends = sends[func.attr]
             if isinstance(function_sends, UnresolvedCallError):
                 raise UnresolvedCallError(f"{where}: {function_sends}")
             if not call.args:
                 raise UnresolvedCallError(f"{where}: no positional resource or manifest")
             first = call.args[0]
-            if _takes_manifest(func.attr):
+            if takes_manifest(func.attr):
                 targets = [
                     kinds[kind] for kind in sorted(_manifest_kinds(first, scope, where)) if kind in kinds
                 ]
@@ -393,7 +357,7 @@ def kopf_watch_calls() -> set[ApiCall]:
 def event_calls() -> set[ApiCall]:
     """`kopf.event`/`info`/`warn`/`exception` in the operator's modules: core/v1 Events created."""
     for path in operator_modules():
-        for node in ast.walk(_module(path)):
+        for node in ast.walk(parse_module(path)):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)

@@ -1,39 +1,30 @@
-"""One reconcile of one QwenDeployment: observe, decide, render, apply, write status.
+"""One reconcile pass of one QwenDeployment: observe, decide, render, apply, write status.
 
-Every trigger (create, update, resume, the resync timer, a child Deployment's
-or Pod's event) lands here. The object is re-read under a per-object lock, so two
-triggers never act on the same stale snapshot, and status is written with the
-resourceVersion it was read at, so a stale write fails instead of undoing a
-newer one. A pass about to change a child first writes nothing to the status on
-that same resourceVersion (:class:`_Fence`): a decision made on a status another
+The pass is handed the object as just read (:mod:`qwenops.controller.triggers` reads it under
+a per-object lock, so two triggers never act on the same stale snapshot), the API client, and
+the time. Status is written with the resourceVersion it was read at, so a stale write fails
+instead of undoing a newer one. A pass about to change a child first writes nothing to the
+status on that same resourceVersion (:class:`_Fence`): a decision made on a status another
 writer has since changed stops before it touches a child.
-
-Child events come in bursts (a new Deployment's own event, its status, each pod
-created, then each pod's status): :func:`poke` gives a burst one pass. The resync
-timer counts from the last pass, whatever started it (:func:`when_due`): an
-object is looked at again once a resync interval has passed without a look, or
-when the last pass asked for it sooner.
 """
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import cast
 
 import kopf
 
 from qwenops.api import naming
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.spec import QwenDeploymentSpec, parse_spec
-from qwenops.api.status import AnalysisReading, QwenDeploymentStatus
+from qwenops.api.status import QwenDeploymentStatus
 from qwenops.controller.config import OperatorConfig
-from qwenops.io import kube, metrics, prom
+from qwenops.controller.observe import dump_status, observe_deployment, owned_by, read_status, startups_of
+from qwenops.controller.reader import Reader
+from qwenops.io import kube, metrics
 from qwenops.policy import startup
 from qwenops.policy.rollout import (
-    DeploymentState,
     Event,
     Observed,
     Plan,
@@ -58,139 +49,27 @@ from qwenops.render.diff import merge_patch
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
 from qwenops.routing import httproute as traffic
 
-Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[AnalysisReading]]
-"""Reads the canary's SLOs: (spec, owner, canary revision, stable revision, now) -> reading."""
+PostEvent = Callable[[Manifest, Event], None]
+"""Posts a Kubernetes Event about the QwenDeployment `body`."""
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Tracked:
-    """What the operator keeps in memory for one QwenDeployment between passes."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    due: float = 0.0
-    """Event-loop time when the next pass is due: a resync interval after the last pass, or sooner."""
-    poked: bool = False
-    """A coalesced pass is waiting to start: a child event now rides along with it."""
-    sooner: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when `due` moves earlier, to wake the resync timer."""
-
-
-_tracked: dict[tuple[str, str], _Tracked] = {}
-
-
-def _track(namespace: str, name: str) -> _Tracked:
-    return _tracked.setdefault((namespace, name), _Tracked())
-
-
-def prometheus_reader(config: OperatorConfig) -> Reader:
-    """The Reader that asks the spec's Prometheus and judges the canary against its SLOs."""
-
-    async def read(
-        spec: QwenDeploymentSpec, owner: Owner, canary: str, stable: str, now: datetime
-    ) -> AnalysisReading:
-        analysis = spec.rollout.analysis
-        assert analysis.prometheus is not None  # analysis_due() says no reading without one
-        verdict = await prom.read_and_assess(
-            analysis.prometheus.url, analysis,
-            namespace=owner.namespace, deployment=owner.name, canary=canary, stable=stable,
-            timeout=config.prometheus_timeout_seconds,
-        )  # fmt: skip
-        reading = verdict.as_status(now)
-        if verdict.failed:  # the rollback event names each breached SLO, its value, threshold and query
-            reading = reading.model_copy(update={"message": "; ".join(c.describe() for c in verdict.failed)})
-        log.info("analysis of %s/%s canary %s: %s", owner.namespace, owner.name, canary, reading.message)
-        return reading
-
-    return read
-
-
-def forget(namespace: str, name: str) -> None:
-    """Drop what the operator keeps in memory for a deleted object."""
-    _tracked.pop((namespace, name), None)
-    metrics.forget(namespace, name)
+def post_event(body: Manifest, event: Event) -> None:
+    """Through kopf, which posts it in the background."""
+    owner = kopf.Body(cast(kopf.RawBody, body))
+    kopf.event(owner, type=event.type, reason=event.reason, message=event.message)
 
 
 async def reconcile(
-    namespace: str, name: str, config: OperatorConfig, reader: Reader, *, when_due: bool = False
+    client: kube.KubeClient,
+    body: Manifest,
+    config: OperatorConfig,
+    reader: Reader,
+    now: datetime,
+    post: PostEvent = post_event,
 ) -> timedelta | None:
-    """Reconcile one object; returns when it wants to be looked at again (None: at the next resync).
-
-    With `when_due`, only if no pass since the last one made it not due yet (see :func:`when_due`).
-    """
-    tracked = _track(namespace, name)
-    async with tracked.lock:
-        if when_due and asyncio.get_running_loop().time() < tracked.due:
-            return None  # another trigger looked while this one waited for the lock
-        tracked.poked = False  # read afresh from here on: a later child event needs a pass of its own
-        started = time.monotonic()
-        try:
-            body = await kube.get(kube.QWENDEPLOYMENTS, namespace, name)
-            if body is None:
-                _tracked.pop((namespace, name), None)  # e.g. poked by an orphan's event: keep nothing
-                return None
-            if body["metadata"].get("deletionTimestamp"):
-                return None
-            requeue = await _reconcile(body, config, reader, datetime.now(UTC))
-        except kube.KubeError as exc:
-            metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
-            raise
-        except Exception:
-            metrics.RECONCILE_ERRORS.labels("internal").inc()
-            raise
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-        _schedule(tracked, config.resync_seconds if requeue is None else requeue.total_seconds(), config)
-        return requeue
-
-
-async def poke(namespace: str, name: str, config: OperatorConfig, reader: Reader) -> None:
-    """Reconcile soon, once for a burst of child events.
-
-    The first event waits `config.coalesce_seconds`, then for the object's lock;
-    events arriving meanwhile return at once, since that pass reads everything
-    afresh once it holds the lock. An event after that point gets a pass of its own.
-    """
-    tracked = _track(namespace, name)
-    if tracked.poked:
-        return
-    tracked.poked = True
-    try:
-        await asyncio.sleep(config.coalesce_seconds)
-        await reconcile(namespace, name, config, reader)
-    except BaseException:
-        tracked.poked = False  # never leave later events riding on a pass that will not come
-        raise
-
-
-def when_due(namespace: str, name: str) -> tuple[float, asyncio.Event]:
-    """Seconds until the object's next resync pass is due (<= 0: now), and an event set if that
-    moves earlier meanwhile (cleared here, so a waiter misses no change after this call)."""
-    tracked = _track(namespace, name)
-    tracked.sooner.clear()
-    return tracked.due - asyncio.get_running_loop().time(), tracked.sooner
-
-
-def defer_if_due(namespace: str, name: str, config: OperatorConfig) -> None:
-    """After a resync pass that did not say when to look next (it failed, or the object is being
-    deleted): in a resync interval, never in a tight loop."""
-    tracked = _track(namespace, name)
-    if asyncio.get_running_loop().time() >= tracked.due:
-        _schedule(tracked, config.resync_seconds, config)
-
-
-def _schedule(tracked: _Tracked, seconds: float, config: OperatorConfig) -> None:
-    seconds = min(config.resync_seconds, max(seconds, config.min_requeue_seconds))
-    due = asyncio.get_running_loop().time() + seconds
-    if due < tracked.due:
-        tracked.sooner.set()
-    tracked.due = due
-
-
-async def _reconcile(
-    body: Manifest, config: OperatorConfig, reader: Reader, now: datetime
-) -> timedelta | None:
+    """One pass over `body`; returns when it wants to be looked at again (None: at the next resync)."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
@@ -200,22 +79,22 @@ async def _reconcile(
         spec = with_prometheus(with_hub(parsed, config.hf_endpoint), config.prometheus_url)
     except InvalidSpecError as exc:
         refused, event = refuse(status, exc.problems, generation, now)
-        if await _write_status(body, status, refused) and event is not None:
-            _post(body, event)
+        if await _write_status(client, body, status, refused) and event is not None:
+            post(body, event)
         return None
 
     owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
     live = [
-        d for d in await kube.list_labelled(kube.DEPLOYMENTS, namespace, {naming.LABEL_DEPLOYMENT: name})
-        if _owned_by(d, owner)
+        d for d in await client.list_labelled(kube.DEPLOYMENTS, namespace, {naming.LABEL_DEPLOYMENT: name})
+        if owned_by(d, owner)
     ]  # fmt: skip
     live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
-    route = await _route(spec, namespace)
-    live_pods = await kube.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
+    route = await _route(client, spec, namespace)
+    live_pods = await client.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
     live_services = {
         s["metadata"]["name"]: s
-        for s in await kube.list_labelled(kube.SERVICES, namespace, {naming.LABEL_DEPLOYMENT: name})
-        if _owned_by(s, owner)
+        for s in await client.list_labelled(kube.SERVICES, namespace, {naming.LABEL_DEPLOYMENT: name})
+        if owned_by(s, owner)
     }
     observed = Observed(
         generation=generation,
@@ -239,7 +118,7 @@ async def _reconcile(
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
-    fence = _Fence(body)
+    fence = _Fence(client, body)
     try:
         for wanted in plan.deployments:
             pods = _spec_of(spec, target, wanted.revision, plan.status)
@@ -247,43 +126,31 @@ async def _reconcile(
                 owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
             )
             current = live_by_revision.get(wanted.revision)
-            _log_outcome(await kube.ensure(desired, current, known=True, before_write=fence.check), desired)
+            _log_outcome(await client.ensure(desired, current, known=True, before_write=fence.check), desired)
         for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
             # One labelled list reads all three; one missing from it is looked up by name, as it
             # may exist without the labels.
             found = live_services.get(service["metadata"]["name"])
-            outcome = await kube.ensure(service, found, known=found is not None, before_write=fence.check)
+            outcome = await client.ensure(service, found, known=found is not None, before_write=fence.check)
             _log_outcome(outcome, service)
         if route is not None:
-            await _set_weights(route, name, plan.canary_weight, fence.check)
+            await _set_weights(client, route, name, plan.canary_weight, fence.check)
         for revision in plan.delete:  # each one is live: they come from the Deployments listed
             await fence.check()
-            if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
+            if await client.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
                 log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
     except _StaleReadError:
         log.info("%s/%s changed since it was read; will decide again", namespace, name)
         return timedelta(0)
 
-    if await _write_status(body, status, new_status):
+    if await _write_status(client, body, status, new_status):
         for event in (*resolved.events, *plan.events):
-            _post(body, event)
+            post(body, event)
         if stage_change is not None:
-            _post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
-                              stage_change.message))  # fmt: skip
+            post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
+                             stage_change.message))  # fmt: skip
         _count(namespace, name, status, plan, now)
     return plan.requeue_after
-
-
-def startups_of(
-    deployments: Mapping[str, Manifest], pods: list[Manifest]
-) -> dict[str, startup.RevisionStartup]:
-    """Each live revision's pods, summed up by where they are on their way to serving."""
-    by_revision: dict[str, list[Manifest]] = {revision: [] for revision in deployments}
-    for pod in pods:
-        revision = (pod["metadata"].get("labels") or {}).get(naming.LABEL_REVISION)
-        if revision in by_revision:
-            by_revision[revision].append(pod)
-    return {revision: startup.summarize(revision, found) for revision, found in by_revision.items()}
 
 
 def _report_startup(
@@ -305,9 +172,9 @@ def _report_startup(
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
 
 
-async def _route(spec: QwenDeploymentSpec, namespace: str) -> Manifest | None:
+async def _route(client: kube.KubeClient, spec: QwenDeploymentSpec, namespace: str) -> Manifest | None:
     ref = spec.rollout.traffic_routing.http_route
-    return None if ref is None else await kube.get(kube.HTTPROUTES, namespace, ref.name)
+    return None if ref is None else await client.get(kube.HTTPROUTES, namespace, ref.name)
 
 
 def _route_error(
@@ -328,13 +195,15 @@ def _route_error(
     return None
 
 
-async def _set_weights(route: Manifest, name: str, weight: int, before_write: kube.BeforeWrite) -> None:
+async def _set_weights(
+    client: kube.KubeClient, route: Manifest, name: str, weight: int, before_write: kube.BeforeWrite
+) -> None:
     """Set the canary's weight on the route (conditional on the version read) and check it took."""
     if traffic.routed_weight(route, name) == weight:
         return
     await before_write()
     meta = route["metadata"]
-    patched = await kube.patch(
+    patched = await client.patch(
         kube.HTTPROUTES, meta["namespace"], meta["name"],
         {"metadata": {"resourceVersion": meta["resourceVersion"]},
          "spec": {"rules": traffic.weighted_rules(route, name, weight)}},
@@ -365,41 +234,6 @@ def _spec_of(
     raise LookupError(f"revision {revision} is neither the spec's nor recorded in status")
 
 
-def read_status(raw: Mapping[str, Any] | None) -> QwenDeploymentStatus:
-    """The stored status; one that no longer parses (an older operator's) starts over, logged."""
-    try:
-        return QwenDeploymentStatus.model_validate(raw or {})
-    except ValueError as exc:
-        log.warning("ignoring a status that does not parse: %s", exc)
-        return QwenDeploymentStatus()
-
-
-def observe_deployment(revision: str, deployment: Manifest) -> DeploymentState:
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    wanted = int(spec.get("replicas", 1))
-    current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
-    available_condition = any(
-        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or []
-    )
-    ready = int(status.get("readyReplicas") or 0)
-    available = (
-        current
-        and available_condition
-        and int(status.get("availableReplicas") or 0) >= wanted
-        and int(status.get("updatedReplicas") or 0) >= wanted
-    )
-    return DeploymentState(revision=revision, replicas=wanted, ready_replicas=ready, available=available)
-
-
-def _owned_by(child: Manifest, owner: Owner) -> bool:
-    return any(ref.get("uid") == owner.uid for ref in child["metadata"].get("ownerReferences") or [])
-
-
-def dump_status(status: QwenDeploymentStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 class _StaleReadError(Exception):
     """The QwenDeployment changed since this pass read it."""
 
@@ -411,7 +245,8 @@ class _Fence:
     undoing it. Passes that change no child write nothing, so a steady state stays write-free.
     """
 
-    def __init__(self, body: Manifest) -> None:
+    def __init__(self, client: kube.KubeClient, body: Manifest) -> None:
+        self.client = client
         self.body = body
         self.checked = False
 
@@ -420,7 +255,7 @@ class _Fence:
             return
         meta = self.body["metadata"]
         try:
-            await kube.patch_status(
+            await self.client.patch_status(
                 kube.QWENDEPLOYMENTS, meta["namespace"], meta["name"], {}, meta["resourceVersion"]
             )
         except kube.KubeError as exc:
@@ -430,14 +265,16 @@ class _Fence:
         self.checked = True
 
 
-async def _write_status(body: Manifest, old: QwenDeploymentStatus, new: QwenDeploymentStatus) -> bool:
+async def _write_status(
+    client: kube.KubeClient, body: Manifest, old: QwenDeploymentStatus, new: QwenDeploymentStatus
+) -> bool:
     """Patch status when it changed; False when another writer got there first."""
     patch = merge_patch(dump_status(old), dump_status(new))
     if not patch:
         return True
     meta = body["metadata"]
     try:
-        await kube.patch_status(
+        await client.patch_status(
             kube.QWENDEPLOYMENTS, meta["namespace"], meta["name"], patch, meta["resourceVersion"]
         )
     except kube.KubeError as exc:
@@ -446,11 +283,6 @@ async def _write_status(body: Manifest, old: QwenDeploymentStatus, new: QwenDepl
             return False
         raise
     return True
-
-
-def _post(body: Manifest, event: Event) -> None:
-    owner = kopf.Body(cast(kopf.RawBody, body))
-    kopf.event(owner, type=event.type, reason=event.reason, message=event.message)
 
 
 def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:

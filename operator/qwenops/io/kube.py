@@ -1,6 +1,6 @@
 """The only module that talks to the Kubernetes API.
 
-Objects go in and out as plain dicts (the shape `render.py` produces), through
+Objects go in and out as plain dicts (the shape `render/desired.py` produces), through
 the client's generic REST call, so one code path serves Deployments, Services,
 custom resources and HTTPRoutes alike. The client is synchronous; every call
 runs in a worker thread so kopf's event loop never blocks. A call mostly waits
@@ -8,6 +8,10 @@ for the API server, so the threads (and the client's connections) are many more
 than asyncio's default of CPUs + 4: with those, a 10 ms round trip would cap the
 operator at a few hundred requests a second, short of what a thousand
 QwenDeployments need.
+
+The operator and `kubectl qwen` each build one :class:`Kube` at start-up and pass it
+to whatever calls the API; those are typed against :class:`KubeClient`, so a test
+can hand them an in-memory fake instead.
 """
 
 import asyncio
@@ -17,7 +21,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import kubernetes
@@ -33,8 +37,6 @@ BeforeWrite = Callable[[], Awaitable[None]]
 """Awaited before a request that writes; it may raise to stop the write."""
 
 MERGE_PATCH = "application/merge-patch+json"
-
-_client: kubernetes.client.ApiClient | None = None
 
 
 class KubeError(Exception):
@@ -52,54 +54,6 @@ class KubeError(Exception):
     @property
     def not_found(self) -> bool:
         return self.status == 404
-
-
-def configure(threads: int | None = None) -> None:
-    """Load in-cluster credentials when running in a pod, else the kubeconfig.
-
-    With `threads` (called from the running event loop): that many calls at once, each
-    on a connection of its own.
-    """
-    global _client  # noqa: PLW0603 - one client for the process, built once at start-up
-    configuration = kubernetes.client.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    if threads is not None:
-        configuration.connection_pool_maxsize = threads
-        # asyncio.to_thread() runs on the loop's default executor.
-        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
-        asyncio.get_running_loop().set_default_executor(executor)
-    _client = kubernetes.client.ApiClient(configuration)
-
-
-def configure_from_kubeconfig(path: str | None = None, context: str | None = None) -> str | None:
-    """Load a kubeconfig as kubectl does (`path`, else $KUBECONFIG, else ~/.kube/config), in `context`
-    (else the current one); return that context's namespace, if it names one.
-
-    A missing or unreadable kubeconfig, or an unknown context, is a KubeError(0, ...).
-    """
-    global _client  # noqa: PLW0603 - one client for the process
-    configuration = kubernetes.client.Configuration()
-    try:
-        contexts, current = kubernetes.config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=path, context=context, client_configuration=configuration
-        )
-    except (kubernetes.config.ConfigException, OSError, ValueError, TypeError) as exc:
-        raise KubeError(0, f"cannot load the kubeconfig: {exc}") from exc
-    _client = kubernetes.client.ApiClient(configuration)
-    chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else current
-    namespace = ((chosen or {}).get("context") or {}).get("namespace")
-    return str(namespace) if namespace else None
-
-
-def _api() -> kubernetes.client.ApiClient:
-    if _client is None:
-        configure()
-    assert _client is not None
-    return _client
 
 
 @dataclass(frozen=True)
@@ -138,40 +92,202 @@ def resource_of(manifest: Mapping[str, Any]) -> Resource:
     return _BY_KIND[(manifest["apiVersion"], manifest["kind"])]
 
 
-def _call(
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    query: list[tuple[str, str]] | None = None,
-    content_type: str = "application/json",
-) -> Any:
-    api = _api()
-    headers = {"Accept": "application/json", "Content-Type": content_type}
-    serialized = api.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=query or [],
-        header_params=headers,
-        body=None,
-        auth_settings=["BearerToken"],
-    )
-    _method, url, headers, _body, _post = serialized
-    try:
-        response = api.call_api(
-            method, url, header_params=headers,
-            body=body,
-            _request_timeout=30,
+class KubeClient(Protocol):
+    """What the controller asks of the API: :class:`Kube`, or a test's fake."""
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> Manifest | None: ...
+
+    async def list_labelled(
+        self, resource: Resource, namespace: str, selector: Mapping[str, str]
+    ) -> list[Manifest]: ...
+
+    async def ensure(
+        self,
+        desired: Manifest,
+        live: Manifest | None = None,
+        *,
+        known: bool = False,
+        before_write: BeforeWrite | None = None,
+    ) -> Outcome: ...
+
+    async def delete(self, resource: Resource, namespace: str, name: str) -> bool: ...
+
+    async def patch_status(
+        self, resource: Resource, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
+    ) -> Manifest: ...
+
+    async def patch(
+        self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> Manifest: ...
+
+
+class Kube:
+    """The API through one `kubernetes.client.ApiClient`; each call in a worker thread."""
+
+    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+        self.api = api
+
+    @classmethod
+    def connect(cls, threads: int | None = None) -> "Kube":
+        """In-cluster credentials when running in a pod, else the kubeconfig.
+
+        With `threads` (called from the running event loop): that many calls at once, each
+        on a connection of its own.
+        """
+        configuration = kubernetes.client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        if threads is not None:
+            configuration.connection_pool_maxsize = threads
+            # asyncio.to_thread() runs on the loop's default executor.
+            executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+            asyncio.get_running_loop().set_default_executor(executor)
+        return cls(kubernetes.client.ApiClient(configuration))
+
+    @classmethod
+    def from_kubeconfig(
+        cls, path: str | None = None, context: str | None = None
+    ) -> tuple["Kube", str | None]:
+        """A kubeconfig loaded as kubectl does (`path`, else $KUBECONFIG, else ~/.kube/config), in
+        `context` (else the current one); and that context's namespace, if it names one.
+
+        A missing or unreadable kubeconfig, or an unknown context, is a KubeError(0, ...).
+        """
+        configuration = kubernetes.client.Configuration()
+        try:
+            contexts, current = kubernetes.config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context, client_configuration=configuration
+            )
+        except (kubernetes.config.ConfigException, OSError, ValueError, TypeError) as exc:
+            raise KubeError(0, f"cannot load the kubeconfig: {exc}") from exc
+        client = cls(kubernetes.client.ApiClient(configuration))
+        chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else current
+        namespace = ((chosen or {}).get("context") or {}).get("namespace")
+        return client, str(namespace) if namespace else None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        serialized = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=None,
+            auth_settings=["BearerToken"],
+        )
+        _method, url, headers, _body, _post = serialized
+        try:
+            response = self.api.call_api(
+                method, url, header_params=headers,
+                body=body,
+                _request_timeout=30,
+            )  # fmt: skip
+            data = response.read()  # type: ignore[no-untyped-call]
+            status = response.status
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, str(exc.reason)) from exc
+        except OSError as exc:  # connection refused, reset, DNS: the server was not reached
+            raise KubeError(0, str(exc)) from exc
+        if status >= 400:
+            raise KubeError(status, _message(data))
+        return json.loads(data) if data else None
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> Manifest | None:
+        """The object, or None when it does not exist."""
+        try:
+            found: Manifest = await asyncio.to_thread(self._call, "GET", resource.path(namespace, name))
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return found
+
+    async def list_labelled(
+        self, resource: Resource, namespace: str, selector: Mapping[str, str]
+    ) -> list[Manifest]:
+        label_selector = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+        listed = await asyncio.to_thread(
+            self._call, "GET", resource.path(namespace), query=[("labelSelector", label_selector)]
+        )
+        items: list[Manifest] = listed.get("items") or []
+        return items
+
+    async def ensure(
+        self,
+        desired: Manifest,
+        live: Manifest | None = None,
+        *,
+        known: bool = False,
+        before_write: BeforeWrite | None = None,
+    ) -> Outcome:
+        """Make the object at least as `desired` says: create it, patch it, or leave it alone.
+
+        `live` is the stored object when the caller already read it (`known=True`,
+        None meaning absent); otherwise it is read here. An object that already
+        carries every field of `desired` is not written: a no-op reconcile sends
+        no write, and fields the API server adds (defaults, status) never count as drift.
+        """
+        resource = resource_of(desired)
+        meta = desired["metadata"]
+        if not known:
+            live = await self.get(resource, meta["namespace"], meta["name"])
+        if live is not None and is_derivative(desired, live):
+            return "unchanged"
+        if before_write is not None:
+            await before_write()
+        if live is None:
+            await asyncio.to_thread(self._call, "POST", resource.path(meta["namespace"]), body=desired)
+            return "created"
+        await asyncio.to_thread(
+            self._call, "PATCH", resource.path(meta["namespace"], meta["name"]),
+            body=drift_patch(desired, live), content_type=MERGE_PATCH,
         )  # fmt: skip
-        data = response.read()  # type: ignore[no-untyped-call]
-        status = response.status
-    except ApiException as exc:
-        raise KubeError(exc.status or 0, str(exc.reason)) from exc
-    except OSError as exc:  # connection refused, reset, DNS: the server was not reached
-        raise KubeError(0, str(exc)) from exc
-    if status >= 400:
-        raise KubeError(status, _message(data))
-    return json.loads(data) if data else None
+        return "updated"
+
+    async def delete(self, resource: Resource, namespace: str, name: str) -> bool:
+        """Delete with foreground-free background propagation; False when it was already gone."""
+        try:
+            await asyncio.to_thread(
+                self._call, "DELETE", resource.path(namespace, name),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            )  # fmt: skip
+        except KubeError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
+    async def patch_status(
+        self, resource: Resource, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
+    ) -> Manifest:
+        """Replace fields of `status` only if nobody wrote the object since `resource_version` was read.
+
+        A stale writer gets KubeError(409) instead of overwriting a newer status.
+        """
+        body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        patched: Manifest = await asyncio.to_thread(
+            self._call, "PATCH", resource.path(namespace, name, "status"),
+            body=body, content_type=MERGE_PATCH,
+        )  # fmt: skip
+        return patched
+
+    async def patch(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
+        """A merge patch; carry `metadata.resourceVersion` in `body` to make it conditional."""
+        patched: Manifest = await asyncio.to_thread(
+            self._call, "PATCH", resource.path(namespace, name), body=dict(body), content_type=MERGE_PATCH
+        )
+        return patched
 
 
 def _message(data: bytes | None) -> str:
@@ -179,92 +295,3 @@ def _message(data: bytes | None) -> str:
         return str(json.loads(data or b"{}").get("message", data))
     except ValueError:
         return repr(data)
-
-
-async def get(resource: Resource, namespace: str, name: str) -> Manifest | None:
-    """The object, or None when it does not exist."""
-    try:
-        found: Manifest = await asyncio.to_thread(_call, "GET", resource.path(namespace, name))
-    except KubeError as exc:
-        if exc.not_found:
-            return None
-        raise
-    return found
-
-
-async def list_labelled(resource: Resource, namespace: str, selector: Mapping[str, str]) -> list[Manifest]:
-    label_selector = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
-    listed = await asyncio.to_thread(
-        _call, "GET", resource.path(namespace), query=[("labelSelector", label_selector)]
-    )
-    items: list[Manifest] = listed.get("items") or []
-    return items
-
-
-async def ensure(
-    desired: Manifest,
-    live: Manifest | None = None,
-    *,
-    known: bool = False,
-    before_write: BeforeWrite | None = None,
-) -> Outcome:
-    """Make the object at least as `desired` says: create it, patch it, or leave it alone.
-
-    `live` is the stored object when the caller already read it (`known=True`,
-    None meaning absent); otherwise it is read here. An object that already
-    carries every field of `desired` is not written: a no-op reconcile sends
-    no write, and fields the API server adds (defaults, status) never count as drift.
-    """
-    resource = resource_of(desired)
-    meta = desired["metadata"]
-    if not known:
-        live = await get(resource, meta["namespace"], meta["name"])
-    if live is not None and is_derivative(desired, live):
-        return "unchanged"
-    if before_write is not None:
-        await before_write()
-    if live is None:
-        await asyncio.to_thread(_call, "POST", resource.path(meta["namespace"]), body=desired)
-        return "created"
-    await asyncio.to_thread(
-        _call, "PATCH", resource.path(meta["namespace"], meta["name"]),
-        body=drift_patch(desired, live), content_type=MERGE_PATCH,
-    )  # fmt: skip
-    return "updated"
-
-
-async def delete(resource: Resource, namespace: str, name: str) -> bool:
-    """Delete with foreground-free background propagation; False when it was already gone."""
-    try:
-        await asyncio.to_thread(
-            _call, "DELETE", resource.path(namespace, name),
-            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
-        )  # fmt: skip
-    except KubeError as exc:
-        if exc.not_found:
-            return False
-        raise
-    return True
-
-
-async def patch_status(
-    resource: Resource, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
-) -> Manifest:
-    """Replace fields of `status` only if nobody wrote the object since `resource_version` was read.
-
-    A stale writer gets KubeError(409) instead of overwriting a newer status.
-    """
-    body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
-    patched: Manifest = await asyncio.to_thread(
-        _call, "PATCH", resource.path(namespace, name, "status"),
-        body=body, content_type=MERGE_PATCH,
-    )  # fmt: skip
-    return patched
-
-
-async def patch(resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
-    """A merge patch; carry `metadata.resourceVersion` in `body` to make it conditional."""
-    patched: Manifest = await asyncio.to_thread(
-        _call, "PATCH", resource.path(namespace, name), body=dict(body), content_type=MERGE_PATCH
-    )
-    return patched

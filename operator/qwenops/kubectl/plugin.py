@@ -69,9 +69,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 class Target:
-    """One QwenDeployment, by namespace and name, read and annotated through `qwenops.io.kube`."""
+    """One QwenDeployment, by namespace and name, read and annotated through `client`."""
 
-    def __init__(self, namespace: str, name: str) -> None:
+    def __init__(self, client: kube.KubeClient, namespace: str, name: str) -> None:
+        self.client = client
         self.namespace, self.name = namespace, name
 
     def __str__(self) -> str:
@@ -79,7 +80,7 @@ class Target:
 
     def read(self) -> dict[str, Any] | None:
         try:
-            return _run(kube.get(kube.QWENDEPLOYMENTS, self.namespace, self.name))
+            return _run(self.client.get(kube.QWENDEPLOYMENTS, self.namespace, self.name))
         except kube.KubeError as exc:
             raise CommandError(EXIT_ERROR, f"cannot read {naming.KIND} {self}: {_one_line(exc)}") from exc
 
@@ -93,7 +94,7 @@ class Target:
         """A merge patch of this one annotation: the spec and every other field stay as they are."""
         body = {"metadata": {"annotations": {key: value}}}
         try:
-            return _run(kube.patch(kube.QWENDEPLOYMENTS, self.namespace, self.name, body))
+            return _run(self.client.patch(kube.QWENDEPLOYMENTS, self.namespace, self.name, body))
         except kube.KubeError as exc:
             if exc.not_found:
                 raise CommandError(EXIT_NOT_FOUND, view.render_not_found(self.namespace, self.name)) from exc
@@ -329,13 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         try:
-            context_namespace = kube.configure_from_kubeconfig(
+            client, context_namespace = kube.Kube.from_kubeconfig(
                 getattr(args, "kubeconfig", None), getattr(args, "context", None)
             )
         except kube.KubeError as exc:
             raise CommandError(EXIT_ERROR, _one_line(exc)) from exc
         namespace = getattr(args, "namespace", None) or context_namespace or "default"
-        return COMMANDS[args.command](Target(namespace, args.name), args)
+        return COMMANDS[args.command](Target(client, namespace, args.name), args)
     except CommandError as failed:
         print(f"error: {failed.message}", file=sys.stderr)
         return failed.code

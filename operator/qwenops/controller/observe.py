@@ -1,0 +1,66 @@
+"""What a pass sees, from the API's objects: pure functions, no I/O.
+
+The stored status, and the children as the rollout policy wants them
+(:class:`~qwenops.policy.rollout.DeploymentState`, each revision's pod startup).
+Children are listed by label, and a label is no proof of ownership: only those whose
+ownerReferences name this QwenDeployment's uid count (:func:`owned_by`).
+"""
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from qwenops.api import naming
+from qwenops.api.status import QwenDeploymentStatus
+from qwenops.policy import startup
+from qwenops.policy.rollout import DeploymentState
+from qwenops.render.desired import Manifest, Owner
+
+log = logging.getLogger(__name__)
+
+
+def read_status(raw: Mapping[str, Any] | None) -> QwenDeploymentStatus:
+    """The stored status; one that no longer parses (an older operator's) starts over, logged."""
+    try:
+        return QwenDeploymentStatus.model_validate(raw or {})
+    except ValueError as exc:
+        log.warning("ignoring a status that does not parse: %s", exc)
+        return QwenDeploymentStatus()
+
+
+def dump_status(status: QwenDeploymentStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def owned_by(child: Manifest, owner: Owner) -> bool:
+    return any(ref.get("uid") == owner.uid for ref in child["metadata"].get("ownerReferences") or [])
+
+
+def observe_deployment(revision: str, deployment: Manifest) -> DeploymentState:
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    wanted = int(spec.get("replicas", 1))
+    current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+    available_condition = any(
+        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    ready = int(status.get("readyReplicas") or 0)
+    available = (
+        current
+        and available_condition
+        and int(status.get("availableReplicas") or 0) >= wanted
+        and int(status.get("updatedReplicas") or 0) >= wanted
+    )
+    return DeploymentState(revision=revision, replicas=wanted, ready_replicas=ready, available=available)
+
+
+def startups_of(
+    deployments: Mapping[str, Manifest], pods: list[Manifest]
+) -> dict[str, startup.RevisionStartup]:
+    """Each live revision's pods, summed up by where they are on their way to serving."""
+    by_revision: dict[str, list[Manifest]] = {revision: [] for revision in deployments}
+    for pod in pods:
+        revision = (pod["metadata"].get("labels") or {}).get(naming.LABEL_REVISION)
+        if revision in by_revision:
+            by_revision[revision].append(pod)
+    return {revision: startup.summarize(revision, found) for revision, found in by_revision.items()}

@@ -1,0 +1,138 @@
+"""When passes run: one :class:`Triggers` holds what the operator keeps per QwenDeployment between
+passes, and starts each pass on a fresh read of the object.
+
+Every trigger (create, update, resume, the resync timer, a child Deployment's or Pod's event)
+lands in :meth:`Triggers.reconcile`. The object is re-read under a per-object lock, so two
+triggers never act on the same stale snapshot.
+
+Child events come in bursts (a new Deployment's own event, its status, each pod created, then
+each pod's status): :meth:`Triggers.poke` gives a burst one pass. The resync timer counts from
+the last pass, whatever started it (:meth:`Triggers.when_due`): an object is looked at again
+once a resync interval has passed without a look, or when the last pass asked for it sooner.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from qwenops.controller import reconcile
+from qwenops.controller.config import OperatorConfig
+from qwenops.controller.reader import Reader
+from qwenops.io import kube, metrics
+from qwenops.render.desired import Manifest
+
+Pass = Callable[[kube.KubeClient, Manifest, OperatorConfig, Reader, datetime], Awaitable[timedelta | None]]
+"""One pass over an object as read: (client, body, config, reader, now) -> when to look again."""
+
+
+@dataclass
+class _Tracked:
+    """What the operator keeps in memory for one QwenDeployment between passes."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    due: float = 0.0
+    """Event-loop time when the next pass is due: a resync interval after the last pass, or sooner."""
+    poked: bool = False
+    """A coalesced pass is waiting to start: a child event now rides along with it."""
+    sooner: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when `due` moves earlier, to wake the resync timer."""
+
+
+class Triggers:
+    """Starts passes over QwenDeployments through `client`, and says when each is due again."""
+
+    def __init__(
+        self,
+        client: kube.KubeClient,
+        config: OperatorConfig,
+        reader: Reader,
+        run_pass: Pass = reconcile.reconcile,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.reader = reader
+        self.run_pass = run_pass
+        self._tracked: dict[tuple[str, str], _Tracked] = {}
+
+    def _track(self, namespace: str, name: str) -> _Tracked:
+        return self._tracked.setdefault((namespace, name), _Tracked())
+
+    def tracks(self, namespace: str, name: str) -> bool:
+        """Whether anything is kept in memory for the object."""
+        return (namespace, name) in self._tracked
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is kept in memory for a deleted object."""
+        self._tracked.pop((namespace, name), None)
+
+    async def reconcile(self, namespace: str, name: str, *, when_due: bool = False) -> timedelta | None:
+        """Reconcile one object; returns when it wants to be looked at again (None: at the next resync).
+
+        With `when_due`, only if no pass since the last one made it not due yet (see :meth:`when_due`).
+        """
+        tracked = self._track(namespace, name)
+        async with tracked.lock:
+            if when_due and asyncio.get_running_loop().time() < tracked.due:
+                return None  # another trigger looked while this one waited for the lock
+            tracked.poked = False  # read afresh from here on: a later child event needs a pass of its own
+            started = time.monotonic()
+            try:
+                body = await self.client.get(kube.QWENDEPLOYMENTS, namespace, name)
+                if body is None:
+                    self.forget(namespace, name)  # e.g. poked by an orphan's event: keep nothing
+                    return None
+                if body["metadata"].get("deletionTimestamp"):
+                    return None
+                requeue = await self.run_pass(self.client, body, self.config, self.reader, datetime.now(UTC))
+            except kube.KubeError as exc:
+                metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
+                raise
+            except Exception:
+                metrics.RECONCILE_ERRORS.labels("internal").inc()
+                raise
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+            seconds = self.config.resync_seconds if requeue is None else requeue.total_seconds()
+            self._schedule(tracked, seconds)
+            return requeue
+
+    async def poke(self, namespace: str, name: str) -> None:
+        """Reconcile soon, once for a burst of child events.
+
+        The first event waits `config.coalesce_seconds`, then for the object's lock;
+        events arriving meanwhile return at once, since that pass reads everything
+        afresh once it holds the lock. An event after that point gets a pass of its own.
+        """
+        tracked = self._track(namespace, name)
+        if tracked.poked:
+            return
+        tracked.poked = True
+        try:
+            await asyncio.sleep(self.config.coalesce_seconds)
+            await self.reconcile(namespace, name)
+        except BaseException:
+            tracked.poked = False  # never leave later events riding on a pass that will not come
+            raise
+
+    def when_due(self, namespace: str, name: str) -> tuple[float, asyncio.Event]:
+        """Seconds until the object's next resync pass is due (<= 0: now), and an event set if that
+        moves earlier meanwhile (cleared here, so a waiter misses no change after this call)."""
+        tracked = self._track(namespace, name)
+        tracked.sooner.clear()
+        return tracked.due - asyncio.get_running_loop().time(), tracked.sooner
+
+    def defer_if_due(self, namespace: str, name: str) -> None:
+        """After a resync pass that did not say when to look next (it failed, or the object is being
+        deleted): in a resync interval, never in a tight loop."""
+        tracked = self._track(namespace, name)
+        if asyncio.get_running_loop().time() >= tracked.due:
+            self._schedule(tracked, self.config.resync_seconds)
+
+    def _schedule(self, tracked: _Tracked, seconds: float) -> None:
+        seconds = min(self.config.resync_seconds, max(seconds, self.config.min_requeue_seconds))
+        due = asyncio.get_running_loop().time() + seconds
+        if due < tracked.due:
+            tracked.sooner.set()
+        tracked.due = due
