@@ -9,21 +9,25 @@ from typing import Any
 
 import pytest
 
-from qwenops.analysis.verdict import (
-    DEFAULT_P95_LATENCY,
-    Check,
+from qwenops.analysis.checks import Check
+from qwenops.analysis.queries import (
     Measurement,
     Queries,
     Reading,
-    Verdict,
-    assess,
-    binomial_sf,
     build_queries,
-    error_rate_p_value,
-    ratio_p_value,
     render_query,
     selector,
     window_text,
+)
+from qwenops.analysis.stats import binomial_sf, error_rate_p_value, ratio_p_value
+from qwenops.analysis.verdict import Verdict, assess
+from qwenops.api.slos import (
+    ERRORS,
+    MAX_ERROR_RATE,
+    P95_LATENCY,
+    P95_LATENCY_SECONDS,
+    P95_TIME_TO_FIRST_TOKEN,
+    REQUESTS,
 )
 from qwenops.api.spec import Analysis, SeriesLabels
 
@@ -57,12 +61,8 @@ def reading(
             return Measurement(query, error=failed[name])
         return Measurement(query, value, note="" if value is not None else "empty result")
 
-    return Reading(
-        m("requests", queries.requests, requests),
-        m("errors", queries.errors, errors),
-        m("p95Latency", queries.p95_latency, p95),
-        m("p95TimeToFirstToken", queries.p95_time_to_first_token, ttft),
-    )
+    values = {REQUESTS: requests, ERRORS: errors, P95_LATENCY: p95, P95_TIME_TO_FIRST_TOKEN: ttft}
+    return Reading({query: m(query.key, queries[query], value) for query, value in values.items()})
 
 
 def outcomes(verdict: Verdict) -> dict[str, str]:
@@ -74,22 +74,22 @@ def outcomes(verdict: Verdict) -> dict[str, str]:
 
 def test_default_queries_select_one_revision_over_the_window() -> None:
     matchers = 'namespace="llm",qwenops_io_deployment="chat",qwenops_io_revision="canary1"'
-    assert QUERIES.requests == (
+    assert QUERIES[REQUESTS] == (
         'sum(increase(http_requests_total{handler=~"/v1/completions|/v1/chat/completions",'
         + matchers
         + "}[120s]))"
     )
-    assert QUERIES.errors == (
+    assert QUERIES[ERRORS] == (
         'sum(increase(http_requests_total{handler=~"/v1/completions|/v1/chat/completions",status="5xx",'
         + matchers
         + "}[120s]))"
     )
-    assert QUERIES.p95_latency == (
+    assert QUERIES[P95_LATENCY] == (
         'histogram_quantile(0.95, sum by (le) (rate({__name__=~"vllm[:_]e2e_request_latency_seconds_bucket",'
         + matchers
         + "}[120s])))"
     )
-    assert 'vllm[:_]time_to_first_token_seconds_bucket"' in QUERIES.p95_time_to_first_token
+    assert 'vllm[:_]time_to_first_token_seconds_bucket"' in QUERIES[P95_TIME_TO_FIRST_TOKEN]
     assert "{selector}" not in "".join(query for _, query in QUERIES.items())
     assert "{window}" not in "".join(query for _, query in QUERIES.items())
 
@@ -103,10 +103,10 @@ def test_overrides_and_label_names_come_from_the_spec() -> None:
         }
     )
     queries = build_queries(spec, namespace="llm", deployment="chat", revision="r2")
-    assert queries.errors == (
+    assert queries[ERRORS] == (
         'sum(increase(my_errors_total{kubernetes_namespace="llm",app="chat",rev="r2",code=~"5.."}[90s]))'
     )
-    assert 'kubernetes_namespace="llm",app="chat",rev="r2"' in queries.requests  # default, new labels
+    assert 'kubernetes_namespace="llm",app="chat",rev="r2"' in queries[REQUESTS]  # default, new labels
 
 
 def test_selector_escapes_label_values() -> None:
@@ -118,7 +118,7 @@ def test_selector_escapes_label_values() -> None:
 def test_render_touches_only_the_two_placeholders() -> None:
     template = 'x{{selector},a="{b}"}[{window}] {window} {selectors}'
     assert render_query(template, selector='k="v"', window="60s") == 'x{k="v",a="{b}"}[60s] 60s {selectors}'
-    assert "{selector}" in DEFAULT_P95_LATENCY
+    assert "{selector}" in P95_LATENCY.template
 
 
 @pytest.mark.parametrize(
@@ -232,7 +232,7 @@ def test_guard_at_low_and_high_traffic(n: int, errors: int, outcome: str) -> Non
     spec = analysis(minRequests=20, slos={"maxErrorRate": 0.01})
     verdict = assess(spec, reading(n, errors))
     assert verdict.outcome == outcome, verdict.message
-    assert verdict.error_rate == pytest.approx(errors / n)
+    assert verdict.readings[MAX_ERROR_RATE] == pytest.approx(errors / n)
 
 
 # --- outcomes -----------------------------------------------------------------------------------
@@ -420,16 +420,16 @@ def test_failed_message_names_slo_value_threshold_and_query() -> None:
     error_check, latency_check = verdict.failed
     assert error_check.value == pytest.approx(0.06)
     assert error_check.threshold == 0.01
-    assert error_check.query == QUERIES.errors
+    assert error_check.query == QUERIES[ERRORS]
     assert latency_check.value == 12.5
-    assert latency_check.query == QUERIES.p95_latency
+    assert latency_check.query == QUERIES[P95_LATENCY]
     message = verdict.message
     assert message.startswith("SLO breached over 2m: ")
     for text in (
         "maxErrorRate: error ratio 6% (60 of 1000 requests) > 1% at 99% confidence",
-        "query: " + QUERIES.errors,
+        "query: " + QUERIES[ERRORS],
         "p95LatencySeconds: p95 latency 12.5s > 10s",
-        "query: " + QUERIES.p95_latency,
+        "query: " + QUERIES[P95_LATENCY],
     ):
         assert text in message
     assert "p95TimeToFirstToken" not in message  # only the breached SLOs
@@ -493,7 +493,7 @@ def test_ratio_test_is_symmetric_sanity() -> None:
 def test_counts_are_rounded_extrapolations() -> None:
     verdict = assess(analysis(), reading(999.6, 4.4))
     assert verdict.requests == 1000
-    assert verdict.error_rate == pytest.approx(0.004)
+    assert verdict.readings[MAX_ERROR_RATE] == pytest.approx(0.004)
 
 
 def test_as_status() -> None:
@@ -514,7 +514,7 @@ def test_check_describe() -> None:
 
 
 def test_reading_constructors() -> None:
-    assert Reading.of(QUERIES, requests=5).requests == Measurement(QUERIES.requests, 5)
+    assert Reading.of(QUERIES, requests=5)[REQUESTS] == Measurement(QUERIES[REQUESTS], 5)
     failed = Reading.failed(QUERIES, "boom")
     assert failed.error is not None
     assert failed.error.count("boom") == 4
@@ -524,15 +524,15 @@ def test_no_requests_is_said_plainly() -> None:
     verdict = assess(analysis(), reading(None, None, None, None))
     assert verdict.message == "inconclusive: no requests in 2m: nothing to judge"
     assert verdict.requests == 0
-    assert verdict.error_rate is None
+    assert verdict.readings[MAX_ERROR_RATE] is None
 
 
 def test_quiet_reading_still_reports_what_it_saw() -> None:
     verdict = assess(analysis(), reading(40, 2, 3.0, 0.2))
     assert verdict.outcome == "Inconclusive"
     assert verdict.requests == 40
-    assert verdict.error_rate == pytest.approx(0.05)
-    assert verdict.p95_latency_seconds == 3.0
+    assert verdict.readings[MAX_ERROR_RATE] == pytest.approx(0.05)
+    assert verdict.readings[P95_LATENCY_SECONDS] == 3.0
 
 
 def test_non_finite_requests_do_not_raise() -> None:
