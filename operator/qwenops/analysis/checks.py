@@ -59,14 +59,10 @@ class Check:
         return f"{self.slo}: {self.detail}{QUERY_MARK}{self.query}"
 
 
-_QUERY = re.compile(
-    re.escape(QUERY_MARK)
-    + r".*?(?="
-    + re.escape(BREACHES_SEPARATOR)
-    + "(?:"
-    + "|".join(slo.key for slo in SLOS)
-    + r"): |$)"
-)
+# A query runs to the next breach (the separator, then an SLO's key) or to the end of the text:
+# PromQL holding ` | x: ` stays whole.
+_NEXT_BREACH = re.escape(BREACHES_SEPARATOR) + "(?:" + "|".join(re.escape(slo.key) for slo in SLOS) + "): "
+_QUERY = re.compile(f"{re.escape(QUERY_MARK)}.*?(?={_NEXT_BREACH}|$)")
 
 
 def without_queries(text: str) -> str:

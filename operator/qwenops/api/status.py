@@ -10,7 +10,7 @@ from qwenops.api.base import Model, with_fields
 from qwenops.api.checkpoint import ModelRef
 from qwenops.api.engine import Engine
 from qwenops.api.placement import NodePool
-from qwenops.api.slos import SLO, SLOS
+from qwenops.api.slos import SLOS
 
 
 class Phase(StrEnum):
@@ -79,7 +79,7 @@ class CanaryRevision(Model):
 class SLOReading(Model):
     """One SLO judged on one reading."""
 
-    slo: str = Field(description="maxErrorRate, maxErrorRateVsStable, p95LatencySeconds, ...")
+    slo: str = Field(description=", ".join(slo.key for slo in SLOS[:3]) + ", ...")
     outcome: Literal["Passed", "Failed", "Inconclusive", "Error", "Skipped"]
     value: float | None = Field(
         default=None, description="What was measured: a ratio, a multiple of the stable's ratio, seconds."
@@ -99,11 +99,6 @@ class _AnalysisReading(Model):
         default=None, description="The first failed reading of the current run of failures."
     )
     message: str = ""
-
-    def measured(self, slo: SLO) -> float | None:
-        """The canary's measurement for `slo` (None: none, or `slo` keeps it in its check only)."""
-        value: float | None = getattr(self, slo.reading) if slo.reading is not None else None
-        return value
 
 
 if TYPE_CHECKING:
