@@ -10,6 +10,7 @@ import pytest
 from qwenops.analysis.checks import Check
 from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries
 from qwenops.analysis.verdict import Verdict, assess
+from qwenops.api import slos
 from qwenops.api.slos import (
     ERRORS,
     MAX_ERROR_RATE,
@@ -51,7 +52,8 @@ def reading(
         return Measurement(query, value, note="" if value is not None else "empty result")
 
     values = {REQUESTS: requests, ERRORS: errors, P95_LATENCY: p95, P95_TIME_TO_FIRST_TOKEN: ttft}
-    return Reading({query: m(query.key, queries[query], value) for query, value in values.items()})
+    # Every query the registry declares answers: those not named here, with an empty result.
+    return Reading({query: m(query.key, queries[query], values.get(query)) for query in slos.QUERIES})
 
 
 def outcomes(verdict: Verdict) -> dict[str, str]:
