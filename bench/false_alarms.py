@@ -41,7 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from qwenops.analysis.verdict import Outcome, Reading, assess, build_queries
+from qwenops.analysis.queries import Reading, build_queries
+from qwenops.analysis.verdict import Outcome, assess
 from qwenops.api.spec import Analysis
 
 SLICES_PER_WINDOW = 4  # window 2m / interval 30s

@@ -4,9 +4,10 @@
     python -m dashboards.build --check   # exit 1 if it is stale (tests/dashboards checks it too)
 
 The metric names come from where they are defined: the operator's own metrics
-(`qwenops.io.metrics`), the handlers the operator's analysis counts (`qwenops.analysis.verdict`), and the
-vLLM names the simulator serves (`images.serving.vllm_sim`), so a renamed metric makes the
-checked-in dashboard stale instead of silently empty.
+(`qwenops.io.metrics`), the SLO registry (`qwenops.api.slos`: the series the analysis reads, and
+a panel with a dashed line per SLO), and the other vLLM names the simulator serves
+(`images.serving.vllm_sim`), so a renamed metric makes the checked-in dashboard stale instead of
+silently empty.
 
 Series labels, as the operator's analysis reads them: the vLLM pods' series carry `namespace`,
 `qwenops_io_deployment` and `qwenops_io_revision` (a PodMonitor's labelmap of the pods' labels).
@@ -32,7 +33,7 @@ from typing import Any
 from prometheus_client.metrics import MetricWrapperBase
 
 from images.serving.vllm_sim import metrics as vllm
-from qwenops.analysis.verdict import INFERENCE_HANDLERS
+from qwenops.api.slos import REQUESTS, SLO, SLOS, Count, Judgement, Quantile, Unit, name_matcher
 from qwenops.api.spec import SeriesLabels
 from qwenops.api.status import Phase
 from qwenops.io import metrics as operator_metrics
@@ -62,15 +63,6 @@ PHASE = family(operator_metrics.PHASE)
 RECONCILE_SECONDS = family(operator_metrics.RECONCILE_SECONDS)
 RECONCILE_ERRORS = family(operator_metrics.RECONCILE_ERRORS) + "_total"
 
-HTTP_REQUESTS = vllm.HTTP_REQUESTS + "_total"
-
-
-def vllm_name(name: str, suffix: str = "") -> str:
-    """A `__name__` matcher for a vLLM series stored with its colon or escaped to `_`."""
-    prefix = "vllm:"
-    assert name.startswith(prefix), name
-    return f'__name__=~"vllm[:_]{name.removeprefix(prefix)}{suffix}"'
-
 
 # -- selectors ----------------------------------------------------------------------------------
 
@@ -79,30 +71,27 @@ LABELS = SeriesLabels()
 NAMESPACE, DEPLOYMENT, REVISION = LABELS.namespace, LABELS.deployment, LABELS.revision
 REVISIONS = f'{NAMESPACE}="$namespace",{DEPLOYMENT}="$deployment",{REVISION}=~"$revision"'
 """The vLLM pods' series of the chosen QwenDeployment and revisions."""
-INFERENCE = 'handler=~"' + "|".join(INFERENCE_HANDLERS) + '"'
-"""The requests the operator's analysis counts (not /health, /metrics, /v1/models)."""
 OBJECT = 'namespace="$namespace",name="$deployment"'
 """The operator's own series of the chosen QwenDeployment."""
 BY_NAME = "{{" + REVISION + "}}"
 """The legend of a per-revision series: its revision hash."""
-SERVER_ERRORS = ',status="5xx"'
-"""The analysis' errors: prometheus-fastapi-instrumentator groups status codes as 2xx/4xx/5xx."""
 BY_REVISION = f"sum by ({REVISION})"
 
 
-def requests_rate(extra: str = "") -> str:
-    return f"{BY_REVISION} (rate({HTTP_REQUESTS}{{{INFERENCE}{extra},{REVISIONS}}}[$__rate_interval]))"
+def rate_by_revision(count: Count) -> str:
+    """What the analysis counts with `count` (the requests it judges, their errors), per second."""
+    return f"{BY_REVISION} (rate({count.series(REVISIONS)}[$__rate_interval]))"
 
 
-def p95(name: str) -> str:
+def quantile_by_revision(quantile: Quantile) -> str:
     return (
-        f"histogram_quantile(0.95, sum by (le, {REVISION}) "
-        f"(rate({{{vllm_name(name, '_bucket')},{REVISIONS}}}[$__rate_interval])))"
+        f"histogram_quantile({quantile.quantile:g}, sum by (le, {REVISION}) "
+        f"(rate({quantile.buckets(REVISIONS)}[$__rate_interval])))"
     )
 
 
 def by_revision(name: str) -> str:
-    return f"{BY_REVISION} ({{{vllm_name(name)},{REVISIONS}}})"
+    return f"{BY_REVISION} ({{{name_matcher(name)},{REVISIONS}}})"
 
 
 def added_over(metric: str, window: str) -> str:
@@ -269,51 +258,61 @@ def rollout_row() -> list[Json]:
     return [phase_now, timeline, weight, rollbacks]
 
 
+GRAFANA_UNITS: dict[Unit, str] = {"ratio": "percentunit", "seconds": "s", "multiple": "none"}
+
+
+def slo_variable(slo: SLO) -> str:
+    """The dashboard variable holding `slo`'s threshold, drawn as a dashed line."""
+    return f"slo_{slo.field}"
+
+
+def slo_panel(slo: SLO) -> Json | None:
+    """What `slo` judges, per revision, with a dashed line at the SLO; None for an SLO drawn by no panel."""
+    variable, legend = slo_variable(slo), f"SLO {slo.key}"
+    line = f"the dashed line is the SLO (variable {variable})"
+    title = slo.label[:1].upper() + slo.label[1:] if slo.label.split()[0].isalpha() else slo.label
+    match slo.judged_by:
+        case "errorRate":
+            assert isinstance(slo.query, Count), slo
+            expr = f"{rate_by_revision(slo.query)} / {rate_by_revision(REQUESTS)}"
+            description = (
+                f"5xx answers over all inference requests, per revision; {line}. The analysis judges "
+                "the canary over analysis.window with a binomial test, not by this ratio alone."
+            )
+        case "threshold":
+            assert isinstance(slo.query, Quantile), slo
+            expr, description = quantile_by_revision(slo.query), f"From {slo.query.histogram}; {line}."
+        case "errorRateVsStable":
+            return None  # its two ratios are the errorRate panel's
+    return timeseries(
+        f"{title} by revision",
+        description,
+        [target(expr, BY_NAME), slo_line(variable, legend, "B")],
+        GRAFANA_UNITS[slo.unit],
+        overrides=[slo_override(legend)],
+    )
+
+
+DRAWN = tuple(slo for slo in SLOS if slo_panel(slo) is not None)
+"""The SLOs with a panel and a dashed line."""
+
+
+def slo_panels(judged_by: Judgement) -> list[Json]:
+    """The panels of the SLOs judged so, in the registry's order."""
+    return [panel for slo in SLOS if slo.judged_by == judged_by and (panel := slo_panel(slo)) is not None]
+
+
 def traffic_row() -> list[Json]:
     rate = timeseries(
         "Request rate by revision",
         "Inference requests per second (the handlers the analysis counts), per revision.",
-        [target(requests_rate(), BY_NAME)],
+        [target(rate_by_revision(REQUESTS), BY_NAME)],
         "reqps",
     )
-    slo = "SLO maxErrorRate"
-    errors = timeseries(
-        "Error ratio by revision",
-        "5xx answers over all inference requests, per revision; the dashed line is the SLO "
-        "(variable slo_max_error_rate). The analysis judges the canary over analysis.window with "
-        "a binomial test, not by this ratio alone.",
-        [
-            target(f"{requests_rate(SERVER_ERRORS)} / {requests_rate()}", BY_NAME),
-            slo_line("slo_max_error_rate", slo, "B"),
-        ],
-        "percentunit",
-        overrides=[slo_override(slo)],
-    )
-    return [rate, errors]
+    return [rate, *slo_panels("errorRate")]
 
 
 def latency_row() -> list[Json]:
-    e2e, ttft = "SLO p95LatencySeconds", "SLO p95TimeToFirstTokenSeconds"
-    latency = timeseries(
-        "p95 end-to-end latency by revision",
-        f"From {vllm.E2E_REQUEST_LATENCY}; the dashed line is the SLO (variable slo_p95_latency_seconds).",
-        [
-            target(p95(vllm.E2E_REQUEST_LATENCY), BY_NAME),
-            slo_line("slo_p95_latency_seconds", e2e, "B"),
-        ],
-        "s",
-        overrides=[slo_override(e2e)],
-    )
-    first_token = timeseries(
-        "p95 time to first token by revision",
-        f"From {vllm.TIME_TO_FIRST_TOKEN}; the dashed line is the SLO (variable slo_p95_ttft_seconds).",
-        [
-            target(p95(vllm.TIME_TO_FIRST_TOKEN), BY_NAME),
-            slo_line("slo_p95_ttft_seconds", ttft, "B"),
-        ],
-        "s",
-        overrides=[slo_override(ttft)],
-    )
     queue = timeseries(
         "Requests running and waiting by revision",
         "A growing queue explains a growing time to first token.",
@@ -328,14 +327,14 @@ def latency_row() -> list[Json]:
         "The fullest pod of each revision (1 is full: requests are preempted or wait).",
         [
             target(
-                f"max by ({REVISION}) ({{{vllm_name(vllm.KV_CACHE_USAGE_PERC)},{REVISIONS}}})",
+                f"max by ({REVISION}) ({{{name_matcher(vllm.KV_CACHE_USAGE_PERC)},{REVISIONS}}})",
                 BY_NAME,
             )
         ],
         "percentunit",
         maximum=1,
     )
-    return [latency, first_token, queue, kv_cache]
+    return [*slo_panels("threshold"), queue, kv_cache]
 
 
 def operator_row() -> list[Json]:
@@ -411,10 +410,11 @@ def row(title: str, y: int) -> Json:
 
 def layout() -> list[Json]:
     """Rows of panels, laid out left to right on Grafana's 24-column grid, ids in order."""
+    traffic, latency = traffic_row(), latency_row()
     rows: list[tuple[str, list[Json], list[int]]] = [
         ("Rollout", rollout_row(), [4, 8, 6, 6]),
-        ("Traffic by revision", traffic_row(), [12, 12]),
-        ("Latency and load by revision", latency_row(), [12, 12, 12, 12]),
+        ("Traffic by revision", traffic, [12] * len(traffic)),
+        ("Latency and load by revision", latency, [12] * len(latency)),
         ("Operator", operator_row(), [8, 6, 10]),
     ]
     panels: list[Json] = []
@@ -494,23 +494,14 @@ def variables() -> list[Json]:
             f'label_values({{{NAMESPACE}="$namespace",{DEPLOYMENT}="$deployment"}}, {REVISION})',
             multi=True,
         ),
-        textbox(
-            "slo_max_error_rate",
-            "SLO maxErrorRate",
-            "0.01",
-            "spec.rollout.analysis.slos.maxErrorRate (a ratio)",
-        ),
-        textbox(
-            "slo_p95_latency_seconds",
-            "SLO p95LatencySeconds",
-            "10",
-            "spec.rollout.analysis.slos.p95LatencySeconds",
-        ),
-        textbox(
-            "slo_p95_ttft_seconds",
-            "SLO p95TimeToFirstTokenSeconds",
-            "1",
-            "spec.rollout.analysis.slos.p95TimeToFirstTokenSeconds",
+        *(
+            textbox(
+                slo_variable(slo),
+                f"SLO {slo.key}",
+                f"{slo.example:g}",
+                f"spec.rollout.analysis.slos.{slo.key}" + (" (a ratio)" if slo.unit == "ratio" else ""),
+            )
+            for slo in DRAWN
         ),
     ]
 

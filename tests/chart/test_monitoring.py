@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from qwenops.analysis.verdict import selector
+from qwenops.analysis.queries import selector
 from qwenops.api import naming
 from qwenops.api.spec import QwenDeploymentSpec, SeriesLabels
 from qwenops.render.desired import Owner, desired_pod_template, revision_of, with_image

@@ -43,7 +43,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from images.serving.qwenops_serve.launch import API_SERVER_MODULE
 from images.serving.qwenops_serve.output import human_size
 from images.serving.vllm_sim import METRIC_NAMES
-from qwenops.analysis.verdict import build_queries
+from qwenops.analysis.queries import build_queries
+from qwenops.api.slos import ERRORS, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import query, read_revision
 from tests.contract import harness
@@ -488,10 +489,11 @@ async def test_prometheus_stores_vllms_names_with_the_colon_and_their_type(stage
 
 
 async def test_default_slo_queries_answer_for_both_revisions(stage: Stage) -> None:
-    """`analysis.build_queries` with the default Analysis, through `prom.read_revision`, against the real
-    Prometheus: requests, p95 latency and p95 TTFT are numbers for both revisions. Neither server gave a
-    5xx (a real vLLM has no way to be made to), so the errors query finds no series: an empty result,
-    which the analysis reads as zero errors; the same query on `status="4xx"` must count the 4xx."""
+    """`analysis.queries.build_queries` with the default Analysis, through `prom.read_revision`, against
+    the real Prometheus: every query but the errors' (requests, p95 latency and p95 TTFT) is a number
+    for both revisions. Neither server gave a 5xx (a real vLLM has no way to be made to), so the errors
+    query finds no series: an empty result, which the analysis reads as zero errors; the same query on
+    `status="4xx"` must count the 4xx."""
     problems: list[str] = []
     for side in stage.sides:
         problems.extend(await _reading_problems(stage, side))
@@ -502,21 +504,18 @@ async def _reading_problems(stage: Stage, side: Side) -> list[str]:
     queries = build_queries(Analysis(), namespace=NAMESPACE, deployment=DEPLOYMENT, revision=side.revision)
     reading = await read_revision(stage.prometheus.url, queries, timeout=10)
     problems: list[str] = []
-    for name, measurement in (
-        ("requests", reading.requests),
-        ("p95Latency", reading.p95_latency),
-        ("p95TimeToFirstToken", reading.p95_time_to_first_token),
-    ):
-        if measurement.error is not None or measurement.value is None:
-            problems.append(f"{side.name}: {name} gave no number ({measurement.error or measurement.note}): "
+    for declared, measurement in reading.measurements.items():
+        if declared is not ERRORS and (measurement.error is not None or measurement.value is None):
+            problems.append(f"{side.name}: {declared.key} gave no number ({measurement.error or measurement.note}): "
                             f"{measurement.query}")  # fmt: skip
-    if reading.requests.value is not None and reading.requests.value <= 0:
-        problems.append(f"{side.name}: requests is {reading.requests.value}: {reading.requests.query}")
-    errors = reading.errors
+    requests = reading[REQUESTS]
+    if requests.value is not None and requests.value <= 0:
+        problems.append(f"{side.name}: requests is {requests.value}: {requests.query}")
+    errors = reading[ERRORS]
     if errors.error is not None or (errors.value is None and errors.note != "empty result"):
         problems.append(f"{side.name}: errors: {errors.error or errors.note}: {errors.query}")
-    four_xx = re.sub(r'status="5xx"', 'status="4xx"', queries.errors)
-    assert four_xx != queries.errors, queries.errors
+    four_xx = re.sub(r'status="5xx"', 'status="4xx"', queries[ERRORS])
+    assert four_xx != queries[ERRORS], queries[ERRORS]
     counted = await query(stage.session, stage.prometheus.url, four_xx, timeout=10)
     if counted.value is None or counted.value <= 0:
         problems.append(f"{side.name}: the errors query on 4xx gave {counted.value} "

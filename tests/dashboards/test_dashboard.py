@@ -16,7 +16,8 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from dashboards import build
 from images.serving.vllm_sim import SERIES_NAMES, escaped
-from qwenops.analysis import verdict as analysis
+from qwenops.analysis.queries import render_query
+from qwenops.api import slos
 from qwenops.io import metrics as operator_metrics
 from tests.dashboards import promql
 from tests.prometheus import REQUIRE_ENV
@@ -38,12 +39,7 @@ def operator_series() -> set[str]:
 
 OPERATOR_SERIES = operator_series()
 VLLM_SERIES = set(SERIES_NAMES) | {escaped(name) for name in SERIES_NAMES}
-DEFAULT_QUERIES = (
-    analysis.DEFAULT_REQUESTS,
-    analysis.DEFAULT_ERRORS,
-    analysis.DEFAULT_P95_LATENCY,
-    analysis.DEFAULT_P95_TIME_TO_FIRST_TOKEN,
-)
+DEFAULT_QUERIES = tuple(query.template for query in slos.QUERIES)
 KNOWN_SERIES = OPERATOR_SERIES | VLLM_SERIES
 
 
@@ -169,8 +165,35 @@ def test_the_vllm_panels_read_what_the_analysis_reads() -> None:
             assert name in dashboard_text
         for _, pattern in promql.name_patterns(query):
             assert pattern in dashboard_text
-    assert "|".join(analysis.INFERENCE_HANDLERS) in dashboard_text
+    assert "|".join(slos.INFERENCE_HANDLERS) in dashboard_text
     assert 'status="5xx"' in dashboard_text
+
+
+@pytest.mark.parametrize("query", slos.QUERIES, ids=[query.key for query in slos.QUERIES])
+def test_the_analysis_reads_series_vllm_exposes(query: slos.Query) -> None:
+    """The registry's default queries, balanced and about series the simulator (vLLM's names) serves."""
+    expr = render_query(query.template, selector='namespace="llm"', window="120s")
+    assert promql.balanced(expr)
+    _, names = promql.functions_and_names(expr)
+    assert names <= VLLM_SERIES, sorted(names - VLLM_SERIES)
+    for _, pattern in promql.name_patterns(expr):
+        matched = promql.matching(pattern, VLLM_SERIES)
+        assert matched and {escaped(name) for name in matched if ":" in name} <= matched, pattern
+
+
+def test_each_slo_drawn_has_its_line_and_its_variable() -> None:
+    """Every SLO of the registry with a panel: a dashed line at its variable, set to its example."""
+    textboxes = {v["name"]: v for v in DASHBOARD["templating"]["list"] if v["type"] == "textbox"}
+    assert set(textboxes) == {build.slo_variable(slo) for slo in build.DRAWN}
+    drawn_lines = {
+        target["expr"]: panel["title"] for panel in panels() for target in panel["targets"] if "$slo_" in target["expr"]
+    }
+    for slo in build.DRAWN:
+        variable = build.slo_variable(slo)
+        assert float(textboxes[variable]["query"]) == slo.example
+        assert textboxes[variable]["label"] == f"SLO {slo.key}"
+        assert f"vector(${variable})" in drawn_lines, slo.key
+    assert {slo.judged_by for slo in slos.SLOS} - {slo.judged_by for slo in build.DRAWN} == {"errorRateVsStable"}
 
 
 def test_every_operator_metric_has_a_panel() -> None:

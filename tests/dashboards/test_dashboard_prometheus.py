@@ -137,12 +137,12 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
     rates = by(only("Request rate by revision"), "qwenops_io_revision")
     assert set(rates) == {STABLE, CANARY}
     assert all(RPS / 2 < rate < RPS * 2 for rate in rates.values()), rates
-    ratios = by(only("Error ratio by revision"), "qwenops_io_revision")
+    ratios = by(only("Error rate by revision"), "qwenops_io_revision")
     assert set(ratios) == {CANARY}, "the stable answered no 5xx: no ratio, no series"
     assert 0.15 < ratios[CANARY] < 0.45, ratios
-    assert by(only("Error ratio by revision", "B"), "") == {"": 0.01}
+    assert by(only("Error rate by revision", "B"), "") == {"": 0.01}
 
-    latency = by(only("p95 end-to-end latency by revision"), "qwenops_io_revision")
+    latency = by(only("p95 latency by revision"), "qwenops_io_revision")
     assert set(latency) == {STABLE, CANARY}
     assert latency[STABLE] < 1.0 < 2.5 < latency[CANARY] <= 5.0, latency
     first_token = by(only("p95 time to first token by revision"), "qwenops_io_revision")

@@ -17,8 +17,9 @@ import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import pytest
 import yaml
 
-from qwenops.analysis.verdict import selector
-from qwenops.api.spec import NodePool, QwenDeploymentSpec, SeriesLabels
+from qwenops.analysis.queries import selector
+from qwenops.api.placement import NodePool
+from qwenops.api.spec import QwenDeploymentSpec, SeriesLabels
 from qwenops.render.desired import Owner, desired_pod_template, revision_of, with_hub, with_image
 from tests.chart.fetch_helm import HelmUnavailableError, ensure_helm
 from tests.chart.helm import Helm

@@ -28,7 +28,8 @@ import pytest_asyncio
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 
-from qwenops.analysis.verdict import build_queries
+from qwenops.analysis.queries import build_queries
+from qwenops.api.slos import ERRORS, MAX_ERROR_RATE, P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import read_and_assess, read_revision
 from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
@@ -261,24 +262,24 @@ async def test_default_queries_read_each_revision(world: World, capsys: pytest.C
     assert stable_reading.error is None, stable_reading
 
     # at the last sample's instant, with the zero samples in the window, increase() is exact
-    assert canary_reading.requests.value == pytest.approx(400, rel=1e-6)
-    assert stable_reading.requests.value == pytest.approx(1000, rel=1e-6)
-    assert canary_reading.errors.value is not None and canary_reading.requests.value is not None
-    assert stable_reading.errors.value is not None and stable_reading.requests.value is not None
+    assert canary_reading[REQUESTS].value == pytest.approx(400, rel=1e-6)
+    assert stable_reading[REQUESTS].value == pytest.approx(1000, rel=1e-6)
+    assert canary_reading[ERRORS].value is not None and canary_reading[REQUESTS].value is not None
+    assert stable_reading[ERRORS].value is not None and stable_reading[REQUESTS].value is not None
     # both counters of one target are scraped at the same instants: the ratio is exact
-    assert canary_reading.errors.value / canary_reading.requests.value == pytest.approx(0.05, rel=1e-6)
-    assert stable_reading.errors.value / stable_reading.requests.value == pytest.approx(0.005, rel=1e-6)
+    assert canary_reading[ERRORS].value / canary_reading[REQUESTS].value == pytest.approx(0.05, rel=1e-6)
+    assert stable_reading[ERRORS].value / stable_reading[REQUESTS].value == pytest.approx(0.005, rel=1e-6)
 
     canary_p95 = histogram_p95({0.9: 300, 4.0: 100}, E2E_BUCKETS)  # 2.5 + 2.5 * 80/100 = 4.5
     assert canary_p95 == pytest.approx(4.5)
-    assert canary_reading.p95_latency.value == pytest.approx(canary_p95, rel=1e-6)
-    assert canary_reading.p95_time_to_first_token.value == pytest.approx(
+    assert canary_reading[P95_LATENCY].value == pytest.approx(canary_p95, rel=1e-6)
+    assert canary_reading[P95_TIME_TO_FIRST_TOKEN].value == pytest.approx(
         histogram_p95({0.2: 400}, TTFT_BUCKETS), rel=1e-6
     )
-    assert stable_reading.p95_latency.value == pytest.approx(
+    assert stable_reading[P95_LATENCY].value == pytest.approx(
         histogram_p95({1.2: 1000}, E2E_BUCKETS), rel=1e-6
     )
-    assert stable_reading.p95_time_to_first_token.value == pytest.approx(
+    assert stable_reading[P95_TIME_TO_FIRST_TOKEN].value == pytest.approx(
         histogram_p95({0.05: 1000}, TTFT_BUCKETS), rel=1e-6
     )
 
@@ -338,7 +339,7 @@ async def test_read_and_assess_rolls_back_a_regressed_canary(world: World) -> No
     # increase() extrapolates from the canary's last sample to `at` (under one scrape interval);
     # the ratio of two counters scraped together stays exact
     assert verdict.requests == pytest.approx(400, rel=0.25)
-    assert verdict.error_rate == pytest.approx(0.05, abs=0.0026)
+    assert verdict.readings[MAX_ERROR_RATE] == pytest.approx(0.05, abs=0.0026)
     assert verdict.message.startswith("SLO breached over 1m: maxErrorRate: error ratio ")
     assert f'qwenops_io_revision="{canary_rev}"' in verdict.failed[0].query
 

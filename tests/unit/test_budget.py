@@ -5,7 +5,10 @@ from typing import Any
 
 import pytest
 
-from qwenops.api.spec import Engine, ModelRef, NodePool, QwenDeploymentSpec
+from qwenops.api.checkpoint import ModelRef
+from qwenops.api.engine import Engine
+from qwenops.api.placement import NodePool
+from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import HistoryEntry, QwenDeploymentStatus, StableRevision
 from qwenops.render.startup_budget import (
     DEADLINE_MARGIN,

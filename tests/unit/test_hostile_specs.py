@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from qwenops.api.errors import InvalidSpecError
-from qwenops.api.spec import URL_RULES, parse_spec
+from qwenops.api.rules import URL_RULES
+from qwenops.api.spec import parse_spec
 from qwenops.api.status import QwenDeploymentStatus
 from tests.hostile_specs import GENERATED, MODELS_ONLY, PIN, HostileSpec
 from tests.schema_check import admit

@@ -12,7 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from qwenops.analysis.verdict import Queries, build_queries
+from qwenops.analysis.queries import Queries, build_queries
+from qwenops.api import slos
+from qwenops.api.slos import P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import parse_answer, query, read_and_assess, read_revision
 from tests import prometheus
@@ -215,12 +217,8 @@ async def test_connection_refused_is_a_reading() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     reading = await read_revision(url, QUERIES, timeout=2)
     assert reading.error is not None
-    for measurement in (
-        reading.requests,
-        reading.errors,
-        reading.p95_latency,
-        reading.p95_time_to_first_token,
-    ):
+    assert set(reading.measurements) == set(slos.QUERIES)
+    for measurement in reading.measurements.values():
         assert measurement.value is None
         assert measurement.error is not None
         assert measurement.error.startswith(f"cannot connect to Prometheus at {url}")
@@ -241,10 +239,10 @@ async def test_timeout_is_a_reading(serve: Any) -> None:
     started = asyncio.get_running_loop().time()
     reading = await read_revision(fake.url, QUERIES, timeout=0.3)
     elapsed = asyncio.get_running_loop().time() - started
-    assert elapsed < 2, "the four queries run concurrently, each bounded by the timeout"
-    assert reading.requests.error == f"no answer from Prometheus at {fake.url} within 0.3s"
+    assert elapsed < 2, "the queries run concurrently, each bounded by the timeout"
+    assert reading[REQUESTS].error == f"no answer from Prometheus at {fake.url} within 0.3s"
     assert reading.error is not None
-    assert reading.error.count("within 0.3s") == 4
+    assert reading.error.count("within 0.3s") == len(slos.QUERIES)
 
 
 async def test_credentials_are_not_repeated_in_errors() -> None:
@@ -257,21 +255,21 @@ async def test_credentials_are_not_repeated_in_errors() -> None:
 
 async def test_queries_run_concurrently_with_parameters(serve: Any) -> None:
     arrived = 0
-    all_four = asyncio.Event()
+    all_of_them = asyncio.Event()
 
     async def barrier(_query: str) -> tuple[int, str]:
         nonlocal arrived
         arrived += 1
-        if arrived == 4:
-            all_four.set()
-        await asyncio.wait_for(all_four.wait(), timeout=2)  # only if all four are in flight at once
+        if arrived == len(slos.QUERIES):
+            all_of_them.set()
+        await asyncio.wait_for(all_of_them.wait(), timeout=2)  # only if all are in flight at once
         return 200, vector("7")
 
     fake = await serve(barrier, prefix="/prometheus")
     at = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
     reading = await read_revision(fake.url + "/", QUERIES, timeout=3, at=at)
     assert reading.error is None
-    assert reading.requests.value == 7
+    assert reading[REQUESTS].value == 7
     assert sorted(request["query"] for request in fake.requests) == sorted(q for _, q in QUERIES.items())
     assert {request["time"] for request in fake.requests} == {f"{at.timestamp():.3f}"}
     assert {request["timeout"] for request in fake.requests} == {"3s"}
@@ -287,9 +285,9 @@ async def test_one_failing_query_leaves_the_others(serve: Any) -> None:
 
     fake = await serve(answer)
     reading = await read_revision(fake.url, QUERIES, timeout=2)
-    assert reading.requests.value == 100
-    assert reading.p95_time_to_first_token.value == 100
-    assert reading.p95_latency.error == "Prometheus execution (HTTP 422): many-to-many matching"
+    assert reading[REQUESTS].value == 100
+    assert reading[P95_TIME_TO_FIRST_TOKEN].value == 100
+    assert reading[P95_LATENCY].error == "Prometheus execution (HTTP 422): many-to-many matching"
     assert reading.error == "p95Latency: Prometheus execution (HTTP 422): many-to-many matching"
 
 
@@ -342,7 +340,7 @@ async def test_read_and_assess_without_stable(serve: Any) -> None:
         fake.url, spec, namespace="llm", deployment="chat", canary="c1", stable=None, timeout=2
     )
     assert verdict.outcome == "Passed", verdict.message
-    assert len(fake.requests) == 4
+    assert len(fake.requests) == len(slos.QUERIES)
 
 
 async def test_read_and_assess_prometheus_down_is_error() -> None:

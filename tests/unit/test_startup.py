@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from qwenops.api.spec import ModelRef
+from qwenops.api.checkpoint import ModelRef
 from qwenops.api.status import ConditionType, QwenDeploymentStatus, condition
 from qwenops.policy.startup import RevisionStartup, Stage, report, stage_of, summarize
 from qwenops.render.startup_budget import startup_budget

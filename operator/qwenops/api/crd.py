@@ -23,7 +23,8 @@ from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
 from qwenops.api.naming import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from qwenops.api.spec import CEL, NAME_RULES, QwenDeploymentSpec
+from qwenops.api.rules import CEL
+from qwenops.api.spec import NAME_RULES, QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
 
 JSON = dict[str, Any]

@@ -2,11 +2,15 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from qwenops.api.spec import Engine, Model, ModelRef, NodePool
+from qwenops.api.base import Model, with_fields
+from qwenops.api.checkpoint import ModelRef
+from qwenops.api.engine import Engine
+from qwenops.api.placement import NodePool
+from qwenops.api.slos import SLOS
 
 
 class Phase(StrEnum):
@@ -75,7 +79,7 @@ class CanaryRevision(Model):
 class SLOReading(Model):
     """One SLO judged on one reading."""
 
-    slo: str = Field(description="maxErrorRate, maxErrorRateVsStable, p95LatencySeconds, ...")
+    slo: str = Field(description=", ".join(slo.key for slo in SLOS[:3]) + ", ...")
     outcome: Literal["Passed", "Failed", "Inconclusive", "Error", "Skipped"]
     value: float | None = Field(
         default=None, description="What was measured: a ratio, a multiple of the stable's ratio, seconds."
@@ -83,12 +87,11 @@ class SLOReading(Model):
     threshold: float
 
 
-class AnalysisReading(Model):
+class _AnalysisReading(Model):
+    # A field per SLO of the registry that names a `reading` (the canary's measurement), added below.
+
     at: datetime
     requests: float | None = None
-    error_rate: float | None = None
-    p95_latency_seconds: float | None = None
-    p95_time_to_first_token_seconds: float | None = None
     verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
     checks: list[SLOReading] = Field(default_factory=list, max_length=8, description="Each SLO judged.")
     consecutive_failures: int = 0
@@ -96,6 +99,14 @@ class AnalysisReading(Model):
         default=None, description="The first failed reading of the current run of failures."
     )
     message: str = ""
+
+
+if TYPE_CHECKING:
+    AnalysisReading = _AnalysisReading
+else:
+    AnalysisReading = with_fields(
+        _AnalysisReading, {slo.reading: (float | None, None) for slo in SLOS if slo.reading}, doc=None
+    )
 
 
 class Override(Model):

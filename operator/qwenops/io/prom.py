@@ -1,16 +1,16 @@
 """The Prometheus HTTP API: the only module that talks to Prometheus.
 
-`read_revision` runs one revision's queries (built by `analysis.build_queries`)
-as instant queries against `/api/v1/query`, concurrently, and returns an
-`analysis.Reading`. It never raises for anything Prometheus or the network
-does: connection refused, a timeout, an HTTP error, `status: error`, an
-unparsable body or an answer of several series all become a `Measurement`
-with an `error` string, which `analysis.assess` turns into an `Error`
-verdict (never a failure). An empty result or NaN (a quantile of a window
+`read_revision` runs one revision's queries (built by `analysis.queries.build_queries`,
+one per query of the SLO registry) as instant queries against `/api/v1/query`,
+concurrently, and returns an `analysis.queries.Reading`. It never raises for anything
+Prometheus or the network does: connection refused, a timeout, an HTTP error, `status:
+error`, an unparsable body or an answer of several series all become a `Measurement` with
+an `error` string, which `analysis.verdict.assess` turns into an `Error` verdict (never a
+failure). An empty result or NaN (a quantile of a window
 without observations) is no data: `value` None, `note` saying which.
 
 `read_and_assess` does the whole reading of a canary step: the canary's and
-the stable's queries at once, then `analysis.assess`.
+the stable's queries at once, then `analysis.verdict.assess`.
 """
 
 import asyncio
@@ -22,7 +22,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from qwenops.analysis.verdict import Measurement, Queries, Reading, Verdict, assess, build_queries
+from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries
+from qwenops.analysis.verdict import Verdict, assess
 from qwenops.api.spec import Analysis
 
 QUERY_PATH = "api/v1/query"
@@ -37,7 +38,7 @@ async def read_revision(
     at: datetime | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> Reading:
-    """Run the four queries of one revision concurrently; every failure is inside the Reading.
+    """Run the queries of one revision concurrently; every failure is inside the Reading.
 
     `url` is Prometheus' base URL (a path prefix is kept: `http://host/prometheus`);
     `timeout` bounds each query (it is also passed to Prometheus as its evaluation
@@ -47,13 +48,10 @@ async def read_revision(
     if session is None:
         async with aiohttp.ClientSession() as own:
             return await read_revision(url, queries, timeout=timeout, at=at, session=own)
-    requests, errors, p95_latency, p95_ttft = await asyncio.gather(
-        query(session, url, queries.requests, timeout=timeout, at=at),
-        query(session, url, queries.errors, timeout=timeout, at=at),
-        query(session, url, queries.p95_latency, timeout=timeout, at=at),
-        query(session, url, queries.p95_time_to_first_token, timeout=timeout, at=at),
+    measurements = await asyncio.gather(
+        *(query(session, url, promql, timeout=timeout, at=at) for promql in queries.promql.values())
     )
-    return Reading(requests, errors, p95_latency, p95_ttft)
+    return Reading(dict(zip(queries.promql, measurements, strict=True)))
 
 
 async def read_and_assess(

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from qwenops.analysis.checks import without_queries
 from qwenops.api.durations import parse_duration
 from qwenops.api.naming import KIND
+from qwenops.api.slos import SLO, SLOS, Unit
+from qwenops.api.spec import Analysis
+
+DEFAULTS = Analysis()
+"""`spec.rollout.analysis` as the operator reads it when the spec leaves a setting out."""
 
 # -- reading the object ----------------------------------------------------------------------------
 
@@ -204,12 +210,6 @@ def phase_text(phase: str, style: Style) -> str:
 
 
 _READING_DETAIL = re.compile(r"(; last reading [A-Za-z]+): .*$")
-_QUERY = re.compile(r"; query: .*?(?= \| [A-Za-z0-9]+: |$)")
-
-
-def without_queries(text: str) -> str:
-    """A reason or message without the PromQL of each breached SLO (`kubectl describe` has it whole)."""
-    return _QUERY.sub("", text)
 
 
 # -- SLOs --------------------------------------------------------------------------------------------
@@ -234,37 +234,22 @@ def _multiple(value: float) -> str:
     return f"{value:.2f}x"
 
 
-@dataclass(frozen=True)
-class SLO:
-    key: str
-    """The field of spec.rollout.analysis.slos, and the name the reading's message gives the check."""
-    label: str
-    reading: str | None
-    """The field of status.analysis with the measured value (None: only the message has it)."""
-    unit: Callable[[float], str]
+_SHOWN: dict[Unit, Callable[[float], str]] = {"ratio": _percent, "seconds": _seconds, "multiple": _multiple}
 
-
-SLOS = (
-    SLO("maxErrorRate", "error rate", "errorRate", _percent),
-    SLO("p95LatencySeconds", "p95 latency", "p95LatencySeconds", _seconds),
-    SLO("p95TimeToFirstTokenSeconds", "p95 time to first token", "p95TimeToFirstTokenSeconds", _seconds),
-    SLO("maxErrorRateVsStable", "error rate vs stable", None, _multiple),
-)
-"""Every SLO a spec may declare, in the order a status shows them."""
+ROWS = sorted(SLOS, key=lambda slo: slo.judged_by == "errorRateVsStable")
+"""Every SLO a spec may declare, in the order a status shows them: the one against the stable last."""
 
 
 def declared_slos(spec: Any) -> list[tuple[SLO, float]]:
     """The SLOs the spec declares, with their thresholds."""
     slos = field(spec, "rollout", "analysis", "slos")
-    return [(slo, value) for slo in SLOS if (value := _number(slos, slo.key)) is not None]
+    return [(slo, value) for slo in ROWS if (value := _number(slos, slo.key)) is not None]
 
 
 def threshold_text(slo: SLO, threshold: float) -> str:
-    if slo.unit is _seconds:
-        return f"{threshold:g}s"
-    if slo.unit is _percent:
+    if slo.unit == "ratio":
         return _percent(threshold)
-    return f"{threshold:g}x"
+    return f"{threshold:g}" + ("s" if slo.unit == "seconds" else "x")
 
 
 def _slo_row(slo: SLO, threshold: float, reading: Any, style: Style) -> list[str]:
@@ -274,7 +259,7 @@ def _slo_row(slo: SLO, threshold: float, reading: Any, style: Style) -> list[str
         return [slo.label, style.none, limit, style.none]
     check = next((c for c in _items(reading, "checks") if c.get("slo") == slo.key), None)
     value = _number(check, "value") if check is not None else None
-    shown = slo.unit(value) if value is not None else style.none
+    shown = _SHOWN[slo.unit](value) if value is not None else style.none
     outcome = _text(check, "outcome") if check is not None else ""
     if outcome == "Failed":
         result = style.paint(style.fail, "red", "bold")
@@ -518,7 +503,8 @@ class _Screen:
             reading, at = None, None  # a reading of an earlier canary
         lines = []
         if not isinstance(reading, Mapping):
-            interval, window = _text(settings, "interval") or "30s", _text(settings, "window") or "2m"
+            interval = _text(settings, "interval") or DEFAULTS.interval
+            window = _text(settings, "window") or DEFAULTS.window
             lines.append(
                 self.line(
                     "Analysis",
@@ -537,13 +523,13 @@ class _Screen:
             lines.append(self.line("Analysis", f"{style.paint(verdict, colour, 'bold')}  {when}"))
             requests = _number(reading, "requests")
             minimum = _number(settings, "minRequests")
-            minimum = 100 if minimum is None else minimum
-            window = _text(settings, "window") or "2m"
+            minimum = DEFAULTS.min_requests if minimum is None else minimum
+            window = _text(settings, "window") or DEFAULTS.window
             shown = style.none if requests is None else f"{requests:g}"
             judged = f"{shown} in {window} (at least {minimum:g} to judge)"
             lines.append(self.line("Requests", judged, indent=2))
             failures = _number(reading, "consecutiveFailures") or 0
-            limit = _number(settings, "failureLimit") or 2
+            limit = _number(settings, "failureLimit") or DEFAULTS.failure_limit
             text = f"{failures:g}/{limit:g} consecutive failed readings (a rollback at {limit:g})"
             lines.append(self.line("Failures", style.paint(text, "red") if failures else text, indent=2))
             if verdict in ("Inconclusive", "Error") and (message := _text(reading, "message")):

@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from qwenops.api.checkpoint import ModelRef
 from qwenops.api.durations import parse_duration
-from qwenops.api.spec import ModelRef, QwenDeploymentSpec
+from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
 
 GB = 1000**3
