@@ -96,7 +96,7 @@ def revision_length() -> str:
 
 
 def refused_flags() -> str:
-    from qwenops.api.spec import VLLM_MANAGED_FLAGS, VLLM_MANAGED_SHORT_FLAGS  # noqa: PLC0415
+    from qwenops.api.rules import VLLM_MANAGED_FLAGS, VLLM_MANAGED_SHORT_FLAGS  # noqa: PLC0415
 
     long = [f"`--{flag}`" for flag in VLLM_MANAGED_FLAGS]
     return ", ".join(long + [f"`-{flag}`" for flag in VLLM_MANAGED_SHORT_FLAGS])
@@ -112,7 +112,7 @@ def _span(seconds: float) -> str:
 
 def startup_budget() -> str:
     """The rates and margins of render/startup_budget.py, and what they give an 8B model."""
-    from qwenops.api.spec import ModelRef  # noqa: PLC0415
+    from qwenops.api.checkpoint import ModelRef  # noqa: PLC0415
     from qwenops.render import startup_budget as budget  # noqa: PLC0415
 
     def rate(bytes_per_second: int) -> str:
