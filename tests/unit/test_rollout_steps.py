@@ -17,15 +17,10 @@ from qwenops.api.status import (
     StableRevision,
     condition,
 )
-from qwenops.policy.rollout import (
-    DeploymentState,
-    Observed,
-    analysis_due,
-    canary_replicas,
-    decide,
-    replica_share,
-)
+from qwenops.policy.rollout import DeploymentState, Observed, analysis_due, decide
 from qwenops.policy.startup import RevisionStartup, Stage
+from qwenops.routing.httproute import HTTPRouteRouter
+from qwenops.routing.replicas import ReplicaRatio, replica_share
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OLD, NEW = "aaaaaaaaaa", "bbbbbbbbbb"
@@ -300,7 +295,8 @@ def test_analysis_is_due_once_per_interval_within_a_step() -> None:
 def test_canary_pods_for_a_weight(
     replicas: int, weight: int, exact: bool, pods: int, share: int | None
 ) -> None:
-    assert canary_replicas(replicas, weight, exact_routing=exact) == pods
+    router = HTTPRouteRouter("chat") if exact else ReplicaRatio()
+    assert router.canary_pods(replicas, weight) == pods
     if share is not None:
         assert replica_share(replicas, pods) == share >= weight
 

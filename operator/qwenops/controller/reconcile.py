@@ -37,11 +37,10 @@ from qwenops.policy.rollout import (
     Event,
     Observed,
     Plan,
-    analysis_due,
     decide,
+    reading_due,
     refuse,
     resolve_target,
-    traffic_weight,
 )
 from qwenops.render.desired import (
     Manifest,
@@ -56,7 +55,8 @@ from qwenops.render.desired import (
 )
 from qwenops.render.diff import merge_patch
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
-from qwenops.routing import httproute as traffic
+from qwenops.routing.registry import router_for
+from qwenops.routing.router import ObservedRoute
 
 Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[AnalysisReading]]
 """Reads the canary's SLOs: (spec, owner, canary revision, stable revision, now) -> reading."""
@@ -91,7 +91,7 @@ def prometheus_reader(config: OperatorConfig) -> Reader:
         spec: QwenDeploymentSpec, owner: Owner, canary: str, stable: str, now: datetime
     ) -> AnalysisReading:
         analysis = spec.rollout.analysis
-        assert analysis.prometheus is not None  # analysis_due() says no reading without one
+        assert analysis.prometheus is not None  # reading_due() says no reading without one
         verdict = await prom.read_and_assess(
             analysis.prometheus.url, analysis,
             namespace=owner.namespace, deployment=owner.name, canary=canary, stable=stable,
@@ -210,7 +210,7 @@ async def _reconcile(
         if _owned_by(d, owner)
     ]  # fmt: skip
     live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
-    route = await _route(spec, namespace)
+    route = await _route(spec, namespace, name)
     live_pods = await kube.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
     live_services = {
         s["metadata"]["name"]: s
@@ -221,21 +221,15 @@ async def _reconcile(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
         annotations=meta.get("annotations") or {},
-        route_error=_route_error(spec, name, route, status),
+        route=route,
         startups=startups_of(live_by_revision, live_pods),
     )
     # A person's undo may pin an earlier revision in place of the spec's own.
     resolved = resolve_target(spec, revision_of(spec), status, observed.annotations, now, generation)
     spec, target = resolved.spec, resolved.revision
     reading = None
-    canary, stable = resolved.status.canary, resolved.status.stable
-    if (
-        canary is not None
-        and stable is not None
-        and canary.revision == target
-        and analysis_due(spec, resolved.status, now)
-    ):
-        reading = await reader(spec, owner, canary.revision, stable.revision, now)
+    if (due := reading_due(spec, target, resolved.status, now)) is not None:
+        reading = await reader(spec, owner, due.canary, due.stable, now)
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
@@ -255,7 +249,7 @@ async def _reconcile(
             outcome = await kube.ensure(service, found, known=found is not None, before_write=fence.check)
             _log_outcome(outcome, service)
         if route is not None:
-            await _set_weights(route, name, plan.canary_weight, fence.check)
+            await _set_weights(spec, route, plan.canary_weight, fence.check)
         for revision in plan.delete:  # each one is live: they come from the Deployments listed
             await fence.check()
             if await kube.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
@@ -305,42 +299,30 @@ def _report_startup(
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
 
 
-async def _route(spec: QwenDeploymentSpec, namespace: str) -> Manifest | None:
-    ref = spec.rollout.traffic_routing.http_route
-    return None if ref is None else await kube.get(kube.HTTPROUTES, namespace, ref.name)
-
-
-def _route_error(
-    spec: QwenDeploymentSpec, name: str, route: Manifest | None, status: QwenDeploymentStatus
-) -> str | None:
-    """Why the HTTPRoute does not carry the weight last decided (None when it does, or none is used)."""
-    ref = spec.rollout.traffic_routing.http_route
-    if ref is None:
+async def _route(spec: QwenDeploymentSpec, namespace: str, name: str) -> ObservedRoute | None:
+    """The object the router keeps the weights on, as read now (None: the router reads none)."""
+    watched = router_for(spec.rollout.traffic_routing).watched()
+    if watched is None:
         return None
-    if route is None:
-        return f"HTTPRoute {ref.name} not found"
-    carried = traffic.routed_weight(route, name)
-    wanted = traffic_weight(status.canary)
-    if carried is None:
-        return f"HTTPRoute {ref.name} has no rule naming Services {name}-stable and {name}-canary"
-    if carried != wanted:
-        return f"HTTPRoute {ref.name} sends {carried}% to the canary, not {wanted}%"
-    return None
+    resource = kube.Resource(watched.group, watched.version, watched.plural)
+    return ObservedRoute(owner=name, found=await kube.get(resource, namespace, watched.name))
 
 
-async def _set_weights(route: Manifest, name: str, weight: int, before_write: kube.BeforeWrite) -> None:
-    """Set the canary's weight on the route (conditional on the version read) and check it took."""
-    if traffic.routed_weight(route, name) == weight:
+async def _set_weights(
+    spec: QwenDeploymentSpec, route: ObservedRoute, weight: int, before_write: kube.BeforeWrite
+) -> None:
+    """Set the canary's weight on the router's object (conditional on the version read) and check it took."""
+    router = router_for(spec.rollout.traffic_routing)
+    patch, watched = router.weights_patch(route, weight), router.watched()
+    if patch is None or watched is None or route.found is None:
         return
     await before_write()
-    meta = route["metadata"]
-    patched = await kube.patch(
-        kube.HTTPROUTES, meta["namespace"], meta["name"],
-        {"metadata": {"resourceVersion": meta["resourceVersion"]},
-         "spec": {"rules": traffic.weighted_rules(route, name, weight)}},
-    )  # fmt: skip
-    if traffic.routed_weight(patched, name) != weight:
-        log.warning("HTTPRoute %s/%s did not take weight %s%%", meta["namespace"], meta["name"], weight)
+    meta = route.found["metadata"]
+    resource = kube.Resource(watched.group, watched.version, watched.plural)
+    patched = await kube.patch(resource, meta["namespace"], meta["name"], patch)
+    if router.not_carried(ObservedRoute(route.owner, patched), weight) is not None:
+        where = f"{meta['namespace']}/{meta['name']}"
+        log.warning("%s %s did not take weight %s%%", watched.kind, where, weight)
 
 
 def _count(namespace: str, name: str, before: QwenDeploymentStatus, plan: Plan, now: datetime) -> None:
