@@ -19,8 +19,9 @@ from qwenops.api.status import (
 )
 from qwenops.policy.rollout import DeploymentState, Observed, analysis_due, decide
 from qwenops.policy.startup import RevisionStartup, Stage
-from qwenops.routing.httproute import HTTPRouteRouter
+from qwenops.routing.httproute import HTTPRouteRouter, weighted_rules
 from qwenops.routing.replicas import ReplicaRatio, replica_share
+from qwenops.routing.router import ObservedRoute
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OLD, NEW = "aaaaaaaaaa", "bbbbbbbbbb"
@@ -83,6 +84,7 @@ def world(
     canary_replicas_: int = 1,
     annotations: dict[str, str] | None = None,
     canary_stage: RevisionStartup | None = None,
+    route: ObservedRoute | None = None,
 ) -> Observed:
     deployments = {OLD: DeploymentState(OLD, 4, 4, True)}
     if canary_ready is not None:
@@ -92,6 +94,17 @@ def world(
         deployments=deployments,
         annotations=annotations or {},
         startups={NEW: canary_stage} if canary_stage is not None else {},
+        route=route,
+    )
+
+
+def http_route(canary_weight: int | None) -> ObservedRoute:
+    """The HTTPRoute `chat` as read, its backendRefs carrying `canary_weight` (None: no such route)."""
+    if canary_weight is None:
+        return ObservedRoute("chat", None)
+    unweighted = {"spec": {"rules": [{"backendRefs": [{"name": "chat-stable", "port": 8000}]}]}}
+    return ObservedRoute(
+        "chat", {"metadata": {"resourceVersion": "7"}, "spec": {"rules": weighted_rules(unweighted, "chat", canary_weight)}}
     )
 
 
@@ -212,6 +225,27 @@ CASES = [
     Case("with an HTTPRoute the weight is exact and the canary needs only its share of pods",
          status(canary=canary()), world(canary_ready=1), STEP0, Phase.PROGRESSING, 1, ["StepStarted"],
          spec=make_spec(http_route=True), step=0, weight=10),
+    Case("an HTTPRoute that does not carry the step's weight holds the step, saying why",
+         status(canary=canary(step_started_at=STEP0, weight=10)), world(canary_ready=1, route=http_route(0)),
+         STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 1, [], reading=reading("Passed", STEP0 + timedelta(minutes=2)),
+         spec=make_spec(http_route=True), step=0, weight=10,
+         message_has="holding: traffic weights not in effect: HTTPRoute chat sends 0% to the canary, not 10%"),
+    Case("a missing HTTPRoute holds the step too",
+         status(canary=canary(step_started_at=STEP0, weight=10)), world(canary_ready=1, route=http_route(None)),
+         STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 1, [], reading=reading("Passed", STEP0 + timedelta(minutes=2)),
+         spec=make_spec(http_route=True), step=0, message_has="HTTPRoute chat not found"),
+    Case("an HTTPRoute carrying the step's weight lets the step end",
+         status(canary=canary(step_started_at=STEP0, weight=10)), world(canary_ready=1, route=http_route(10)),
+         STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 2, ["StepAdvanced"],
+         reading=reading("Passed", STEP0 + timedelta(minutes=2)), spec=make_spec(http_route=True), step=1),
+    Case("while its pods are not ready the step has no weight for the route to carry: no hold",
+         status(canary=canary()), world(canary_ready=1, route=http_route(None)), STEP0, Phase.PROGRESSING, 1,
+         ["StepStarted"], spec=make_spec(http_route=True), step=0, weight=10),
+    Case("a promoting canary held by its route keeps its full size",
+         status(canary=canary(step=2, step_started_at=STEP0, weight=50, promoting=True)),
+         world(canary_ready=2, canary_replicas_=4, route=http_route(10)), STEP0 + timedelta(minutes=3),
+         Phase.PROGRESSING, 4, [], spec=make_spec(http_route=True),
+         message_has="HTTPRoute chat sends 10% to the canary, not 50%"),
 ]  # fmt: skip
 
 

@@ -37,10 +37,6 @@ class Requests:
     promote: bool
     handled: HandledRequests
 
-    def promote_kept(self, before: HandledRequests) -> HandledRequests:
-        """The handled record with a new promote left unhandled, to act on later."""
-        return self.handled.model_copy(update={"promote": before.promote})
-
 
 def take(handled: HandledRequests, annotations: Mapping[str, str]) -> Requests:
     """The requests a canary acts on: each new one is recorded as handled."""
