@@ -17,7 +17,7 @@ from qwenops.api.status import (
     StableRevision,
     condition,
 )
-from qwenops.policy.rollout import DeploymentState, Observed, analysis_due, decide
+from qwenops.policy.rollout import Comparison, DeploymentState, Observed, analysis_due, decide, reading_due
 from qwenops.policy.startup import RevisionStartup, Stage
 from qwenops.routing.httproute import HTTPRouteRouter, weighted_rules
 from qwenops.routing.replicas import ReplicaRatio, replica_share
@@ -177,6 +177,11 @@ CASES = [
          status(rejected_revision=NEW), world(canary_ready=0, canary_replicas_=0, annotations={"qwenops.io/retry": "t1"}),
          STEP0, Phase.PROGRESSING, 1, ["RetryRequested", "RolloutStarted"], step=0,
          extra={"handled": HandledRequests(retry="t1")}),
+    Case("a retry that ends its first step at once (promote, pods still ready) goes on to the next",
+         status(rejected_revision=NEW),
+         world(canary_ready=1, annotations={"qwenops.io/retry": "t1", "qwenops.io/promote": "t1"}), STEP0,
+         Phase.PROGRESSING, 4, ["RetryRequested", "RolloutStarted", "StepStarted", "StepAdvanced"], step=1,
+         extra={"handled": HandledRequests(retry="t1", promote="t1")}),
     Case("a retry already acted on does not start it again",
          status(rejected_revision=NEW, handled=HandledRequests(retry="t1")),
          world(canary_ready=0, canary_replicas_=0, annotations={"qwenops.io/retry": "t1"}), STEP0,
@@ -319,6 +324,15 @@ def test_analysis_is_due_once_per_interval_within_a_step() -> None:
     assert analysis_due(SPEC, read, STEP0 + timedelta(seconds=30))
     assert not analysis_due(SPEC, status(canary=canary()), STEP0)  # no weight yet: nothing to judge
     assert not analysis_due(make_spec(analysis={}), running, STEP0)
+
+
+def test_a_reading_is_taken_only_for_a_canary_of_the_revision_served() -> None:
+    running = status(canary=canary(step_started_at=STEP0, weight=20))
+    assert reading_due(SPEC, NEW, running, STEP0) == Comparison(canary=NEW, stable=OLD)
+    assert reading_due(SPEC, OLD, running, STEP0) is None  # an undo serves the stable: the canary goes
+    read = running.model_copy(update={"analysis": reading("Passed", STEP0)})
+    assert reading_due(SPEC, NEW, read, STEP0 + timedelta(seconds=29)) is None
+    assert reading_due(SPEC, NEW, QwenDeploymentStatus(canary=running.canary), STEP0) is None  # no stable
 
 
 @pytest.mark.parametrize(

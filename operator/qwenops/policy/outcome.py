@@ -4,7 +4,7 @@ Each transition returns one of these with the events it said on the way; what
 the pass handled, recorded and said before it travels beside it in `Said`.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from qwenops.api.status import (
@@ -26,9 +26,6 @@ class Said:
     analysis: AnalysisReading | None
     """The canary's last reading: the status's, or the one recorded on this pass."""
     events: tuple[Event, ...] = ()
-
-    def saying(self, *events: Event) -> "Said":
-        return replace(self, events=(*self.events, *events))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ The transitions live beside this module (canary, steps, promotion, rollback,
 requests, readings, undo, steady); `conclude` writes each outcome down.
 """
 
+from dataclasses import replace
 from datetime import datetime
 
 from qwenops.api.spec import QwenDeploymentSpec
@@ -93,7 +94,7 @@ def _canary(sit: Situation, reading: AnalysisReading | None) -> tuple[CanaryOutc
         return rolled_back, said
     if reading is not None:
         recorded = record(reading, sit.status.analysis, said.conditions, sit.now, sit.generation)
-        said = Said(said.handled, recorded.conditions, recorded.analysis, said.events)
+        said = replace(said, conditions=recorded.conditions, analysis=recorded.analysis)
         if (rolled_back := rollback.on_reading(sit, canary, recorded.analysis)) is not None:
             return rolled_back, said
     if (held := route_hold(sit, canary.revision)) is not None:
