@@ -91,7 +91,7 @@ def prometheus_reader(config: OperatorConfig) -> Reader:
         spec: QwenDeploymentSpec, owner: Owner, canary: str, stable: str, now: datetime
     ) -> AnalysisReading:
         analysis = spec.rollout.analysis
-        assert analysis.prometheus is not None  # reading_due() says no reading without one
+        assert analysis.prometheus is not None  # analysis_due() says no reading without one
         verdict = await prom.read_and_assess(
             analysis.prometheus.url, analysis,
             namespace=owner.namespace, deployment=owner.name, canary=canary, stable=stable,
