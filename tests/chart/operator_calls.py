@@ -193,6 +193,34 @@ def operator_modules(root: str = "qwenops.controller.handlers") -> list[Path]:
     return sorted(seen)
 
 
+def _resource_constant(node: ast.expr, resources: dict[str, tuple[str, str]]) -> str | None:
+    """`kube.NAME` for a Resource constant NAME of kube.py, else None."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "kube"
+        and node.attr in resources
+    ):
+        return node.attr
+    return None
+
+
+def _table(tree: ast.Module, node: ast.expr, resources: dict[str, tuple[str, str]]) -> list[str]:
+    """Every constant of a module-level `TABLE = {key: kube.NAME, ...}` that `node` names: a call
+    indexing it may reach any of them (empty: `node` is no such table)."""
+    if not isinstance(node, ast.Name):
+        return []
+    for statement in tree.body:
+        value = statement.value if isinstance(statement, ast.Assign | ast.AnnAssign) else None
+        targets = statement.targets if isinstance(statement, ast.Assign) else (
+            [statement.target] if isinstance(statement, ast.AnnAssign) else []
+        )
+        if isinstance(value, ast.Dict) and any(isinstance(t, ast.Name) and t.id == node.id for t in targets):
+            found = [_resource_constant(item, resources) for item in value.values]
+            return [name for name in found if name is not None] if None not in found else []
+    return []
+
+
 def _is_none(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
@@ -300,15 +328,15 @@ def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
                 ]
                 if not targets:
                     raise UnresolvedCallError(f"{where}: writes a kind kube._BY_KIND does not know")
-            elif (
-                isinstance(first, ast.Attribute)
-                and isinstance(first.value, ast.Name)
-                and first.value.id == "kube"
-                and first.attr in resources
-            ):
-                targets = [first.attr]
+            elif (constant := _resource_constant(first, resources)) is not None:
+                targets = [constant]
+            elif isinstance(first, ast.Subscript) and (table := _table(tree, first.value, resources)):
+                targets = table
             else:
-                raise UnresolvedCallError(f"{where}: the resource is not a kube.<RESOURCE> constant")
+                raise UnresolvedCallError(
+                    f"{where}: the resource is not a kube.<RESOURCE> constant, nor a module-level "
+                    "table of them indexed"
+                )
             for target in targets:
                 group, plural = resources[target]
                 for send in function_sends:

@@ -110,8 +110,23 @@ def test_a_new_call_is_derived_and_the_chart_does_not_grant_it(
             """,
             {("qwenops.io", "qwendeployments/status", "patch")},
         ),
+        (
+            """
+            WHERE = {"HTTPRoute": kube.HTTPROUTES, "Pod": kube.PODS}
+
+            async def read(client: kube.KubeClient, kind: str) -> None:
+                await client.get(WHERE[kind], "ns", "name")
+            """,
+            {("gateway.networking.k8s.io", "httproutes", "get"), ("", "pods", "get")},
+        ),
     ],
-    ids=["through self.client", "ensure of a known object", "ensure reads first", "a subresource"],
+    ids=[
+        "through self.client",
+        "ensure of a known object",
+        "ensure reads first",
+        "a subresource",
+        "a table of resources",
+    ],
 )
 def test_calls_through_the_client_are_derived(
     tmp_path: Path, source: str, derived: set[tuple[str, str, str]]

@@ -17,15 +17,11 @@ from qwenops.api.status import (
     StableRevision,
     condition,
 )
-from qwenops.policy.rollout import (
-    DeploymentState,
-    Observed,
-    analysis_due,
-    canary_replicas,
-    decide,
-    replica_share,
-)
+from qwenops.policy.rollout import Comparison, DeploymentState, Observed, analysis_due, decide, reading_due
 from qwenops.policy.startup import RevisionStartup, Stage
+from qwenops.routing.httproute import HTTPRouteRouter, weighted_rules
+from qwenops.routing.replicas import ReplicaRatio, replica_share
+from qwenops.routing.router import ObservedRoute
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OLD, NEW = "aaaaaaaaaa", "bbbbbbbbbb"
@@ -88,6 +84,7 @@ def world(
     canary_replicas_: int = 1,
     annotations: dict[str, str] | None = None,
     canary_stage: RevisionStartup | None = None,
+    route: ObservedRoute | None = None,
 ) -> Observed:
     deployments = {OLD: DeploymentState(OLD, 4, 4, True)}
     if canary_ready is not None:
@@ -97,6 +94,17 @@ def world(
         deployments=deployments,
         annotations=annotations or {},
         startups={NEW: canary_stage} if canary_stage is not None else {},
+        route=route,
+    )
+
+
+def http_route(canary_weight: int | None) -> ObservedRoute:
+    """The HTTPRoute `chat` as read, its backendRefs carrying `canary_weight` (None: no such route)."""
+    if canary_weight is None:
+        return ObservedRoute("chat", None)
+    unweighted = {"spec": {"rules": [{"backendRefs": [{"name": "chat-stable", "port": 8000}]}]}}
+    return ObservedRoute(
+        "chat", {"metadata": {"resourceVersion": "7"}, "spec": {"rules": weighted_rules(unweighted, "chat", canary_weight)}}
     )
 
 
@@ -169,6 +177,11 @@ CASES = [
          status(rejected_revision=NEW), world(canary_ready=0, canary_replicas_=0, annotations={"qwenops.io/retry": "t1"}),
          STEP0, Phase.PROGRESSING, 1, ["RetryRequested", "RolloutStarted"], step=0,
          extra={"handled": HandledRequests(retry="t1")}),
+    Case("a retry that ends its first step at once (promote, pods still ready) goes on to the next",
+         status(rejected_revision=NEW),
+         world(canary_ready=1, annotations={"qwenops.io/retry": "t1", "qwenops.io/promote": "t1"}), STEP0,
+         Phase.PROGRESSING, 4, ["RetryRequested", "RolloutStarted", "StepStarted", "StepAdvanced"], step=1,
+         extra={"handled": HandledRequests(retry="t1", promote="t1")}),
     Case("a retry already acted on does not start it again",
          status(rejected_revision=NEW, handled=HandledRequests(retry="t1")),
          world(canary_ready=0, canary_replicas_=0, annotations={"qwenops.io/retry": "t1"}), STEP0,
@@ -217,6 +230,27 @@ CASES = [
     Case("with an HTTPRoute the weight is exact and the canary needs only its share of pods",
          status(canary=canary()), world(canary_ready=1), STEP0, Phase.PROGRESSING, 1, ["StepStarted"],
          spec=make_spec(http_route=True), step=0, weight=10),
+    Case("an HTTPRoute that does not carry the step's weight holds the step, saying why",
+         status(canary=canary(step_started_at=STEP0, weight=10)), world(canary_ready=1, route=http_route(0)),
+         STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 1, [], reading=reading("Passed", STEP0 + timedelta(minutes=2)),
+         spec=make_spec(http_route=True), step=0, weight=10,
+         message_has="holding: traffic weights not in effect: HTTPRoute chat sends 0% to the canary, not 10%"),
+    Case("a missing HTTPRoute holds the step too",
+         status(canary=canary(step_started_at=STEP0, weight=10)), world(canary_ready=1, route=http_route(None)),
+         STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 1, [], reading=reading("Passed", STEP0 + timedelta(minutes=2)),
+         spec=make_spec(http_route=True), step=0, message_has="HTTPRoute chat not found"),
+    Case("an HTTPRoute carrying the step's weight lets the step end",
+         status(canary=canary(step_started_at=STEP0, weight=10)), world(canary_ready=1, route=http_route(10)),
+         STEP0 + timedelta(minutes=2), Phase.PROGRESSING, 2, ["StepAdvanced"],
+         reading=reading("Passed", STEP0 + timedelta(minutes=2)), spec=make_spec(http_route=True), step=1),
+    Case("while its pods are not ready the step has no weight for the route to carry: no hold",
+         status(canary=canary()), world(canary_ready=1, route=http_route(None)), STEP0, Phase.PROGRESSING, 1,
+         ["StepStarted"], spec=make_spec(http_route=True), step=0, weight=10),
+    Case("a promoting canary held by its route keeps its full size",
+         status(canary=canary(step=2, step_started_at=STEP0, weight=50, promoting=True)),
+         world(canary_ready=2, canary_replicas_=4, route=http_route(10)), STEP0 + timedelta(minutes=3),
+         Phase.PROGRESSING, 4, [], spec=make_spec(http_route=True),
+         message_has="HTTPRoute chat sends 10% to the canary, not 50%"),
 ]  # fmt: skip
 
 
@@ -292,6 +326,15 @@ def test_analysis_is_due_once_per_interval_within_a_step() -> None:
     assert not analysis_due(make_spec(analysis={}), running, STEP0)
 
 
+def test_a_reading_is_taken_only_for_a_canary_of_the_revision_served() -> None:
+    running = status(canary=canary(step_started_at=STEP0, weight=20))
+    assert reading_due(SPEC, NEW, running, STEP0) == Comparison(canary=NEW, stable=OLD)
+    assert reading_due(SPEC, OLD, running, STEP0) is None  # an undo serves the stable: the canary goes
+    read = running.model_copy(update={"analysis": reading("Passed", STEP0)})
+    assert reading_due(SPEC, NEW, read, STEP0 + timedelta(seconds=29)) is None
+    assert reading_due(SPEC, NEW, QwenDeploymentStatus(canary=running.canary), STEP0) is None  # no stable
+
+
 @pytest.mark.parametrize(
     ("replicas", "weight", "exact", "pods", "share"),
     [(4, 10, False, 1, 20), (4, 50, False, 4, 50), (2, 10, False, 1, 33), (10, 25, False, 4, 29),
@@ -300,7 +343,8 @@ def test_analysis_is_due_once_per_interval_within_a_step() -> None:
 def test_canary_pods_for_a_weight(
     replicas: int, weight: int, exact: bool, pods: int, share: int | None
 ) -> None:
-    assert canary_replicas(replicas, weight, exact_routing=exact) == pods
+    router = HTTPRouteRouter("chat") if exact else ReplicaRatio()
+    assert router.canary_pods(replicas, weight) == pods
     if share is not None:
         assert replica_share(replicas, pods) == share >= weight
 

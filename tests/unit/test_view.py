@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
 from qwenops.kubectl import view
+from qwenops.policy.undo import resolve_target
 from tests import status_fixtures as f
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -377,6 +379,18 @@ def test_undo_goes_back_to_the_stable_or_the_previous_revision(
     status = FIXTURES[fixture]()["status"]
     status.update(change)
     assert view.undo_target({k: v for k, v in status.items() if v is not None}) == target
+
+
+@pytest.mark.parametrize("fixture", list(FIXTURES))
+def test_undo_names_the_revision_the_operator_then_serves(fixture: str) -> None:
+    obj = FIXTURES[fixture]()
+    status = QwenDeploymentStatus.model_validate(obj["status"])
+    spec = QwenDeploymentSpec.model_validate(obj["spec"])
+    named = (status.canary or status.stable)
+    assert named is not None
+    undone = resolve_target(spec, named.revision, status, {"qwenops.io/undo": "now"}, f.NOW, 4)
+    target = view.undo_target(obj["status"])
+    assert (target[0] if target else None) == (undone.revision if undone.status.override else None)
 
 
 @pytest.mark.parametrize(

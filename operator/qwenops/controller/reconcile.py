@@ -28,11 +28,10 @@ from qwenops.policy.rollout import (
     Event,
     Observed,
     Plan,
-    analysis_due,
     decide,
+    reading_due,
     refuse,
     resolve_target,
-    traffic_weight,
 )
 from qwenops.render.desired import (
     Manifest,
@@ -47,7 +46,8 @@ from qwenops.render.desired import (
 )
 from qwenops.render.diff import merge_patch
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
-from qwenops.routing import httproute as traffic
+from qwenops.routing.registry import router_for
+from qwenops.routing.router import ObservedRoute
 
 PostEvent = Callable[[Manifest, Event], None]
 """Posts a Kubernetes Event about the QwenDeployment `body`."""
@@ -89,7 +89,7 @@ async def reconcile(
         if owned_by(d, owner)
     ]  # fmt: skip
     live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
-    route = await _route(client, spec, namespace)
+    route = await _route(client, spec, namespace, name)
     live_pods = await client.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
     live_services = {
         s["metadata"]["name"]: s
@@ -100,21 +100,15 @@ async def reconcile(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
         annotations=meta.get("annotations") or {},
-        route_error=_route_error(spec, name, route, status),
+        route=route,
         startups=startups_of(live_by_revision, live_pods),
     )
     # A person's undo may pin an earlier revision in place of the spec's own.
     resolved = resolve_target(spec, revision_of(spec), status, observed.annotations, now, generation)
     spec, target = resolved.spec, resolved.revision
     reading = None
-    canary, stable = resolved.status.canary, resolved.status.stable
-    if (
-        canary is not None
-        and stable is not None
-        and canary.revision == target
-        and analysis_due(spec, resolved.status, now)
-    ):
-        reading = await reader(spec, owner, canary.revision, stable.revision, now)
+    if (due := reading_due(spec, target, resolved.status, now)) is not None:
+        reading = await reader(spec, owner, due.canary, due.stable, now)
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
@@ -134,7 +128,7 @@ async def reconcile(
             outcome = await client.ensure(service, found, known=found is not None, before_write=fence.check)
             _log_outcome(outcome, service)
         if route is not None:
-            await _set_weights(client, route, name, plan.canary_weight, fence.check)
+            await _set_weights(client, spec, route, plan.canary_weight, fence.check)
         for revision in plan.delete:  # each one is live: they come from the Deployments listed
             await fence.check()
             if await client.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
@@ -172,44 +166,39 @@ def _report_startup(
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
 
 
-async def _route(client: kube.KubeClient, spec: QwenDeploymentSpec, namespace: str) -> Manifest | None:
-    ref = spec.rollout.traffic_routing.http_route
-    return None if ref is None else await client.get(kube.HTTPROUTES, namespace, ref.name)
+ROUTER_OBJECTS = {"HTTPRoute": kube.HTTPROUTES}
+"""Where the API keeps each kind of object a router sets weights on (the chart's RBAC test reads this)."""
 
 
-def _route_error(
-    spec: QwenDeploymentSpec, name: str, route: Manifest | None, status: QwenDeploymentStatus
-) -> str | None:
-    """Why the HTTPRoute does not carry the weight last decided (None when it does, or none is used)."""
-    ref = spec.rollout.traffic_routing.http_route
-    if ref is None:
+async def _route(
+    client: kube.KubeClient, spec: QwenDeploymentSpec, namespace: str, name: str
+) -> ObservedRoute | None:
+    """The object the router keeps the weights on, as read now (None: the router reads none)."""
+    watched = router_for(spec.rollout.traffic_routing).watched()
+    if watched is None:
         return None
-    if route is None:
-        return f"HTTPRoute {ref.name} not found"
-    carried = traffic.routed_weight(route, name)
-    wanted = traffic_weight(status.canary)
-    if carried is None:
-        return f"HTTPRoute {ref.name} has no rule naming Services {name}-stable and {name}-canary"
-    if carried != wanted:
-        return f"HTTPRoute {ref.name} sends {carried}% to the canary, not {wanted}%"
-    return None
+    found = await client.get(ROUTER_OBJECTS[watched.kind], namespace, watched.name)
+    return ObservedRoute(owner=name, found=found)
 
 
 async def _set_weights(
-    client: kube.KubeClient, route: Manifest, name: str, weight: int, before_write: kube.BeforeWrite
+    client: kube.KubeClient,
+    spec: QwenDeploymentSpec,
+    route: ObservedRoute,
+    weight: int,
+    before_write: kube.BeforeWrite,
 ) -> None:
-    """Set the canary's weight on the route (conditional on the version read) and check it took."""
-    if traffic.routed_weight(route, name) == weight:
+    """Set the canary's weight on the router's object (conditional on the version read) and check it took."""
+    router = router_for(spec.rollout.traffic_routing)
+    patch, watched = router.weights_patch(route, weight), router.watched()
+    if patch is None or watched is None or route.found is None:
         return
     await before_write()
-    meta = route["metadata"]
-    patched = await client.patch(
-        kube.HTTPROUTES, meta["namespace"], meta["name"],
-        {"metadata": {"resourceVersion": meta["resourceVersion"]},
-         "spec": {"rules": traffic.weighted_rules(route, name, weight)}},
-    )  # fmt: skip
-    if traffic.routed_weight(patched, name) != weight:
-        log.warning("HTTPRoute %s/%s did not take weight %s%%", meta["namespace"], meta["name"], weight)
+    meta = route.found["metadata"]
+    patched = await client.patch(ROUTER_OBJECTS[watched.kind], meta["namespace"], meta["name"], patch)
+    if router.not_carried(ObservedRoute(route.owner, patched), weight) is not None:
+        where = f"{meta['namespace']}/{meta['name']}"
+        log.warning("%s %s did not take weight %s%%", watched.kind, where, weight)
 
 
 def _count(namespace: str, name: str, before: QwenDeploymentStatus, plan: Plan, now: datetime) -> None:

@@ -19,6 +19,7 @@ from qwenops.api.durations import parse_duration
 from qwenops.api.naming import KIND
 from qwenops.api.slos import SLO, SLOS, Unit
 from qwenops.api.spec import Analysis
+from qwenops.policy.undo import undo_destination
 
 DEFAULTS = Analysis()
 """`spec.rollout.analysis` as the operator reads it when the spec leaves a setting out."""
@@ -657,16 +658,16 @@ def render_history(
 def undo_target(status: Any) -> tuple[str, str] | None:
     """Where an undo goes back to, as (revision, model text); None when there is nowhere to go.
 
-    With a canary running, the stable revision (the canary is removed); otherwise
-    the previous stable revision, as the operator does (`rollout.resolve_target`).
+    The operator's own answer (`undo.undo_destination`), asked of the object as the API returns it.
     """
-    canary, stable = field(status, "canary"), field(status, "stable")
-    if isinstance(canary, Mapping) and isinstance(stable, Mapping):
-        return _text(stable, "revision"), model_text(stable.get("model"))
-    previous = field(status, "previous")
-    if isinstance(previous, Mapping) and _text(previous, "revision"):
-        return _text(previous, "revision"), model_text(previous.get("model"))
-    return None
+
+    def recorded(key: str) -> Mapping[str, Any] | None:
+        found = field(status, key)
+        return found if isinstance(found, Mapping) and _text(found, "revision") else None
+
+    canary_running = isinstance(field(status, "canary"), Mapping)
+    back_to = undo_destination(canary_running, recorded("stable"), recorded("previous"))
+    return None if back_to is None else (_text(back_to, "revision"), model_text(back_to.get("model")))
 
 
 def refusal(verb: str, obj: Mapping[str, Any]) -> str | None:

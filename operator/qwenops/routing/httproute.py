@@ -3,18 +3,23 @@
 The route is the user's (its parents, hostnames and matches are theirs); the
 operator only sets the weights of the backendRefs that name the `<name>-stable`
 and `<name>-canary` Services, adding either one where a rule names only the other.
+Since the route splits traffic exactly, the canary needs only its weight's share of pods.
 """
 
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from qwenops.api import naming
+from qwenops.routing.router import ObservedRoute, Watched
 
 
 def _ours(ref: dict[str, Any], services: tuple[str, str]) -> bool:
     return ref.get("name") in services and ref.get("kind", "Service") == "Service" and not ref.get("group")
 
 
-def weighted_rules(route: dict[str, Any], name: str, canary_weight: int) -> list[dict[str, Any]]:
+def weighted_rules(route: Mapping[str, Any], name: str, canary_weight: int) -> list[dict[str, Any]]:
     """The route's rules with our two backendRefs weighted `100 - w` and `w`."""
     stable, canary = (
         naming.service_name(name, naming.TRACK_STABLE),
@@ -38,7 +43,7 @@ def weighted_rules(route: dict[str, Any], name: str, canary_weight: int) -> list
     return rules
 
 
-def routed_weight(route: dict[str, Any], name: str) -> int | None:
+def routed_weight(route: Mapping[str, Any], name: str) -> int | None:
     """The canary's weight the route carries now, or None when no rule names our Services."""
     canary = naming.service_name(name, naming.TRACK_CANARY)
     stable = naming.service_name(name, naming.TRACK_STABLE)
@@ -52,3 +57,39 @@ def routed_weight(route: dict[str, Any], name: str) -> int | None:
     if len(weights) != 1:
         return None
     return weights.pop()
+
+
+@dataclass(frozen=True)
+class HTTPRouteRouter:
+    route: str
+    """The HTTPRoute's name, in the QwenDeployment's namespace."""
+
+    def canary_pods(self, replicas: int, weight: int) -> int:
+        return max(1, math.ceil(replicas * weight / 100))
+
+    def carried_weight(self, replicas: int, canary_pods: int, weight: int) -> int:
+        return weight
+
+    def watched(self) -> Watched | None:
+        return Watched("HTTPRoute", self.route)
+
+    def weights_patch(self, route: ObservedRoute, weight: int) -> dict[str, Any] | None:
+        found = route.found
+        if found is None or routed_weight(found, route.owner) == weight:
+            return None
+        return {
+            "metadata": {"resourceVersion": found["metadata"]["resourceVersion"]},
+            "spec": {"rules": weighted_rules(found, route.owner, weight)},
+        }
+
+    def not_carried(self, route: ObservedRoute, wanted: int) -> str | None:
+        if route.found is None:
+            return f"HTTPRoute {self.route} not found"
+        carried = routed_weight(route.found, route.owner)
+        if carried is None:
+            stable = naming.service_name(route.owner, naming.TRACK_STABLE)
+            canary = naming.service_name(route.owner, naming.TRACK_CANARY)
+            return f"HTTPRoute {self.route} has no rule naming Services {stable} and {canary}"
+        if carried != wanted:
+            return f"HTTPRoute {self.route} sends {carried}% to the canary, not {wanted}%"
+        return None

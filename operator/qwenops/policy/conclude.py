@@ -1,0 +1,260 @@
+"""The one place a decision is written down: the status and the Plan from a transition's outcome.
+
+Every Plan and every status a decision writes is built here, so what a phase
+writes (which Deployments run, which fields are cleared, which conditions are
+set) can be read in one function per outcome.
+"""
+
+from datetime import datetime
+
+from qwenops.api import naming
+from qwenops.api.durations import parse_duration
+from qwenops.api.status import (
+    Condition,
+    ConditionType,
+    HistoryEntry,
+    Phase,
+    QwenDeploymentStatus,
+    StableRevision,
+    condition,
+    with_condition,
+)
+from qwenops.policy.observed import Observed, Situation
+from qwenops.policy.outcome import CanaryOutcome, Held, Progressing, Promoted, RolledBack, Said, Steady
+from qwenops.policy.plan import DeploymentPlan, Event, Plan, traffic_weight
+
+
+def conclude_steady(sit: Situation, outcome: Steady, said: Said) -> Plan:
+    """Only the stable revision runs."""
+    gen = sit.generation
+    status = sit.status.model_copy(
+        update={
+            "observed_generation": gen,
+            "phase": outcome.phase,
+            "message": outcome.message,
+            "stable": sit.stable,
+            "canary": None,
+            "rejected_revision": None,
+            "handled": said.handled,
+            "conditions": _rollout_conditions_cleared(
+                _spec_valid(said.conditions, sit.now, gen), sit.now, gen
+            ),
+        }
+    )
+    return Plan(
+        status=status,
+        deployments=(DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),),
+        delete=_strays(sit.observed, sit.stable.revision),
+        stable_revision=sit.stable.revision,
+        canary_revision=None,
+        events=said.events,
+    )
+
+
+def conclude_canary(sit: Situation, outcome: CanaryOutcome, said: Said) -> Plan:
+    match outcome:
+        case Progressing():
+            return _progressing(sit, outcome, said)
+        case Promoted():
+            return _promoted(sit, outcome, said)
+        case RolledBack():
+            return _rolled_back(sit, outcome, said)
+        case Held():
+            return _held(sit, said)
+
+
+def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
+    gen, canary = sit.generation, outcome.canary
+    conditions = with_condition(
+        said.conditions, ConditionType.PROGRESSING, "True", "CanaryProgressing", outcome.message,
+        now=sit.now, generation=gen,
+    )  # fmt: skip
+    handled = said.handled
+    if outcome.promote_kept:
+        handled = handled.model_copy(update={"promote": sit.status.handled.promote})
+    status = sit.status.model_copy(
+        update={
+            "observed_generation": gen,
+            "phase": outcome.phase,
+            "message": outcome.message,
+            "stable": sit.stable,
+            "canary": canary,
+            "rejected_revision": None,
+            "analysis": said.analysis,
+            "handled": handled,
+            "conditions": _spec_valid(conditions, sit.now, gen),
+        }
+    )
+    requeue = outcome.requeue
+    if sit.spec.rollout.analysis.prometheus is not None and canary.step_started_at is not None:
+        interval = parse_duration(sit.spec.rollout.analysis.interval)  # the next reading is due then
+        requeue = interval if requeue is None else min(requeue, interval)
+    return Plan(
+        status=status,
+        deployments=(
+            DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),
+            DeploymentPlan(sit.target, naming.TRACK_CANARY, outcome.canary_pods),
+        ),
+        delete=_strays(sit.observed, sit.stable.revision, sit.target),
+        stable_revision=sit.stable.revision,
+        canary_revision=sit.target,
+        canary_weight=traffic_weight(canary),
+        events=(*said.events, *outcome.events),
+        requeue_after=requeue,
+    )
+
+
+def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
+    gen, canary = sit.generation, outcome.canary
+    promoted = StableRevision(
+        revision=sit.target, model=canary.model, engine=canary.engine, node_pool=canary.node_pool
+    )
+    message = f"revision {sit.target} promoted; revision {sit.stable.revision} removed"
+    entry = HistoryEntry(
+        revision=sit.target, model=canary.model, outcome="Promoted", at=sit.now, reason="every step passed"
+    )
+    conditions = with_condition(
+        said.conditions, ConditionType.AVAILABLE, "True", "ReplicasReady", message,
+        now=sit.now, generation=gen,
+    )  # fmt: skip
+    conditions = with_condition(
+        conditions, ConditionType.PROGRESSING, "False", "RolloutComplete", message,
+        now=sit.now, generation=gen,
+    )  # fmt: skip
+    status = sit.status.model_copy(
+        update={
+            "observed_generation": gen,
+            "phase": Phase.HEALTHY,
+            "message": message,
+            "stable": promoted,
+            "previous": sit.stable,
+            "canary": None,
+            "rejected_revision": None,
+            "handled": said.handled,
+            "history": _history(sit, entry),
+            "conditions": _rollout_conditions_cleared(_spec_valid(conditions, sit.now, gen), sit.now, gen),
+        }
+    )
+    return Plan(
+        status=status,
+        deployments=(DeploymentPlan(sit.target, naming.TRACK_STABLE, sit.spec.replicas),),
+        delete=_strays(sit.observed, sit.target),
+        stable_revision=sit.target,
+        canary_revision=None,
+        events=(*said.events, *outcome.events, Event("Normal", "Promoted", message)),
+    )
+
+
+def _rolled_back(sit: Situation, outcome: RolledBack, said: Said) -> Plan:
+    gen = sit.generation
+    message = f"revision {sit.target} rolled back ({outcome.reason}): {outcome.why}"
+    entry = HistoryEntry(
+        revision=sit.target, model=outcome.canary.model, outcome="RolledBack", at=sit.now,
+        reason=f"{outcome.reason}: {outcome.why}",
+    )  # fmt: skip
+    conditions = with_condition(
+        said.conditions, ConditionType.PROGRESSING, "False", "RolledBack", message,
+        now=sit.now, generation=gen,
+    )  # fmt: skip
+    status = sit.status.model_copy(
+        update={
+            "observed_generation": gen,
+            "phase": Phase.ROLLED_BACK,
+            "message": message,
+            "stable": sit.stable,
+            "canary": None,
+            "rejected_revision": sit.target,
+            "analysis": said.analysis,
+            "handled": said.handled,
+            "history": _history(sit, entry),
+            "conditions": _spec_valid(conditions, sit.now, gen),
+        }
+    )
+    events = (*said.events, Event("Warning", "RolledBack", message))
+    return _rolled_back_plan(sit, status, events, rollback_reason=outcome.reason)
+
+
+def _held(sit: Situation, said: Said) -> Plan:
+    """The status keeps the message, the rejection and the reading of the rollback."""
+    gen = sit.generation
+    status = sit.status.model_copy(
+        update={
+            "observed_generation": gen,
+            "phase": Phase.ROLLED_BACK,
+            "stable": sit.stable,
+            "canary": None,
+            "handled": said.handled,
+            "conditions": _spec_valid(said.conditions, sit.now, gen),
+        }
+    )
+    return _rolled_back_plan(sit, status, said.events)
+
+
+def _rolled_back_plan(
+    sit: Situation,
+    status: QwenDeploymentStatus,
+    events: tuple[Event, ...],
+    rollback_reason: str | None = None,
+) -> Plan:
+    """The stable at full size, the rejected revision's Deployment kept at zero pods."""
+    return Plan(
+        status=status,
+        deployments=(
+            DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),
+            DeploymentPlan(sit.target, naming.TRACK_CANARY, 0),
+        ),
+        delete=_strays(sit.observed, sit.stable.revision, sit.target),
+        stable_revision=sit.stable.revision,
+        canary_revision=None,
+        events=events,
+        rollback_reason=rollback_reason,
+    )
+
+
+def _strays(observed: Observed, *keep: str) -> tuple[str, ...]:
+    """Existing revisions that are none of `keep`: their Deployments go."""
+    return tuple(sorted(r for r in observed.deployments if r not in keep))
+
+
+def _history(sit: Situation, entry: HistoryEntry) -> list[HistoryEntry]:
+    return [*sit.status.history, entry][-max(sit.spec.revision_history_limit, 1) :]
+
+
+def _spec_valid(conditions: list[Condition], now: datetime, gen: int | None) -> list[Condition]:
+    return with_condition(
+        conditions, ConditionType.INVALID_SPEC, "False", "SpecValid", "", now=now, generation=gen
+    )
+
+
+def _rollout_conditions_cleared(
+    conditions: list[Condition], now: datetime, gen: int | None
+) -> list[Condition]:
+    """No canary runs: the analysis conditions say so instead of describing an old reading."""
+    for type_ in (ConditionType.SLO_BREACHED, ConditionType.ANALYSIS_INCONCLUSIVE):
+        if condition(conditions, type_) is not None:
+            conditions = with_condition(conditions, type_, "False", "NoCanary", "", now=now, generation=gen)
+    return conditions
+
+
+def refuse(
+    status: QwenDeploymentStatus, problems: list[str], generation: int | None, now: datetime
+) -> tuple[QwenDeploymentStatus, Event | None]:
+    """The spec is invalid: say why, and change nothing else (every Deployment stays as it is)."""
+    message = "; ".join(problems)
+    was_invalid = (c := condition(status.conditions, ConditionType.INVALID_SPEC)) is not None and (
+        c.status == "True" and c.message == message
+    )
+    conditions = with_condition(
+        status.conditions, ConditionType.INVALID_SPEC, "True", "SpecRejected", message,
+        now=now, generation=generation,
+    )  # fmt: skip
+    new_status = status.model_copy(
+        update={
+            "observed_generation": generation,
+            "phase": Phase.DEGRADED,
+            "message": f"spec refused, running Deployments left as they were: {message}",
+            "conditions": conditions,
+        }
+    )
+    event = None if was_invalid else Event("Warning", "InvalidSpec", message)
+    return new_status, event
