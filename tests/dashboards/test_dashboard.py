@@ -18,8 +18,8 @@ from dashboards import build
 from images.serving.vllm_sim import SERIES_NAMES, escaped
 from qwenops.analysis import verdict as analysis
 from qwenops.io import metrics as operator_metrics
+from qwenops_testing.prometheus import REQUIRE_ENV
 from tests.dashboards import promql
-from tests.prometheus import REQUIRE_ENV
 
 DASHBOARD: dict[str, Any] = json.loads(build.OUTPUT.read_text(encoding="utf-8"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -31,7 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from qwenops.analysis.verdict import build_queries
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import read_and_assess, read_revision
-from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
+from qwenops_testing.ports import free_port
+from qwenops_testing.prometheus import PrometheusServer, Target, prometheus_running, revision_labels
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from qwenops.analysis.verdict import Queries, build_queries
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import parse_answer, query, read_and_assess, read_revision
-from tests import prometheus
+from qwenops_testing import prometheus
 
 Answer = Callable[[str], Awaitable[tuple[int, str]] | tuple[int, str]]
 
