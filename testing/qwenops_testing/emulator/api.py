@@ -35,6 +35,8 @@ class KubeEmulator(DispatchingEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        # kmock's _get_resources (private; no public equivalent): the resources its reactions name
+        # and those of objects stored kmock-style, served as kmock would serve them.
         self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
         self._handlers = ApiHandlers(self._store)
         self._controller = DeploymentController(self._store)
@@ -133,6 +135,8 @@ class KubeEmulator(DispatchingEmulator):
         self._controller.set_pod_status(namespace, deployment, status)
 
     # -- kmock's fallbacks: what a request no reaction of a test answered gets (handlers.py) ----
+    # kmock registers these methods as its fallback reactions: overriding them is how a subclass
+    # changes what they serve (kmock's docstring invites it; the names are private all the same).
 
     async def _serve_create(self, request: kmock.Request) -> kmock.Response:
         return await self._handlers.create(request)
@@ -150,7 +154,7 @@ class KubeEmulator(DispatchingEmulator):
         return await self._handlers.fetch(request)
 
     async def _serve_list(self, request: kmock.Request) -> Body:
-        return await self._handlers.list(request)
+        return await self._handlers.listing(request)
 
     def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
         return self._handlers.watch(request)

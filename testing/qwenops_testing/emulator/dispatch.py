@@ -10,8 +10,7 @@ kmock's private internals (each use is marked):
   each request costs as much as all earlier ones. :meth:`DispatchingEmulator._dispatch` asks
   each reaction about the one request instead;
 * ``KubernetesEmulator._handle`` stores writes as plain JSON before any reaction runs: it is
-  skipped, and the fallbacks (``_serve_*``, kmock's documented way to extend the emulator) do
-  the writes.
+  skipped, and the fallbacks (``_serve_*``, overridden by KubeEmulator) do the writes.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class ApiHandlers:
     async def fetch(self, request: kmock.Request) -> Body:
         return self._existing(self._key(request), request.subresource)
 
-    async def list(self, request: kmock.Request) -> Body:
+    async def listing(self, request: kmock.Request) -> Body:
         scope = self._scope(request)
         items = [
             obj for key, obj in self.store.live_in(scope.resource, scope.namespace, scope.selector)
