@@ -10,10 +10,12 @@ CONTRACT_VENV ?= .venv-contract
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The operator, and beside it the test kit (testing/: the emulated API, Prometheus, the operator as a
+# subprocess) that tests/, demo/ and bench/ import; the kit is not part of the operator's wheel or image.
+$(VENV)/.installed: pyproject.toml testing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/pip install --quiet -e '.[test,lint]' -e testing
 	touch $@
 
 test: lint
@@ -60,7 +62,7 @@ docs: setup
 	$(BIN)/python -m docs.counts
 
 lint: setup
-	$(BIN)/ruff check operator tests demo images bench argocd dashboards docs
+	$(BIN)/ruff check operator testing tests demo images bench argocd dashboards docs
 	$(BIN)/mypy
 	$(BIN)/mypy -p images.serving
 	$(BIN)/mypy tests/chart tests/e2e

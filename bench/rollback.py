@@ -25,21 +25,17 @@ from pathlib import Path
 
 import aiohttp
 
+from qwenops.api.durations import parse_duration
+from qwenops_testing.cluster import Client, status_of
+from qwenops_testing.emulator import KubeEmulator, run_emulator
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
+from qwenops_testing.prometheus import Target, prometheus_running, revision_labels
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # the simulator (images/serving/vllm_sim)
 
 from images.serving.vllm_sim import run_simulator  # noqa: E402
-from qwenops.api.durations import parse_duration  # noqa: E402
-from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
-from tests.integration.harness import (  # noqa: E402
-    Client,
-    Operator,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
-from tests.prometheus import Target, prometheus_running, revision_labels  # noqa: E402
 
 NS, NAME = "llm", "chat"
 STABLE_COMMIT, CANARY_COMMIT = "a" * 40, "c" * 40
@@ -51,23 +47,19 @@ def phase_is(emulator: KubeEmulator, phase: str) -> Callable[[], bool]:
 
 
 def manifest(commit: str, url: str, args: argparse.Namespace) -> dict[str, object]:
-    return qwd(
-        NS,
-        NAME,
-        {
-            "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-            "replicas": 2,
-            "rollout": {
-                "steps": [{"weight": 50, "pause": "1h"}],
-                "analysis": {
-                    "prometheus": {"url": url},
-                    "interval": args.interval,
-                    "window": args.window,
-                    "minRequests": 50,
-                    "failureLimit": args.failure_limit,
-                    "slos": {"maxErrorRate": 0.01},
-                },
-            },
+    return qwen_deployment(
+        commit,
+        namespace=NS,
+        name=NAME,
+        replicas=2,
+        steps=[{"weight": 50, "pause": "1h"}],
+        analysis={
+            "prometheus": {"url": url},
+            "interval": args.interval,
+            "window": args.window,
+            "minRequests": 50,
+            "failureLimit": args.failure_limit,
+            "slos": {"maxErrorRate": 0.01},
         },
     )
 

@@ -1,6 +1,6 @@
 """Many QwenDeployments against the emulated API: time to converge, memory, API requests per object.
 
-For each count N: starts the emulated API (tests/emulator.py; Deployments become
+For each count N: starts the emulated API (qwenops_testing.emulator; Deployments become
 available and get their pods) and the real operator (`qwenops run -A
 --standalone`, a subprocess), creates N QwenDeployments at once, spread over a
 few namespaces (no analysis, no Prometheus), and measures
@@ -39,11 +39,10 @@ from typing import Any
 
 import kmock
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.emulator import KubeEmulator, RecordedRequest, run_emulator  # noqa: E402
-from tests.integration.harness import QWDS, Operator, expected_revision, qwd  # noqa: E402
+from qwenops_testing.cluster import QWDS
+from qwenops_testing.emulator import KubeEmulator, RecordedRequest, run_emulator
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator
 
 COMMIT_A, COMMIT_B = "a" * 40, "b" * 40
 READS = ("GET", "LIST", "WATCH")
@@ -53,10 +52,7 @@ Key = tuple[str, str]
 
 
 def manifest(namespace: str, name: str, commit: str = COMMIT_A) -> dict[str, Any]:
-    return qwd(namespace, name, {
-        "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-        "replicas": 2,
-    })  # fmt: skip
+    return qwen_deployment(commit, namespace=namespace, name=name, replicas=2)
 
 
 def objects(count: int, namespaces: int) -> list[Key]:

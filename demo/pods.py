@@ -1,6 +1,6 @@
 """Simulated vLLM pods for the demo: what kubelets and vLLM would do on a GPU pool.
 
-The emulated API creates a Deployment's pods (tests/emulator.py); here each pod
+The emulated API creates a Deployment's pods (qwenops_testing.emulator); here each pod
 gets a running vLLM simulator (images/serving/vllm_sim) that serves synthetic
 traffic, a Prometheus target carrying the pod's labels, and container statuses
 that walk through download, verify and load before it is ready. A model commit
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from images.serving.vllm_sim import run_simulator
-from tests.emulator import DEPLOYMENTS, KubeEmulator
-from tests.prometheus import PrometheusServer, Target, revision_labels
+from qwenops_testing.emulator import DEPLOYMENTS, KubeEmulator
+from qwenops_testing.prometheus import PrometheusServer, Target, revision_labels
 
 PODS = "v1/pods"
 STAGES = (("download", 1.5), ("verify", 1.0), ("vllm", 1.5))

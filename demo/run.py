@@ -1,6 +1,6 @@
 """`make demo`: the operator end to end with no cluster.
 
-Starts the emulated Kubernetes API (tests/emulator.py), a real Prometheus, a
+Starts the emulated Kubernetes API (qwenops_testing.emulator), a real Prometheus, a
 simulated vLLM per pod that the API creates (demo/pods.py: each walks through
 download, verify and load, then serves synthetic traffic Prometheus scrapes)
 and the real operator; then applies the README's example, rolls a good version
@@ -24,23 +24,15 @@ import yaml
 
 from qwenops.controller.config import DEFAULT_SERVING_IMAGE
 from qwenops.kubectl import view
+from qwenops_testing.cluster import EVENTS, QWDS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import KubeEmulator, run_emulator
+from qwenops_testing.operator import Operator, eventually
+from qwenops_testing.prometheus import find_prometheus, prometheus_running
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # demo.pods, and the simulator it runs (images/serving/vllm_sim)
 
 from demo.pods import pods_running  # noqa: E402
-from tests.emulator import KubeEmulator, run_emulator  # noqa: E402
-from tests.integration.harness import (  # noqa: E402
-    EVENTS,
-    QWDS,
-    Client,
-    Operator,
-    deployments_of,
-    event_reasons,
-    eventually,
-    status_of,
-)
-from tests.prometheus import find_prometheus, prometheus_running  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "chat.yaml"
 GOOD_COMMIT = "0f4d2a7c1e9b8a6d5c4b3a2918f7e6d5c4b3a291"

@@ -1,5 +1,5 @@
 """The chart's command line and RBAC, run: the real operator, started with the args and environment
-the chart renders, against the emulated API (tests/emulator.py), walks a QwenDeployment with an
+the chart renders, against the emulated API (qwenops_testing.emulator), walks a QwenDeployment with an
 HTTPRoute through a canary to promotion; every request it sent must be one the rendered RBAC
 allows, in the namespace it was sent to. Cluster-wide and two-namespace installs run side by side.
 
@@ -23,12 +23,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from qwenops_testing.cluster import status_of
+from qwenops_testing.emulator import KubeEmulator, RecordedRequest, run_emulator, write_kubeconfig
+from qwenops_testing.manifests import qwen_deployment
+from qwenops_testing.ports import free_port
 from tests.chart.fetch_helm import REPO
 from tests.chart.helm import Helm, Manifest, operator_container
 from tests.chart.rbac import allowed, grants
-from tests.emulator import KubeEmulator, RecordedRequest, run_emulator, write_kubeconfig
-from tests.integration.harness import qwd, status_of
-from tests.prometheus import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -134,13 +135,11 @@ async def walk_a_canary(
                      "rules": [{"backendRefs": [{"name": f"{NAME}-stable", "port": 8000}]}]},
         }  # fmt: skip
         await _call(session, "POST", ROUTE, route, "application/json")
-        spec = {
-            "model": {"name": "Qwen/Qwen3-0.6B", "revision": "a" * 40, "servedModelName": "qwen"},
-            "replicas": 1,
-            "rollout": {"steps": [{"weight": 50, "pause": "1s"}],
-                        "trafficRouting": {"httpRoute": {"name": NAME}}},
-        }  # fmt: skip
-        await _call(session, "POST", QWDS, qwd(NS, NAME, spec), "application/json")
+        manifest = qwen_deployment(
+            "a" * 40, namespace=NS, name=NAME, steps=[{"weight": 50, "pause": "1s"}],
+            rollout={"trafficRouting": {"httpRoute": {"name": NAME}}},
+        )  # fmt: skip
+        await _call(session, "POST", QWDS, manifest, "application/json")
 
         def healthy(commit: str) -> bool:
             status = status_of(emulator, NS, NAME)

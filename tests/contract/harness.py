@@ -33,13 +33,13 @@ import aiohttp
 import pytest
 
 from images.serving.qwenops_serve.layout import CacheLayout
-from tests.prometheus import (
+from qwenops_testing.ports import free_port
+from qwenops_testing.prometheus import (
     BINARY_ENV,
     INSTALL,
     PrometheusServer,
     Target,
     find_prometheus,
-    free_port,
     revision_labels,
 )
 from tests.serving.hub import FakeHub, Seen, directory_files

@@ -19,8 +19,8 @@ from images.serving.vllm_sim import SERIES_NAMES, escaped
 from qwenops.analysis.queries import render_query
 from qwenops.api import slos
 from qwenops.io import metrics as operator_metrics
+from qwenops_testing.prometheus import REQUIRE_ENV
 from tests.dashboards import promql
-from tests.prometheus import REQUIRE_ENV
 
 DASHBOARD: dict[str, Any] = json.loads(build.OUTPUT.read_text(encoding="utf-8"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -23,9 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from images.serving.vllm_sim import SimConfig, run_simulator
 from qwenops.api.status import Phase
 from qwenops.io import metrics
+from qwenops_testing.ports import free_port
+from qwenops_testing.prometheus import PrometheusServer, Target, prometheus_running, revision_labels
 from tests.dashboards import promql
 from tests.dashboards.test_dashboard import DASHBOARD, queries, variable_selectors, variable_values
-from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

@@ -4,8 +4,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.emulator import KubeEmulator, run_emulator
-from tests.integration.harness import Client, Operator, operator_running
+from qwenops_testing.cluster import Client
+from qwenops_testing.emulator import KubeEmulator, run_emulator
+from qwenops_testing.operator import Operator, operator_running
 
 
 @pytest.fixture

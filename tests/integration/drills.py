@@ -18,20 +18,12 @@ from typing import Any
 import aiohttp
 import yaml
 
-from tests.emulator import KubeEmulator, kubeconfig, run_emulator
-from tests.faults import EXEMPT_HEADER, ApiFaults, PrometheusStandIn, prometheus_stand_in
-from tests.integration.harness import (
-    DEPLOYMENTS,
-    QWDS,
-    Client,
-    Operator,
-    deployments_of,
-    event_reasons,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
+from qwenops_testing.cluster import DEPLOYMENTS, QWDS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import KubeEmulator, kubeconfig, run_emulator
+from qwenops_testing.faults import EXEMPT_HEADER, ApiFaults
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
+from qwenops_testing.prometheus_stand_in import PrometheusStandIn, prometheus_stand_in
 
 NS, NAME = "llm", "chat"
 STABLE_COMMIT, CANARY_COMMIT = "a" * 40, "c" * 40
@@ -39,24 +31,25 @@ REPLICAS = 3
 STEPS = ({"weight": 25, "pause": "1s"}, {"weight": 40, "pause": "1s"})
 CANARY_WEIGHTS = (25, 40)  # 1 pod beside 3, then 2 beside 3; promotion scales the canary to 3
 PEERING = "kopf.dev/v1/clusterkopfpeerings"
+REPO = Path(__file__).resolve().parents[2]  # where `python -m tests.integration.peered_operator` runs
 
 
 def manifest(commit: str, prometheus_url: str, name: str = NAME) -> dict[str, Any]:
-    return qwd(NS, name, {
-        "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-        "replicas": REPLICAS,
-        "rollout": {
-            "steps": [dict(step) for step in STEPS],
-            "analysis": {
-                "prometheus": {"url": prometheus_url},
-                "interval": "500ms",
-                "window": "10s",
-                "minRequests": 20,
-                "failureLimit": 2,
-                "slos": {"maxErrorRate": 0.05, "p95LatencySeconds": 2.0},
-            },
+    return qwen_deployment(
+        commit,
+        namespace=NS,
+        name=name,
+        replicas=REPLICAS,
+        steps=STEPS,
+        analysis={
+            "prometheus": {"url": prometheus_url},
+            "interval": "500ms",
+            "window": "10s",
+            "minRequests": 20,
+            "failureLimit": 2,
+            "slos": {"maxErrorRate": 0.05, "p95LatencySeconds": 2.0},
         },
-    })  # fmt: skip
+    )
 
 
 def revision(commit: str) -> str:
@@ -93,7 +86,7 @@ class DrillOperator(Operator):
         env: Mapping[str, str] | None = None,
         peering: Peering | None = None,
     ) -> None:
-        super().__init__(url, workdir / identity, resync_seconds=1)
+        super().__init__(url, workdir / identity, resync_seconds=1, cwd=REPO)
         self.identity = identity
         self.extra_env = dict(env or {})
         self.peering = peering

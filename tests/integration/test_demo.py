@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus import find_prometheus, require_prometheus
+from qwenops_testing.prometheus import find_prometheus, require_prometheus
 
 pytestmark = pytest.mark.integration
 

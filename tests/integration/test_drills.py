@@ -9,7 +9,8 @@ Each drill ends in the state the rollout should reach, and `violations` checks t
 timeline of the QwenDeployment and its Deployments on the way: steps never go backwards, no
 revision is promoted or rolled back twice, the stable revision keeps every replica until the
 canary has all of its own. The stage is tests/integration/drills.py; the faults, injected
-through the emulator's kmock reactions and a Prometheus stand-in, are tests/faults.py.
+through the emulator's kmock reactions and a Prometheus stand-in, are qwenops_testing.faults and
+qwenops_testing.prometheus_stand_in.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any, Literal
 import kmock
 import pytest
 
-from tests.faults import ApiFaults, Raw, Series
+from qwenops_testing.cluster import deployments_of
+from qwenops_testing.faults import ApiFaults
+from qwenops_testing.prometheus_stand_in import Raw, Series
 from tests.integration.drills import (
     CANARY,
     CANARY_COMMIT,
@@ -47,7 +50,6 @@ from tests.integration.drills import (
     violations,
     writes_by,
 )
-from tests.integration.harness import deployments_of
 
 pytestmark = pytest.mark.integration
 

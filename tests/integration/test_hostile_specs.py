@@ -28,21 +28,11 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.emulator import KubeEmulator, RecordedRequest
+from qwenops_testing.cluster import DEPLOYMENTS, QWD_PATH, QWDS, SERVICES, Client, deployments_of, status_of
+from qwenops_testing.emulator import KubeEmulator, RecordedRequest
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
 from tests.hostile_specs import GENERATED, MODELS_ONLY
-from tests.integration.harness import (
-    DEPLOYMENTS,
-    QWD_PATH,
-    QWDS,
-    SERVICES,
-    Client,
-    Operator,
-    deployments_of,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +47,7 @@ EVENTS = ("v1/events", "events.k8s.io/v1/events")
 KOPF_METADATA = {"annotations", "finalizers", "resourceVersion"}
 KOPF_PATHS = [["metadata", key] for key in sorted(KOPF_METADATA)]
 
-VALID = qwd(NS, NAME, {
-    "model": {"name": "Qwen/Qwen3-0.6B", "revision": "a" * 40, "servedModelName": "qwen"},
-    "nodePool": {"nodeSelector": {"gpu-pool": "h100"}},
-    "replicas": 2,
-})  # fmt: skip
+VALID = qwen_deployment("a" * 40, replicas=2, nodePool={"nodeSelector": {"gpu-pool": "h100"}})
 
 
 @dataclass(frozen=True)

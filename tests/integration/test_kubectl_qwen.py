@@ -22,23 +22,16 @@ from typing import Any
 
 import pytest
 
+from qwenops_testing.cluster import QWD_PATH, QWDS, Client, status_of
+from qwenops_testing.emulator import KubeEmulator, write_kubeconfig
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
 from tests import status_fixtures as f
-from tests.emulator import KubeEmulator, write_kubeconfig
-from tests.integration.harness import (
-    QWD_PATH,
-    QWDS,
-    REPO,
-    Client,
-    Operator,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
 
 pytestmark = pytest.mark.integration
 
 NS, NAME = f.NS, f.NAME
+REPO = Path(__file__).resolve().parents[2]
 OBJECT_PATH = f"{QWD_PATH.format(namespace=NS)}/{NAME}"
 
 
@@ -362,11 +355,7 @@ async def test_promote_is_acted_on_by_the_real_operator(
     emulator.deployments_become_available = True
 
     def manifest(commit: str) -> dict[str, Any]:
-        return qwd(NS, NAME, {
-            "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-            "replicas": 1,
-            "rollout": {"steps": [{"weight": 50}]},  # no pause: waits for a person
-        })  # fmt: skip
+        return qwen_deployment(commit, namespace=NS, name=NAME, steps=[{"weight": 50}])  # no pause: waits
 
     await client.apply_qwd(manifest("a" * 40))
     await eventually(lambda: status_of(emulator, NS, NAME).get("phase") == "Healthy", "Healthy", operator)

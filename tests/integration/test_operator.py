@@ -7,20 +7,10 @@ from typing import Any
 import pytest
 
 from qwenops.api import naming
-from tests.emulator import KubeEmulator
-from tests.integration.harness import (
-    DEPLOYMENTS,
-    SERVICES,
-    SERVING_IMAGE,
-    Client,
-    Operator,
-    deployments_of,
-    event_reasons,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
+from qwenops_testing.cluster import DEPLOYMENTS, SERVICES, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import KubeEmulator
+from qwenops_testing.manifests import SERVING_IMAGE, expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +21,7 @@ SERVICE_PATH = f"/api/v1/namespaces/{NS}/services"
 
 
 def manifest(commit: str = COMMIT_A, **spec: Any) -> dict[str, Any]:
-    return qwd(NS, NAME, {
-        "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-        "nodePool": {"nodeSelector": {"gpu-pool": "h100"}},
-        "replicas": 2,
-        **spec,
-    })  # fmt: skip
+    return qwen_deployment(commit, replicas=2, nodePool={"nodeSelector": {"gpu-pool": "h100"}}, **spec)
 
 
 def revision(commit: str = COMMIT_A, **spec: Any) -> str:

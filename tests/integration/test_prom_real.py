@@ -32,7 +32,8 @@ from qwenops.analysis.queries import build_queries
 from qwenops.api.slos import ERRORS, MAX_ERROR_RATE, P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import read_and_assess, read_revision
-from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
+from qwenops_testing.ports import free_port
+from qwenops_testing.prometheus import PrometheusServer, Target, prometheus_running, revision_labels
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

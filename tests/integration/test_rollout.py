@@ -12,19 +12,12 @@ import aiohttp
 import pytest
 
 from images.serving.vllm_sim import Simulator, run_simulator
-from tests.emulator import KubeEmulator, run_emulator
-from tests.integration.harness import (
-    DEPLOYMENTS,
-    Client,
-    Operator,
-    deployments_of,
-    event_reasons,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
-from tests.prometheus import PrometheusServer, Target, free_port, prometheus_running, revision_labels
+from qwenops_testing.cluster import DEPLOYMENTS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import KubeEmulator, run_emulator
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
+from qwenops_testing.ports import free_port
+from qwenops_testing.prometheus import PrometheusServer, Target, prometheus_running, revision_labels
 
 pytestmark = pytest.mark.integration
 
@@ -34,24 +27,18 @@ SLOS = {"maxErrorRate": 0.05, "p95LatencySeconds": 2.0}
 
 
 def manifest(commit: str, prometheus_url: str, **analysis: Any) -> dict[str, Any]:
-    return qwd(
-        NS,
-        NAME,
-        {
-            "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-            "replicas": 2,
-            "rollout": {
-                "steps": [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}],
-                "analysis": {
-                    "prometheus": {"url": prometheus_url},
-                    "interval": "2s",
-                    "window": "10s",
-                    "minRequests": 20,
-                    "failureLimit": 2,
-                    "slos": SLOS,
-                    **analysis,
-                },
-            },
+    return qwen_deployment(
+        commit,
+        replicas=2,
+        steps=[{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}],
+        analysis={
+            "prometheus": {"url": prometheus_url},
+            "interval": "2s",
+            "window": "10s",
+            "minRequests": 20,
+            "failureLimit": 2,
+            "slos": SLOS,
+            **analysis,
         },
     )
 

@@ -24,20 +24,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.emulator import KubeEmulator, ResourceSpec
-from tests.integration.harness import (
-    DEPLOYMENTS,
-    EVENTS,
-    QWD_PATH,
-    Client,
-    Operator,
-    deployments_of,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
-from tests.prometheus import free_port
+from qwenops_testing.cluster import DEPLOYMENTS, EVENTS, QWD_PATH, Client, deployments_of, status_of
+from qwenops_testing.emulator import KubeEmulator, ResourceSpec
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
+from qwenops_testing.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -50,17 +41,12 @@ METRIC_LABELS = {"namespace", "name", "reason", "phase", "kind", "le"}
 
 
 def manifest(commit: str) -> dict[str, Any]:
-    return qwd(NS, NAME, {
-        "model": {
-            "name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen",
-            "tokenSecret": {"name": "hf-token", "key": "token"},
-        },
-        "replicas": 1,
-        "rollout": {
-            "steps": [{"weight": 50}],  # no pause: the canary waits, and is analysed meanwhile
-            "analysis": {"interval": "1s", "window": "1m", "slos": {"maxErrorRate": 0.05}},
-        },
-    })  # fmt: skip
+    return qwen_deployment(
+        commit,
+        model={"tokenSecret": {"name": "hf-token", "key": "token"}},
+        steps=[{"weight": 50}],  # no pause: the canary waits, and is analysed meanwhile
+        analysis={"interval": "1s", "window": "1m", "slos": {"maxErrorRate": 0.05}},
+    )
 
 
 def texts(emulator: KubeEmulator, operator: Operator) -> dict[str, str]:

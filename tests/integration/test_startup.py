@@ -9,18 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.emulator import KubeEmulator
-from tests.integration.harness import (
-    EVENTS,
-    Client,
-    Operator,
-    deployments_of,
-    event_reasons,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
+from qwenops_testing.cluster import EVENTS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import KubeEmulator
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +25,7 @@ REFUSED = (
 
 
 def manifest(commit: str) -> dict[str, Any]:
-    return qwd(NS, NAME, {
-        "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit, "servedModelName": "qwen"},
-        "replicas": 1,
-        "rollout": {"steps": [{"weight": 50, "pause": "1h"}]},
-    })  # fmt: skip
+    return qwen_deployment(commit, steps=[{"weight": 50, "pause": "1h"}])
 
 
 def pod_status(download: dict[str, Any], verify: dict[str, Any] | None = None,

@@ -4,18 +4,10 @@ from typing import Any
 
 import pytest
 
-from tests.emulator import KubeEmulator
-from tests.integration.harness import (
-    QWDS,
-    Client,
-    Operator,
-    deployments_of,
-    event_reasons,
-    eventually,
-    expected_revision,
-    qwd,
-    status_of,
-)
+from qwenops_testing.cluster import QWDS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import KubeEmulator
+from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.operator import Operator, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +15,7 @@ NS, NAME = "llm", "chat"
 
 
 def manifest(commit: str) -> dict[str, Any]:
-    return qwd(NS, NAME, {
-        "model": {"name": "Qwen/Qwen3-0.6B", "revision": commit * 40, "servedModelName": "qwen"},
-        "replicas": 1,
-    })  # fmt: skip
+    return qwen_deployment(commit * 40)
 
 
 async def serving(emulator: KubeEmulator, operator: Operator, revision: str) -> dict[str, Any]:

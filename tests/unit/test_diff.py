@@ -3,7 +3,9 @@ from typing import Any
 import pytest
 
 from qwenops.render.diff import drift_patch, is_derivative, merge_patch
-from tests.emulator import merge_patch as apply_merge_patch  # the emulator's RFC 7386, tested on its own
+from qwenops_testing.emulator import (
+    merge_patch as apply_merge_patch,  # the emulator's RFC 7386, tested on its own
+)
 
 DESIRED = {"spec": {"replicas": 2, "template": {"containers": [{"name": "vllm", "args": ["a", "b"]}]}}}
 

@@ -1,4 +1,5 @@
-"""Each Kubernetes API behaviour that tests/emulator.py adds to kmock, checked over real HTTP."""
+"""Each Kubernetes API behaviour that the test kit's emulator (qwenops_testing.emulator) adds to kmock,
+checked over real HTTP."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.emulator import (
+from qwenops_testing.emulator import (
     APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
@@ -740,7 +741,7 @@ async def test_the_kubernetes_client_works_through_the_kubeconfig(
 async def test_the_cli_serves_and_marks_deployments_available(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.emulator", "--port", "0", "--kubeconfig", str(kubeconfig),
+        sys.executable, "-m", "qwenops_testing.emulator", "--port", "0", "--kubeconfig", str(kubeconfig),
         "--resources", "v1/configmaps:ConfigMap",
         cwd=REPO, stdout=asyncio.subprocess.PIPE,
     )

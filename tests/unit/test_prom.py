@@ -17,7 +17,7 @@ from qwenops.api import slos
 from qwenops.api.slos import P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import parse_answer, query, read_and_assess, read_revision
-from tests import prometheus
+from qwenops_testing import prometheus
 
 Answer = Callable[[str], Awaitable[tuple[int, str]] | tuple[int, str]]
 

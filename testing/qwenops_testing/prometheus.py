@@ -1,6 +1,6 @@
 """A real Prometheus server for tests and the demo: Debian's `prometheus` binary on loopback.
 
-    from tests.prometheus import Target, prometheus_running, revision_labels
+    from qwenops_testing.prometheus import Target, prometheus_running, revision_labels
 
     async with prometheus_running(tmp_path, scrape_interval="1s") as prometheus:
         prometheus.set_targets([
@@ -46,7 +46,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,8 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+
+from qwenops_testing.ports import free_port
 
 INSTALL = "install Debian's prometheus package (apt-get install prometheus)"
 REQUIRE_ENV = "QWENOPS_REQUIRE_PROMETHEUS"
@@ -71,7 +72,8 @@ def find_prometheus() -> str | None:
 
 
 def require_prometheus() -> str:
-    """The binary's path, or skip the test (fail under `$QWENOPS_REQUIRE_PROMETHEUS`) saying what to install."""
+    """The binary's path, or skip the test (fail under `$QWENOPS_REQUIRE_PROMETHEUS`) saying what
+    to install."""
     binary = find_prometheus()
     if binary is not None:
         return binary
@@ -92,13 +94,6 @@ class Target:
 
     address: str
     labels: Mapping[str, str] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 class PrometheusNotReadyError(RuntimeError):

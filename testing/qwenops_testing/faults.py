@@ -1,6 +1,6 @@
-"""Faults to inject into the operator's surroundings: the emulated Kubernetes API and Prometheus.
+"""Faults to inject into the emulated Kubernetes API (Prometheus' are prometheus_stand_in.py).
 
-:class:`ApiFaults` wraps a :class:`tests.emulator.KubeEmulator` with one kmock
+:class:`ApiFaults` wraps a :class:`qwenops_testing.emulator.KubeEmulator` with one kmock
 reaction placed ahead of the emulator's own (fallback) handlers. Each request
 is checked against the active rules; a rule can answer with an error status
 (the store is not touched: the write never happened), hold the request for a
@@ -22,30 +22,20 @@ as a load balancer or an API server restart would cut them.
 
 Requests that carry the :data:`EXEMPT_HEADER` (the tests' own client and
 observers) are never touched.
-
-:class:`PrometheusStandIn` answers ``/api/v1/query`` like Prometheus does, from
-values set per revision, or as a broken Prometheus would: slowly, with a raw
-body (garbage), or not at all (stopped: connection refused). It can hold the
-queries it receives until released, so that a test acts while a reading is in
-flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
 import kmock
-from aiohttp import web
 
-from tests.emulator import ApiError, KubeEmulator
-from tests.prometheus import free_port
+from qwenops_testing.emulator import ApiError, KubeEmulator
+from qwenops_testing.emulator.resources import resource_id
 
 EXEMPT_HEADER = "X-Qwenops-Test"
 """Requests with this header (any value) pass every fault untouched."""
@@ -72,10 +62,7 @@ def verb_of(request: kmock.Request) -> str:
 
 def resource_of(request: kmock.Request) -> str | None:
     """`apps/v1/deployments`, `v1/pods`: the emulator's spelling of a request's resource."""
-    res = request.resource
-    if res is None:
-        return None
-    return f"{res.group}/{res.version}/{res.plural}" if res.group else f"{res.version}/{res.plural}"
+    return None if request.resource is None else resource_id(request.resource)
 
 
 def exempt(request: kmock.Request) -> bool:
@@ -251,8 +238,9 @@ class ApiFaults:
             if rule.delay:
                 await asyncio.sleep(rule.delay)
             if rule.status is not None:
-                raise ApiError(rule.status, _REASONS.get(rule.status, "InternalError"),
-                               f"injected fault: {rule.status} for {verb_of(request)} {request.url.path}")  # fmt: skip
+                reason = _REASONS.get(rule.status, "InternalError")
+                message = f"injected fault: {rule.status} for {verb_of(request)} {request.url.path}"
+                raise ApiError(rule.status, reason, message)
             break
         raise NotImplementedError
 
@@ -262,7 +250,8 @@ def _deadline(seconds: float | None) -> float | None:
 
 
 def _transport(request: kmock.Request) -> asyncio.Transport | None:
-    # kmock keeps the aiohttp request it parsed (documented as "use at your own risk").
+    # kmock keeps the aiohttp request it parsed in a private field ("use at your own risk"); nothing
+    # public reaches the connection.
     raw = getattr(request, "_raw_request", None)
     transport = None if raw is None else raw.transport
     return transport if isinstance(transport, asyncio.Transport) else None
@@ -271,144 +260,3 @@ def _transport(request: kmock.Request) -> asyncio.Transport | None:
 def _open(request: kmock.Request) -> bool:
     transport = _transport(request)
     return transport is not None and not transport.is_closing()
-
-
-# -- Prometheus ------------------------------------------------------------------------------------
-
-QueryKind = Literal["requests", "errors", "p95_latency", "p95_time_to_first_token"]
-_REVISION = re.compile(r'qwenops_io_revision="([^"]*)"')
-
-
-def query_kind(promql: str) -> QueryKind:
-    """Which of the analysis' four default queries this is."""
-    if 'status="5xx"' in promql:
-        return "errors"
-    if "e2e_request_latency" in promql:
-        return "p95_latency"
-    if "time_to_first_token" in promql:
-        return "p95_time_to_first_token"
-    return "requests"
-
-
-@dataclass(frozen=True)
-class Series:
-    """What a revision's queries answer over the window; errors 0 is an empty result, as vLLM gives."""
-
-    requests: float = 400.0
-    errors: float = 0.0
-    p95_latency: float = 0.25
-    p95_time_to_first_token: float = 0.05
-
-
-@dataclass(frozen=True)
-class Raw:
-    """A raw answer to every query: an HTTP status, a body and its content type."""
-
-    status: int
-    body: str
-    content_type: str = "application/json"
-
-
-@dataclass(frozen=True)
-class Received:
-    at: float
-    revision: str | None
-    kind: QueryKind
-
-
-class PrometheusStandIn:
-    """`/api/v1/query` on 127.0.0.1; see the module's docstring.
-
-    ``series`` maps a revision to its :class:`Series` (others get ``default``);
-    ``raw`` overrides every answer with a :class:`Raw` one; ``slow`` answers
-    after that many seconds; :meth:`hold` keeps queries waiting until
-    :meth:`release`. :meth:`stop` closes the port (connection refused);
-    :meth:`start` opens it again on the same port.
-    """
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.default = Series()
-        self.series: dict[str, Series] = {}
-        self.raw: Raw | None = None
-        self.slow = 0.0
-        self.received: list[Received] = []
-        self.arrived = asyncio.Event()
-        self._held: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
-        app.router.add_route("*", "/api/v1/query", self._query)
-        runner = web.AppRunner(app, shutdown_timeout=0.1, handler_cancellation=True)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
-        self._runner = runner
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    def healthy(self) -> None:
-        """Every revision answers good values at once again."""
-        self.series.clear()
-        self.raw, self.slow = None, 0.0
-        self.release()
-
-    def hold(self) -> None:
-        """Keep every query waiting (a reading in flight) until :meth:`release`."""
-        self._held = asyncio.Event()
-        self.arrived.clear()
-
-    def release(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held.set()
-
-    async def _query(self, request: web.Request) -> web.Response:
-        promql = request.query.get("query", "")
-        if not promql and request.can_read_body:
-            promql = str((await request.post()).get("query", ""))
-        revision = match.group(1) if (match := _REVISION.search(promql)) else None
-        self.received.append(Received(time.monotonic(), revision, query_kind(promql)))
-        self.arrived.set()
-        if self._held is not None:
-            await self._held.wait()
-        if self.slow:
-            await asyncio.sleep(self.slow)
-        if self.raw is not None:
-            return web.Response(
-                status=self.raw.status, text=self.raw.body, content_type=self.raw.content_type
-            )
-        values = self.series.get(revision or "", self.default)
-        value = getattr(values, query_kind(promql))
-        result = [] if query_kind(promql) == "errors" and value == 0 else [
-            {"metric": {}, "value": [time.time(), _number(value)]}
-        ]  # fmt: skip
-        body = {"status": "success", "data": {"resultType": "vector", "result": result}}
-        return web.json_response(body)
-
-
-def _number(value: float) -> str:
-    """A sample value as Prometheus writes it (`NaN`, `+Inf`, `-Inf`, else the number)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
-@contextlib.asynccontextmanager
-async def prometheus_stand_in() -> AsyncIterator[PrometheusStandIn]:
-    """A started :class:`PrometheusStandIn`, stopped on exit."""
-    stand_in = PrometheusStandIn()
-    await stand_in.start()
-    try:
-        yield stand_in
-    finally:
-        stand_in.release()
-        await stand_in.stop()

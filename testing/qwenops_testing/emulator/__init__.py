@@ -1,0 +1,78 @@
+"""An emulated Kubernetes API for the operator's tests, the demo and the benchmarks.
+
+``kmock.KubernetesEmulator`` (kmock 0.8) is a plain JSON store: no uid,
+resourceVersion or generation, PUT merges, a PATCH on ``/status`` also changes
+``spec``, no label selectors, no garbage collection, and a server-side-apply
+PATCH answers 200 while changing nothing. :class:`KubeEmulator` keeps kmock's
+server, DSL, request recording and ``objects`` store, and replaces what it does
+on writes, lists and watches with the Kubernetes API conventions an operator
+relies on:
+
+* object metadata: ``uid``, ``creationTimestamp``, a global monotonically
+  increasing ``resourceVersion`` (bumped on every write that changes
+  something), ``generation`` (1 on create, +1 when anything outside
+  ``metadata``/``status`` changes, or outside ``metadata`` for resources
+  without a status subresource, and when a deletion is marked) (objects.py, store.py);
+* the ``status`` subresource, for resources declared with it;
+* optimistic concurrency: 409 Conflict on a stale ``metadata.resourceVersion``
+  (in a PUT/PATCH body or in the DeleteOptions' preconditions);
+* the patch types by ``Content-Type`` (patches.py): merge patch (RFC 7386), JSON patch
+  (RFC 6902, a failing ``test`` answers 422), strategic merge patch (treated as
+  a merge patch: lists are replaced whole, never merged by key; ``$patch``-style
+  directives answer 422), server-side apply answers 415 saying it is not
+  implemented; PUT replaces the whole object;
+* ``labelSelector`` and ``fieldSelector`` (``metadata.name``,
+  ``metadata.namespace``) on lists and watches (selectors.py); watches resume from a
+  ``resourceVersion``, honour ``sendInitialEvents`` and ``timeoutSeconds`` (watches.py);
+* finalizers and owner-reference garbage collection (background propagation);
+* ``/api/v1/namespaces`` (kmock's path parser crashes on it; dispatch.py);
+* a simulated Deployment controller (off by default; controllers.py), see
+  :attr:`KubeEmulator.deployments_become_available` and
+  :meth:`KubeEmulator.set_deployment_ready`;
+* a request log: :meth:`KubeEmulator.request_log` and :meth:`KubeEmulator.writes`.
+
+Start it with :func:`run_emulator`; give a subprocess (e.g. ``kopf run``) a
+kubeconfig from :func:`write_kubeconfig`; run it standalone with
+``python -m qwenops_testing.emulator --port 0 --kubeconfig PATH`` (server.py).
+
+Deliberately left out (a real cluster shows these): admission, schema/CEL
+validation and defaulting (e.g. ``spec.replicas`` is not defaulted), RBAC, the
+strategic merge of lists by key, server-side apply and managedFields, ``dryRun``
+(answers 400), pagination (``limit``/``continue`` are ignored, lists are
+whole), ``resourceVersion`` on lists (always the latest state), periodic watch
+bookmarks, foreground/orphan propagation (every deletion is background),
+namespace existence checks and
+namespace deletion cascading to the objects in it, graceful pod termination,
+and every controller other than the simulated Deployment status.
+"""
+
+from qwenops_testing.emulator.api import KubeEmulator
+from qwenops_testing.emulator.errors import ApiError
+from qwenops_testing.emulator.patches import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    merge_patch,
+)
+from qwenops_testing.emulator.request_log import RecordedRequest
+from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, ResourceSpec
+from qwenops_testing.emulator.server import kubeconfig, run_emulator, write_kubeconfig
+
+__all__ = [
+    "APPLY_PATCH",
+    "DEFAULT_RESOURCES",
+    "DEPLOYMENTS",
+    "JSON_PATCH",
+    "MERGE_PATCH",
+    "PODS",
+    "STRATEGIC_MERGE_PATCH",
+    "ApiError",
+    "KubeEmulator",
+    "RecordedRequest",
+    "ResourceSpec",
+    "kubeconfig",
+    "merge_patch",
+    "run_emulator",
+    "write_kubeconfig",
+]

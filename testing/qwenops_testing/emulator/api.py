@@ -1,0 +1,160 @@
+"""The emulated Kubernetes API: kmock's emulator with the API conventions an operator relies on."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import attrs
+import kmock
+
+from qwenops_testing.emulator.controllers import DeploymentController
+from qwenops_testing.emulator.dispatch import DispatchingEmulator
+from qwenops_testing.emulator.errors import not_found
+from qwenops_testing.emulator.handlers import ApiHandlers
+from qwenops_testing.emulator.objects import Body
+from qwenops_testing.emulator.patches import merge_patch
+from qwenops_testing.emulator.request_log import RecordedRequest
+from qwenops_testing.emulator.resources import Catalog, ResourceSpec
+from qwenops_testing.emulator.store import Store
+
+
+@attrs.define(kw_only=True)
+class KubeEmulator(DispatchingEmulator):
+    """kmock's Kubernetes emulator, following the API conventions an operator relies on.
+
+    Use it like kmock (``emulator.objects[...]``, ``emulator['patch'] << 500``
+    to inject a failure), but note that writes change the store in the fallback
+    handlers: a write intercepted by a reaction of your own changes nothing.
+    """
+
+    _store: Store = attrs.field(init=False)
+    _handlers: ApiHandlers = attrs.field(init=False)
+    _controller: DeploymentController = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # kmock's _get_resources (private; no public equivalent): the resources its reactions name
+        # and those of objects stored kmock-style, served as kmock would serve them.
+        self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
+        self._handlers = ApiHandlers(self._store)
+        self._controller = DeploymentController(self._store)
+        # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
+        self.fallback[kmock.method.PUT] << self._serve_replace
+
+    def declare(self, *specs: ResourceSpec) -> None:
+        """Serve these resources (discovery, CRUD, watch)."""
+        self._store.catalog.declare(*specs)
+
+    def close(self) -> None:
+        """End every open watch stream (done by :func:`run_emulator` on exit)."""
+        self._store.log.close()
+
+    # -- the request log -------------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        """How many requests arrived so far: pass it as ``since=`` to see only later ones."""
+        return len(self)
+
+    def request_log(self, since: int = 0) -> list[RecordedRequest]:
+        """Every request from index ``since`` on, in arrival order."""
+        return [RecordedRequest.of(request) for request in list(self)[since:]]
+
+    def writes(self, since: int = 0, *, include_events: bool = False) -> list[RecordedRequest]:
+        """POST/PUT/PATCH/DELETE requests from ``since`` on; Event posts only if asked."""
+        return [
+            record for record in self.request_log(since)
+            if record.is_write and (include_events or not record.is_event)
+        ]
+
+    # -- direct access for tests (same semantics and watch events as over HTTP) ------------------
+
+    def get_object(self, resource: str | kmock.resource, namespace: str | None, name: str) -> Body | None:
+        """The stored object (a copy), or None when absent."""
+        return copy.deepcopy(self._store.current((kmock.resource(resource), namespace, name)))
+
+    def peek_object(
+        self, resource: str | kmock.resource, namespace: str | None, name: str
+    ) -> Mapping[str, Any] | None:
+        """The stored object itself, not a copy: cheap for polling many objects; never change it."""
+        res = resource if isinstance(resource, kmock.resource) else kmock.resource(resource)
+        return self._store.current((res, namespace, name))
+
+    def list_objects(self, resource: str | kmock.resource) -> list[Body]:
+        """Every existing object of a resource (copies), sorted by namespace and name."""
+        return [copy.deepcopy(obj) for _, obj in self._store.live_in(kmock.resource(resource))]
+
+    def create_object(
+        self, resource: str | kmock.resource, body: Mapping[str, Any], namespace: str | None = None
+    ) -> Body:
+        """Create an object as a POST would (metadata, watch event, controllers)."""
+        return copy.deepcopy(self._store.create(kmock.resource(resource), namespace, dict(body)))
+
+    def patch_object(
+        self, resource: str | kmock.resource, namespace: str | None, name: str, patch: Mapping[str, Any]
+    ) -> Body:
+        """Merge-patch an object as a PATCH would (not its status), without a request in the log."""
+        key = (kmock.resource(resource), namespace, name)
+        old = self._store.current(key)
+        if old is None:
+            raise not_found(key[0], name)
+        return copy.deepcopy(self._store.update(key, old, merge_patch(old, patch), None))
+
+    # -- the simulated Deployment controller (controllers.py) ------------------------------------
+
+    @property
+    def deployments_become_available(self) -> bool:
+        """When True, every Deployment's status says its pods are all ready and available.
+
+        Setting it applies at once to the existing Deployments, and to each later write of one.
+        Turning it off leaves the statuses as they are (the pods keep running).
+        """
+        return self._controller.available_by_default
+
+    @deployments_become_available.setter
+    def deployments_become_available(self, value: bool) -> None:
+        self._controller.available_by_default = value
+
+    def set_deployment_ready(self, namespace: str, name: str, ready: bool | None) -> None:
+        """Hold one Deployment ready (True) or unready (False) whatever the default says.
+
+        The choice stays until changed, also for a Deployment created later; None
+        hands it back to :attr:`deployments_become_available`.
+        """
+        self._controller.set_ready(namespace, name, ready)
+
+    def set_pod_status(self, namespace: str, deployment: str, status: Body | None) -> None:
+        """Give every pod of one Deployment this status, as its kubelet would write it.
+
+        For a pod stuck in an init container, or one whose container failed. None
+        hands the pods back to the Deployment's readiness. The Deployment's own
+        status still follows :meth:`set_deployment_ready`.
+        """
+        self._controller.set_pod_status(namespace, deployment, status)
+
+    # -- kmock's fallbacks: what a request no reaction of a test answered gets (handlers.py) ----
+    # kmock registers these methods as its fallback reactions: overriding them is how a subclass
+    # changes what they serve (kmock's docstring invites it; the names are private all the same).
+
+    async def _serve_create(self, request: kmock.Request) -> kmock.Response:
+        return await self._handlers.create(request)
+
+    async def _serve_update(self, request: kmock.Request) -> Body:
+        return await self._handlers.patch(request)
+
+    async def _serve_replace(self, request: kmock.Request) -> Body:
+        return await self._handlers.replace(request)
+
+    async def _serve_delete(self, request: kmock.Request) -> Body:
+        return await self._handlers.delete(request)
+
+    async def _serve_fetch(self, request: kmock.Request) -> Body:
+        return await self._handlers.fetch(request)
+
+    async def _serve_list(self, request: kmock.Request) -> Body:
+        return await self._handlers.listing(request)
+
+    def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
+        return self._handlers.watch(request)
