@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qwenops.api.spec import QwenDeploymentSpec
-from qwenops.render.desired import revision_of, with_image
+from qwenops.render.defaults import revision_of, with_image
 
 API_VERSION = "qwenops.io/v1alpha1"
 NAMESPACE, NAME = "llm", "chat"

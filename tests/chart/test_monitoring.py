@@ -13,7 +13,8 @@ import yaml
 from qwenops.analysis.queries import selector
 from qwenops.api import naming
 from qwenops.api.spec import QwenDeploymentSpec, SeriesLabels
-from qwenops.render.desired import Owner, desired_pod_template, revision_of, with_image
+from qwenops.render.defaults import revision_of, with_image
+from qwenops.render.desired import Owner, desired_pod_template
 from tests.chart.fetch_helm import REPO
 from tests.chart.helm import Manifest, one, operator_container
 

@@ -26,7 +26,8 @@ import yaml
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.rules import EXTRA_ARG_RULES, VLLM_MANAGED_FLAGS, VLLM_MANAGED_SHORT_FLAGS
 from qwenops.api.spec import parse_spec
-from qwenops.render.desired import vllm_args, with_image
+from qwenops.render.defaults import with_image
+from qwenops.render.desired import vllm_args
 from tests.contract.harness import contract_python, interpreter_problem, unavailable
 from tests.schema_check import admit
 

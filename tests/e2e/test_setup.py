@@ -20,7 +20,8 @@ import yaml
 from qwenops.analysis.queries import selector
 from qwenops.api.placement import NodePool
 from qwenops.api.spec import QwenDeploymentSpec, SeriesLabels
-from qwenops.render.desired import Owner, desired_pod_template, revision_of, with_hub, with_image
+from qwenops.render.defaults import revision_of, with_hub, with_image
+from qwenops.render.desired import Owner, desired_pod_template
 from tests.chart.fetch_helm import HelmUnavailableError, ensure_helm
 from tests.chart.helm import Helm
 from tests.chart.test_monitoring import discovered, relabel

@@ -4,7 +4,8 @@ import pytest
 
 from images.serving.qwenops_serve.cli import build_parser, split_vllm_args
 from qwenops.api.spec import QwenDeploymentSpec
-from qwenops.render.desired import Owner, desired_deployment, with_image
+from qwenops.render.defaults import with_image
+from qwenops.render.desired import Owner, desired_deployment
 
 OWNER = Owner(name="chat", namespace="llm", uid="u")
 SPEC = {

@@ -22,7 +22,8 @@ from qwenops.controller import reconcile
 from qwenops.controller.config import OperatorConfig
 from qwenops.io import kube
 from qwenops.policy.rollout import Event
-from qwenops.render.desired import Manifest, revision_of, with_image
+from qwenops.render.defaults import revision_of, with_image
+from qwenops.render.desired import Manifest
 from tests.unit.fake_kube import FakeKube
 
 CONFIG = OperatorConfig(serving_image="registry.example/qwenops/serving:test", metrics_port=0)

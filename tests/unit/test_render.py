@@ -9,17 +9,8 @@ import yaml
 
 from qwenops.api import naming
 from qwenops.api.spec import QwenDeploymentSpec
-from qwenops.render.desired import (
-    Owner,
-    checkpoint_args,
-    desired_deployment,
-    desired_services,
-    revision_of,
-    vllm_args,
-    with_hub,
-    with_image,
-    with_prometheus,
-)
+from qwenops.render.defaults import revision_of, with_hub, with_image, with_prometheus
+from qwenops.render.desired import Owner, checkpoint_args, desired_deployment, desired_services, vllm_args
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 OWNER = Owner(name="chat", namespace="llm", uid="0b0e6e4c-5f0c-4c3e-9d55-6b1d2b6f4c11")

@@ -24,7 +24,8 @@ import pytest
 
 from qwenops.api import naming
 from qwenops.api.spec import QwenDeploymentSpec, parse_spec
-from qwenops.render.desired import Owner, desired_deployment, with_hub, with_image
+from qwenops.render.defaults import with_hub, with_image
+from qwenops.render.desired import Owner, desired_deployment
 
 OWNER = Owner(name="chat", namespace="llm", uid="0b0e6e4c-5f0c-4c3e-9d55-6b1d2b6f4c11")
 IMAGE = "registry.example/qwenops/serving:1.0"

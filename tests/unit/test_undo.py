@@ -16,7 +16,7 @@ from qwenops.api.status import (
     condition,
 )
 from qwenops.policy.rollout import DeploymentState, Observed, decide, resolve_target
-from qwenops.render.desired import revision_of
+from qwenops.render.defaults import revision_of
 
 T0 = datetime(2026, 11, 29, 3, tzinfo=UTC)
 

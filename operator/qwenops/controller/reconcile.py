@@ -33,17 +33,8 @@ from qwenops.policy.rollout import (
     refuse,
     resolve_target,
 )
-from qwenops.render.desired import (
-    Manifest,
-    Owner,
-    desired_deployment,
-    desired_services,
-    revision_of,
-    with_hub,
-    with_image,
-    with_pods_of,
-    with_prometheus,
-)
+from qwenops.render.defaults import revision_of, with_hub, with_image, with_pods_of, with_prometheus
+from qwenops.render.desired import Manifest, Owner, desired_deployment, desired_services
 from qwenops.render.diff import merge_patch
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
 from qwenops.routing.registry import router_for

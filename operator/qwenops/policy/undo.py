@@ -16,7 +16,7 @@ from qwenops.api import naming
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import ConditionType, Override, QwenDeploymentStatus, condition, with_condition
 from qwenops.policy.plan import Event, short
-from qwenops.render.desired import with_pods_of
+from qwenops.render.defaults import with_pods_of
 
 Recorded = TypeVar("Recorded")
 
