@@ -22,8 +22,10 @@ from typing import Any
 import aiohttp
 import yaml
 
+from qwenops.analysis.checks import without_queries
 from qwenops.controller.config import DEFAULT_SERVING_IMAGE
-from qwenops.kubectl import view
+from qwenops.kubectl.history import render_history
+from qwenops.kubectl.status import render_status
 from qwenops_testing.cluster import EVENTS, QWDS, Client, deployments_of, event_reasons, status_of
 from qwenops_testing.emulator import KubeEmulator, run_emulator
 from qwenops_testing.operator import Operator, eventually
@@ -81,7 +83,7 @@ class Screen:
         return (
             f"{stable:<11} {canary.get('revision', '<none>'):<11} "
             f"{canary.get('weight', '') if canary else '':<6} {status.get('phase', ''):<12} {pods:<12} "
-            f"{view.without_queries(status.get('message', ''))}"
+            f"{without_queries(status.get('message', ''))}"
         )
 
     def watch_step(self) -> None:
@@ -94,7 +96,7 @@ class Screen:
             self.last_line = line
 
     def status(self) -> None:
-        print(view.render_status(self.obj(), datetime.now(UTC), color=TTY, unicode=TTY), end="", flush=True)
+        print(render_status(self.obj(), datetime.now(UTC), color=TTY, unicode=TTY), end="", flush=True)
 
     async def follow(
         self, operator: Operator, until: Callable[[dict[str, Any]], bool], timeout: float = 90
@@ -185,7 +187,7 @@ async def story(
     say(f"kubectl qwen status {name} (rolled back by itself; {good} kept serving throughout)")
     screen.status()
     say(f"kubectl qwen history {name}")
-    print(view.render_history(screen.obj(), datetime.now(UTC), color=TTY), end="")
+    print(render_history(screen.obj(), datetime.now(UTC), color=TTY), end="")
 
     say("a spec that slipped past the CRD (a branch instead of a commit) is refused; nothing running changes")
     before = declared(emulator, namespace, name)
@@ -201,7 +203,7 @@ async def story(
     for event in events:
         if (event.get("involvedObject") or {}).get("name") == name:
             print(f"  {event.get('type', ''):<8} {event.get('reason', ''):<18} "
-                  f"{view.without_queries(event.get('message', ''))}")  # fmt: skip
+                  f"{without_queries(event.get('message', ''))}")  # fmt: skip
     if not unchanged:
         raise SystemExit("a refused spec changed a running Deployment")
 

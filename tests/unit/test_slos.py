@@ -14,7 +14,7 @@ from qwenops.api.crd import build_crd
 from qwenops.api.slos import ERRORS, REQUESTS, SLO, SLOS
 from qwenops.api.spec import Analysis
 from qwenops.api.status import AnalysisReading
-from qwenops.kubectl import view
+from qwenops.kubectl.slo_text import declared_slos, threshold_text
 
 AT = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 ROOT = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
@@ -128,8 +128,8 @@ def test_queries_come_out_of_a_message_whatever_the_promql_holds() -> None:
 
 def test_kubectl_qwen_has_a_row_for_each_slo_the_stable_comparison_last() -> None:
     spec = {"rollout": {"analysis": {"slos": {slo.key: slo.example for slo in SLOS}}}}
-    rows = [slo.key for slo, _ in view.declared_slos(spec)]
+    rows = [slo.key for slo, _ in declared_slos(spec)]
     assert sorted(rows) == sorted(slo.key for slo in SLOS)
     assert rows[-1] == slos.MAX_ERROR_RATE_VS_STABLE.key
     for slo in SLOS:
-        assert view.threshold_text(slo, slo.example)
+        assert threshold_text(slo, slo.example)

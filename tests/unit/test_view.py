@@ -1,4 +1,4 @@
-"""What `kubectl qwen` prints (`qwenops.kubectl.view`): pure, table-driven, with a fixed `now`."""
+"""What `kubectl qwen` prints (the screens of `qwenops.kubectl`): pure, table-driven, with a fixed `now`."""
 
 import re
 from datetime import timedelta
@@ -8,7 +8,10 @@ import pytest
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
-from qwenops.kubectl import view
+from qwenops.kubectl.history import render_history
+from qwenops.kubectl.requests import describe_request, refusal, summary, undo_target
+from qwenops.kubectl.status import render_status
+from qwenops.kubectl.times import ago, human_duration
 from qwenops.policy.undo import resolve_target
 from tests import status_fixtures as f
 
@@ -24,7 +27,7 @@ FIXTURES = {
 
 
 def plain(obj: dict[str, Any]) -> str:
-    return view.render_status(obj, f.NOW)
+    return render_status(obj, f.NOW)
 
 
 def lines_of(text: str, label: str) -> list[str]:
@@ -154,21 +157,21 @@ def test_without_colour_there_is_no_escape_code_and_every_mark_is_ascii(fixture:
     ],
 )
 def test_with_colour_the_phase_is_green_yellow_or_red(fixture: str, phase: str, code: str) -> None:
-    text = view.render_status(FIXTURES[fixture](), f.NOW, color=True, unicode=True)
+    text = render_status(FIXTURES[fixture](), f.NOW, color=True, unicode=True)
     assert f"\x1b[{code};1m{phase}\x1b[0m" in text
     assert ANSI.sub("", text).splitlines()[2] == f"Phase:         {phase}"
 
 
 def test_unicode_marks_on_a_terminal() -> None:
-    text = ANSI.sub("", view.render_status(f.canary_at_step_2(), f.NOW, color=True, unicode=True))
+    text = ANSI.sub("", render_status(f.canary_at_step_2(), f.NOW, color=True, unicode=True))
     assert "Steps:       10% \u2714 \u2192 [50%] \u2192 80% \u2192 100%" in text
     assert "error rate               0.246%   \u2264 1%       \u2714" in text
-    failed = ANSI.sub("", view.render_status(f.rolled_back(), f.NOW, color=True, unicode=True))
+    failed = ANSI.sub("", render_status(f.rolled_back(), f.NOW, color=True, unicode=True))
     assert "6.03%    \u2264 1%       \u2718" in failed
 
 
 def test_colour_does_not_move_the_columns() -> None:
-    coloured = ANSI.sub("", view.render_status(f.rolled_back(), f.NOW, color=True, unicode=False))
+    coloured = ANSI.sub("", render_status(f.rolled_back(), f.NOW, color=True, unicode=False))
     assert coloured == plain(f.rolled_back())
 
 
@@ -218,7 +221,7 @@ def test_a_vs_stable_check_not_applied_is_skipped() -> None:
     ],
 )
 def test_times_are_relative_to_the_given_now(shift: timedelta, started: str, pause: str) -> None:
-    text = view.render_status(f.canary_at_step_2(), f.NOW + shift)
+    text = render_status(f.canary_at_step_2(), f.NOW + shift)
     assert started in text
     assert pause in text
 
@@ -229,12 +232,12 @@ def test_times_are_relative_to_the_given_now(shift: timedelta, started: str, pau
      (9 * 3600, "9h"), (50 * 3600, "2d2h"), (10 * 86400, "10d")],
 )  # fmt: skip
 def test_human_durations_read_like_kubectl_ages(seconds: int, text: str) -> None:
-    assert view.human_duration(timedelta(seconds=seconds)) == text
+    assert human_duration(timedelta(seconds=seconds)) == text
 
 
 def test_a_time_ahead_of_now_says_so() -> None:
-    assert view.ago(f.NOW + timedelta(minutes=5), f.NOW) == "in 5m"
-    assert view.ago(None, f.NOW) == "?"
+    assert ago(f.NOW + timedelta(minutes=5), f.NOW) == "in 5m"
+    assert ago(None, f.NOW) == "?"
 
 
 def test_a_step_whose_pods_are_not_ready_has_no_weight_yet() -> None:
@@ -303,7 +306,7 @@ def test_an_undo_in_effect_is_shown() -> None:
 
 
 def test_history_is_newest_first_and_marks_the_revision_serving() -> None:
-    text = view.render_history(f.canary_at_step_2(), f.NOW)
+    text = render_history(f.canary_at_step_2(), f.NOW)
     assert text.splitlines() == [
         "   REVISION    MODEL                  OUTCOME     WHEN      REASON",
         "*  7d9f4c2a1b  Qwen/Qwen3-8B@9c925d6  Promoted    3d ago    every step passed",
@@ -316,17 +319,17 @@ def test_history_is_newest_first_and_marks_the_revision_serving() -> None:
 
 
 def test_history_wide_keeps_each_breached_slos_query() -> None:
-    assert "; query: histogram_quantile(0.95" in view.render_history(f.canary_at_step_2(), f.NOW, wide=True)
+    assert "; query: histogram_quantile(0.95" in render_history(f.canary_at_step_2(), f.NOW, wide=True)
 
 
 def test_a_query_with_a_pipe_in_its_regex_is_elided_whole() -> None:
-    text = view.render_history(f.rolled_back(), f.NOW)
+    text = render_history(f.rolled_back(), f.NOW)
     assert "/v1/chat/completions" not in text
     assert text.splitlines()[1].endswith("> 1% at 99% confidence (p=2.1e-19)")
 
 
 def test_no_history_yet() -> None:
-    assert view.render_history(f.downloading(), f.NOW) == "no history yet for llm/chat\n"
+    assert render_history(f.downloading(), f.NOW) == "no history yet for llm/chat\n"
 
 
 # -- requests ------------------------------------------------------------------------------------------
@@ -353,14 +356,14 @@ def test_no_history_yet() -> None:
     ],
 )  # fmt: skip
 def test_a_request_that_makes_no_sense_is_refused(fixture: str, verb: str, refused: str | None) -> None:
-    assert view.refusal(verb, FIXTURES[fixture]()) == refused
+    assert refusal(verb, FIXTURES[fixture]()) == refused
 
 
 def test_promote_while_promoting_is_refused() -> None:
     obj = f.canary_at_step_2()
     obj["status"]["canary"].update(step=3, promoting=True)
-    assert view.refusal("promote", obj) == "canary a1b2c3d4e5 is already being promoted (every step passed)"
-    assert view.refusal("abort", obj) is None
+    assert refusal("promote", obj) == "canary a1b2c3d4e5 is already being promoted (every step passed)"
+    assert refusal("abort", obj) is None
 
 
 @pytest.mark.parametrize(
@@ -378,7 +381,7 @@ def test_undo_goes_back_to_the_stable_or_the_previous_revision(
 ) -> None:
     status = FIXTURES[fixture]()["status"]
     status.update(change)
-    assert view.undo_target({k: v for k, v in status.items() if v is not None}) == target
+    assert undo_target({k: v for k, v in status.items() if v is not None}) == target
 
 
 @pytest.mark.parametrize("fixture", list(FIXTURES))
@@ -389,7 +392,7 @@ def test_undo_names_the_revision_the_operator_then_serves(fixture: str) -> None:
     named = (status.canary or status.stable)
     assert named is not None
     undone = resolve_target(spec, named.revision, status, {"qwenops.io/undo": "now"}, f.NOW, 4)
-    target = view.undo_target(obj["status"])
+    target = undo_target(obj["status"])
     assert (target[0] if target else None) == (undone.revision if undone.status.override else None)
 
 
@@ -405,11 +408,11 @@ def test_undo_names_the_revision_the_operator_then_serves(fixture: str) -> None:
     ],
 )  # fmt: skip
 def test_a_request_says_what_it_will_do(fixture: str, verb: str, said: str) -> None:
-    assert view.describe_request(verb, FIXTURES[fixture]()) == said
+    assert describe_request(verb, FIXTURES[fixture]()) == said
 
 
 def test_the_summary_of_a_result_is_one_line_without_queries() -> None:
-    assert view.summary(f.rolled_back()) == (
+    assert summary(f.rolled_back()) == (
         "RolledBack: revision a1b2c3d4e5 rolled back (SLOBreached): SLO breached over 2m: maxErrorRate: "
         "error ratio 6.03% (49 of 812 requests) > 1% at 99% confidence (p=2.1e-19)"
     )

@@ -2,10 +2,10 @@
 
 A kubectl plugin (the console script `kubectl-qwen`). It reads and writes through
 `qwenops.io.kube` with the kubeconfig kubectl would use; what it prints comes from
-`qwenops.kubectl.view`. A request is an annotation (`qwenops.io/<verb>`) set to a fresh
-value by a merge patch of `metadata.annotations` alone, never `spec`; the
-operator acts on each new value once and records it in `status.handled.<verb>`,
-which is what the plugin waits for.
+the pure screens beside it (`status`, `history`, `requests`). A request is an
+annotation (`qwenops.io/<verb>`) set to a fresh value by a merge patch of
+`metadata.annotations` alone, never `spec`; the operator acts on each new value
+once and records it in `status.handled.<verb>`, which is what the plugin waits for.
 
 Exit codes: 0 ok, 1 an API or other error (and a refused request), 2 usage,
 3 the QwenDeployment does not exist, 4 the operator did not act in time.
@@ -25,7 +25,11 @@ from typing import Any, TextIO, TypeVar
 
 from qwenops.api import naming
 from qwenops.io import kube
-from qwenops.kubectl import view
+from qwenops.kubectl.history import render_history
+from qwenops.kubectl.read import field
+from qwenops.kubectl.requests import describe_request, refusal, summary
+from qwenops.kubectl.status import render_not_found, render_status
+from qwenops.kubectl.style import UNICODE_MARKS, Style
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 """EXIT_USAGE is argparse's own."""
@@ -87,7 +91,7 @@ class Target:
     def require(self) -> dict[str, Any]:
         found = self.read()
         if found is None:
-            raise CommandError(EXIT_NOT_FOUND, view.render_not_found(self.namespace, self.name))
+            raise CommandError(EXIT_NOT_FOUND, render_not_found(self.namespace, self.name))
         return found
 
     def annotate(self, key: str, value: str) -> dict[str, Any]:
@@ -97,7 +101,7 @@ class Target:
             return _run(self.client.patch(kube.QWENDEPLOYMENTS, self.namespace, self.name, body))
         except kube.KubeError as exc:
             if exc.not_found:
-                raise CommandError(EXIT_NOT_FOUND, view.render_not_found(self.namespace, self.name)) from exc
+                raise CommandError(EXIT_NOT_FOUND, render_not_found(self.namespace, self.name)) from exc
             raise CommandError(EXIT_ERROR, f"cannot annotate {naming.KIND} {self}: {_one_line(exc)}") from exc
 
 
@@ -108,7 +112,7 @@ def _colour(stream: TextIO) -> tuple[bool, bool]:
     """(colour, unicode): colour on a terminal unless NO_COLOR is set; Unicode marks on a terminal."""
     tty = stream.isatty()
     try:
-        view.UNICODE_MARKS.encode(stream.encoding or "ascii")
+        UNICODE_MARKS.encode(stream.encoding or "ascii")
         encodable = True
     except (UnicodeEncodeError, LookupError):
         encodable = False
@@ -123,7 +127,7 @@ def cmd_status(target: Target, args: argparse.Namespace) -> int:
     color, unicode = _colour(sys.stdout)
     obj = target.require()
     if not args.watch:
-        sys.stdout.write(view.render_status(obj, _now(), color=color, unicode=unicode))
+        sys.stdout.write(render_status(obj, _now(), color=color, unicode=unicode))
         return EXIT_OK
     return _watch(target, obj, args.interval, tty=sys.stdout.isatty(), color=color, unicode=unicode)
 
@@ -153,15 +157,15 @@ def _watch(
         while not stopping.is_set():
             now = _now()
             text = (
-                view.render_status(obj, now, color=color, unicode=unicode)
+                render_status(obj, now, color=color, unicode=unicode)
                 if obj is not None
-                else view.render_not_found(target.namespace, target.name) + "\n"
+                else render_not_found(target.namespace, target.name) + "\n"
             )
             if tty:
                 footer = f"every {interval:g}s, last read {now.astimezone():%H:%M:%S}; Ctrl-C to stop"
                 if last_error:
                     footer = f"{last_error}\n{footer}"
-                screen = text + "\n" + view.Style(color).paint(footer, "dim") + "\n"
+                screen = text + "\n" + Style(color).paint(footer, "dim") + "\n"
                 # Home, each line cleared to its end, then everything below: no flicker.
                 sys.stdout.write("\x1b[H" + screen.replace("\n", "\x1b[K\n") + "\x1b[J")
                 sys.stdout.flush()
@@ -206,7 +210,7 @@ def _change_key(obj: dict[str, Any] | None) -> Any:
 def cmd_history(target: Target, args: argparse.Namespace) -> int:
     color, unicode = _colour(sys.stdout)
     obj = target.require()
-    sys.stdout.write(view.render_history(obj, _now(), color=color, unicode=unicode, wide=args.wide))
+    sys.stdout.write(render_history(obj, _now(), color=color, unicode=unicode, wide=args.wide))
     return EXIT_OK
 
 
@@ -214,8 +218,8 @@ def fresh_value(obj: dict[str, Any], verb: str) -> str:
     """An RFC 3339 time with microseconds, different from the annotation's and the handled value."""
     annotation = VERBS[verb][0]
     taken = {
-        view.field(obj, "metadata", "annotations", annotation),
-        view.field(obj, "status", "handled", verb),
+        field(obj, "metadata", "annotations", annotation),
+        field(obj, "status", "handled", verb),
     }
     while True:
         value = _now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -228,14 +232,14 @@ def cmd_request(target: Target, args: argparse.Namespace) -> int:
     verb: str = args.command
     annotation = VERBS[verb][0]
     obj = target.require()
-    refused = view.refusal(verb, obj)
+    refused = refusal(verb, obj)
     if refused is not None and not args.force:
         raise CommandError(
             EXIT_ERROR, f"refusing to {verb} {naming.KIND} {target}: {refused} (--force sends it anyway)"
         )
     value = fresh_value(obj, verb)
     target.annotate(annotation, value)
-    print(f"{verb} requested for {naming.KIND} {target}: {view.describe_request(verb, obj)}")
+    print(f"{verb} requested for {naming.KIND} {target}: {describe_request(verb, obj)}")
     print(f"  annotation {annotation}={value}")
     if args.no_wait:
         return EXIT_OK
@@ -248,17 +252,17 @@ def _await_ack(target: Target, verb: str, value: str, timeout: float) -> int:
     while True:
         obj = target.read()
         if obj is None:
-            raise CommandError(EXIT_NOT_FOUND, view.render_not_found(target.namespace, target.name))
-        if view.field(obj, "status", "handled", verb) == value:
-            print(f"acted on by the operator: {view.summary(obj, color=color)}")
-            if verb == "undo" and (override := view.field(obj, "status", "override")):
-                print(f"  serving revision {view.field(override, 'revision')} until the spec changes")
+            raise CommandError(EXIT_NOT_FOUND, render_not_found(target.namespace, target.name))
+        if field(obj, "status", "handled", verb) == value:
+            print(f"acted on by the operator: {summary(obj, color=color)}")
+            if verb == "undo" and (override := field(obj, "status", "override")):
+                print(f"  serving revision {field(override, 'revision')} until the spec changes")
             return EXIT_OK
         if time.monotonic() >= deadline:
             raise CommandError(
                 EXIT_TIMEOUT,
                 f"the operator did not act on {VERBS[verb][0]}={value} within {timeout:g}s "
-                f"(status.handled.{verb} is {view.field(obj, 'status', 'handled', verb)!r}); "
+                f"(status.handled.{verb} is {field(obj, 'status', 'handled', verb)!r}); "
                 "is the operator running?",
             )
         time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
