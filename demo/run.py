@@ -24,8 +24,8 @@ import yaml
 
 from qwenops.analysis.checks import without_queries
 from qwenops.controller.config import DEFAULT_SERVING_IMAGE
-from qwenops.kubectl.history import render_history
-from qwenops.kubectl.status import render_status
+from qwenops.kubectl.screens.history import render_history
+from qwenops.kubectl.screens.status import render_status
 from qwenops_testing.cluster import EVENTS, QWDS, Client, deployments_of, event_reasons, status_of
 from qwenops_testing.emulator import KubeEmulator, run_emulator
 from qwenops_testing.operator import Operator, eventually

@@ -14,7 +14,7 @@ from qwenops.api.crd import build_crd
 from qwenops.api.slos import ERRORS, REQUESTS, SLO, SLOS
 from qwenops.api.spec import Analysis
 from qwenops.api.status import AnalysisReading
-from qwenops.kubectl.slo_text import declared_slos, threshold_text
+from qwenops.kubectl.screens.slo_text import declared_slos, threshold_text
 
 AT = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 ROOT = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]

@@ -8,10 +8,10 @@ import pytest
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
-from qwenops.kubectl.history import render_history
-from qwenops.kubectl.requests import describe_request, refusal, summary, undo_target
-from qwenops.kubectl.status import render_status
-from qwenops.kubectl.times import ago, human_duration
+from qwenops.kubectl.screens.history import render_history
+from qwenops.kubectl.screens.requests import describe_request, refusal, summary, undo_target
+from qwenops.kubectl.screens.status import render_status
+from qwenops.kubectl.screens.times import ago, human_duration
 from qwenops.policy.undo import resolve_target
 from tests import status_fixtures as f
 

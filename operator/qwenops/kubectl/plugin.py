@@ -25,11 +25,11 @@ from typing import Any, TextIO, TypeVar
 
 from qwenops.api import naming
 from qwenops.io import kube
-from qwenops.kubectl.history import render_history
-from qwenops.kubectl.read import field
-from qwenops.kubectl.requests import describe_request, refusal, summary
-from qwenops.kubectl.status import render_not_found, render_status
-from qwenops.kubectl.style import UNICODE_MARKS, Style
+from qwenops.kubectl.screens.history import render_history
+from qwenops.kubectl.screens.read import field
+from qwenops.kubectl.screens.requests import describe_request, refusal, summary
+from qwenops.kubectl.screens.status import render_not_found, render_status
+from qwenops.kubectl.screens.style import UNICODE_MARKS, Style
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 """EXIT_USAGE is argparse's own."""

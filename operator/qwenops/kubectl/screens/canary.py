@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from qwenops.api.durations import parse_duration
-from qwenops.kubectl.read import field, items_at, model_text, number_at, text_at, time_at
-from qwenops.kubectl.screen import Screen
-from qwenops.kubectl.slo_text import declared_slos
-from qwenops.kubectl.times import ago, span
+from qwenops.kubectl.screens.read import field, items_at, model_text, number_at, text_at, time_at
+from qwenops.kubectl.screens.screen import Screen
+from qwenops.kubectl.screens.slo_text import declared_slos
+from qwenops.kubectl.screens.times import ago, span
 
 
 def canary(screen: Screen) -> list[str]:

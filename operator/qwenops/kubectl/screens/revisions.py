@@ -4,10 +4,10 @@ import re
 from collections.abc import Mapping
 
 from qwenops.analysis.checks import without_queries
-from qwenops.kubectl.read import field, model_text, number_at, text_at, time_at
-from qwenops.kubectl.screen import Screen
-from qwenops.kubectl.style import phase_text
-from qwenops.kubectl.times import ago
+from qwenops.kubectl.screens.read import field, model_text, number_at, text_at, time_at
+from qwenops.kubectl.screens.screen import Screen
+from qwenops.kubectl.screens.style import phase_text
+from qwenops.kubectl.screens.times import ago
 
 _READING_DETAIL = re.compile(r"(; last reading [A-Za-z]+): .*$")
 

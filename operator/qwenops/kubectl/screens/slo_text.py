@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qwenops.api.slos import SLO, SLOS, Unit
-from qwenops.kubectl.read import field, number_at
+from qwenops.kubectl.screens.read import field, number_at
 
 
 def _percent(value: float) -> str:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenops.analysis.checks import without_queries
-from qwenops.kubectl.read import field, items_at, model_text, number_at, text_at
-from qwenops.kubectl.style import Style, phase_text
+from qwenops.kubectl.screens.read import field, items_at, model_text, number_at, text_at
+from qwenops.kubectl.screens.style import Style, phase_text
 from qwenops.policy.undo import undo_destination
 
 

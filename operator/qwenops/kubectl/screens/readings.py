@@ -5,11 +5,11 @@ from typing import Any
 
 from qwenops.api.slos import SLO
 from qwenops.api.spec import Analysis
-from qwenops.kubectl.read import field, items_at, number_at, text_at, time_at
-from qwenops.kubectl.screen import Screen
-from qwenops.kubectl.slo_text import declared_slos, reading_text, threshold_text
-from qwenops.kubectl.style import Style, table
-from qwenops.kubectl.times import ago
+from qwenops.kubectl.screens.read import field, items_at, number_at, text_at, time_at
+from qwenops.kubectl.screens.screen import Screen
+from qwenops.kubectl.screens.slo_text import declared_slos, reading_text, threshold_text
+from qwenops.kubectl.screens.style import Style, table
+from qwenops.kubectl.screens.times import ago
 
 DEFAULTS = Analysis()
 """`spec.rollout.analysis` as the operator reads it when the spec leaves a setting out."""

@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from qwenops.api.naming import KIND
-from qwenops.kubectl.canary import canary
-from qwenops.kubectl.pods import pods
-from qwenops.kubectl.readings import analysis
-from qwenops.kubectl.revisions import header, revisions
-from qwenops.kubectl.screen import Screen
-from qwenops.kubectl.style import Style
-from qwenops.kubectl.trouble import conditions, last_rollback
+from qwenops.kubectl.screens.canary import canary
+from qwenops.kubectl.screens.pods import pods
+from qwenops.kubectl.screens.readings import analysis
+from qwenops.kubectl.screens.revisions import header, revisions
+from qwenops.kubectl.screens.screen import Screen
+from qwenops.kubectl.screens.style import Style
+from qwenops.kubectl.screens.trouble import conditions, last_rollback
 
 
 def render_status(

@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Any
 
 from qwenops.analysis.checks import without_queries
-from qwenops.kubectl.read import items_at, model_text, text_at, time_at
-from qwenops.kubectl.style import Style, table
-from qwenops.kubectl.times import ago
+from qwenops.kubectl.screens.read import items_at, model_text, text_at, time_at
+from qwenops.kubectl.screens.style import Style, table
+from qwenops.kubectl.screens.times import ago
 
 _OUTCOME_COLOURS = {"Promoted": "green", "RolledBack": "red", "Replaced": "dim"}
 

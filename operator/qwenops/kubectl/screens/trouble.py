@@ -4,10 +4,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenops.analysis.checks import without_queries
-from qwenops.kubectl.read import items_at, model_text, text_at, time_at
-from qwenops.kubectl.screen import Screen
-from qwenops.kubectl.style import TROUBLE_STAGES
-from qwenops.kubectl.times import ago
+from qwenops.kubectl.screens.read import items_at, model_text, text_at, time_at
+from qwenops.kubectl.screens.screen import Screen
+from qwenops.kubectl.screens.style import TROUBLE_STAGES
+from qwenops.kubectl.screens.times import ago
 
 _GOOD_WHEN_TRUE = frozenset({"Available", "ModelReady"})
 _BAD_WHEN_TRUE = frozenset(

@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from datetime import timedelta
 
-from qwenops.kubectl.read import field, number_at, text_at, time_at
-from qwenops.kubectl.screen import Screen
-from qwenops.kubectl.style import TROUBLE_STAGES
-from qwenops.kubectl.times import ago, span
+from qwenops.kubectl.screens.read import field, number_at, text_at, time_at
+from qwenops.kubectl.screens.screen import Screen
+from qwenops.kubectl.screens.style import TROUBLE_STAGES
+from qwenops.kubectl.screens.times import ago, span
 
 _STAGE_ORDER = (
     "VerificationFailed",

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from qwenops.kubectl.read import text_at
-from qwenops.kubectl.style import Style, pad
+from qwenops.kubectl.screens.read import text_at
+from qwenops.kubectl.screens.style import Style, pad
 
 LABEL_WIDTH = 15
 """The width of the label column (`Last rollback: ` is the longest label)."""
