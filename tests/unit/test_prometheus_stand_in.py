@@ -1,4 +1,4 @@
-"""The Prometheus stand-in of the test kit answers every query the registry declares, as the operator asks it."""
+"""The test kit's Prometheus stand-in answers every query the registry declares, as the operator asks it."""
 
 import math
 
