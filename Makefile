@@ -66,7 +66,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/mypy -p images.serving
 	$(BIN)/mypy tests/chart tests/e2e
-	$(BIN)/mypy --explicit-package-bases argocd/build.py dashboards/build.py docs/counts.py tests/argocd tests/dashboards tests/docs
+	$(BIN)/mypy --explicit-package-bases argocd/build.py dashboards docs/counts.py tests/argocd tests/dashboards tests/docs
 	$(BIN)/lint-imports
 
 crds: setup

@@ -49,7 +49,7 @@ def say(text: str) -> None:
 
 
 def demo_manifest() -> dict[str, Any]:
-    """The README's example with timings that fit a demo: seconds, not minutes."""
+    """The README's example with timings that fit a demo: seconds, not minutes; its SLOs as written."""
     manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     manifest["spec"]["rollout"] = {
         "steps": [{"weight": 25, "pause": "8s"}, {"weight": 50, "pause": "8s"}],
@@ -58,7 +58,7 @@ def demo_manifest() -> dict[str, Any]:
             "window": "10s",
             "minRequests": 50,
             "failureLimit": 2,
-            "slos": {"maxErrorRate": 0.01, "p95LatencySeconds": 10, "p95TimeToFirstTokenSeconds": 1},
+            "slos": manifest["spec"]["rollout"]["analysis"]["slos"],
         },
     }
     return manifest

@@ -1,5 +1,11 @@
-"""A Prometheus stand-in: ``/api/v1/query`` on loopback, answering the analysis' four default
-queries from values set per revision, or as a broken Prometheus would.
+"""A Prometheus stand-in: ``/api/v1/query`` on loopback, answering the analysis' default queries
+(every `Query` of `qwenops.api.slos.QUERIES`) from values set per revision, or as a broken
+Prometheus would.
+
+It recognises a query by the PromQL the operator renders from its declaration: the template,
+with a revision's label matchers (the default `SeriesLabels`) and a window in place of the
+placeholders. A revision answers its :class:`Series`, the value of each query by field;
+:data:`DEFAULTS` is a healthy revision, derived from the registry (see there).
 
 :class:`PrometheusStandIn` answers slowly, with a raw body (garbage), or not at all (stopped:
 connection refused). It can hold the queries it receives until released, so that a test acts
@@ -13,37 +19,123 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import assert_never
 
 from aiohttp import web
 
+from qwenops.analysis.queries import render_query, selector
+from qwenops.api.slos import QUERIES, SLOS, Count, Quantile, Query
+from qwenops.api.spec import SeriesLabels
 from qwenops_testing.ports import free_port
 
-QueryKind = Literal["requests", "errors", "p95_latency", "p95_time_to_first_token"]
-_REVISION = re.compile(r'qwenops_io_revision="([^"]*)"')
+# -- what a healthy revision answers --------------------------------------------------------------
+
+UNJUDGED_COUNT = 400.0
+"""A count no SLO judges (the requests every error ratio is out of): well above the `minRequests`
+tests set."""
+QUANTILE_SHARE = 0.1
+"""A quantile answers this share of the smallest `example` of the SLOs judging it: well within
+the thresholds tests declare."""
 
 
-def query_kind(promql: str) -> QueryKind:
-    """Which of the analysis' four default queries this is."""
-    if 'status="5xx"' in promql:
-        return "errors"
-    if "e2e_request_latency" in promql:
-        return "p95_latency"
-    if "time_to_first_token" in promql:
-        return "p95_time_to_first_token"
-    return "requests"
+def _judging(query: Query) -> tuple[float, ...]:
+    """The `example` thresholds of the SLOs that judge `query`."""
+    return tuple(slo.example for slo in SLOS if slo.query == query)
+
+
+def healthy_value(query: Query) -> float:
+    """What `query` answers for a healthy revision: a count an SLO judges (the errors) 0, another
+    count :data:`UNJUDGED_COUNT`, a quantile :data:`QUANTILE_SHARE` of its SLOs' smallest example."""
+    examples = _judging(query)
+    match query:
+        case Count():
+            return 0.0 if examples else UNJUDGED_COUNT
+        case Quantile():
+            if not examples:
+                raise ValueError(f"{query.field}: no SLO judges this quantile, so no example to start from")
+            return QUANTILE_SHARE * min(examples)
+        case _:
+            assert_never(query)
+
+
+DEFAULTS: Mapping[str, float] = MappingProxyType({query.field: healthy_value(query) for query in QUERIES})
+"""A healthy revision: every declared query's value, by field."""
+
+EMPTY_WHEN_ZERO = frozenset(query for query in QUERIES if isinstance(query, Count) and _judging(query))
+"""The counts an SLO judges (the errors) answer 0 as an empty result, as vLLM gives: the
+instrumentator creates a status' series at its first answer."""
+
+
+class Series:
+    """What a revision's queries answer over the window: a value per declared query, by field.
+
+    ``Series(errors=200)`` is a healthy revision (:data:`DEFAULTS`) but for its errors;
+    ``Series.every(math.nan)`` answers NaN to every query.
+    """
+
+    def __init__(self, **values: float) -> None:
+        unknown = values.keys() - DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"no such queries: {sorted(unknown)} (declared: {sorted(DEFAULTS)})")
+        self.values: Mapping[str, float] = MappingProxyType({**DEFAULTS, **values})
+
+    @classmethod
+    def every(cls, value: float, **values: float) -> Series:
+        """Every query answers `value`, but those given in `values`."""
+        return cls(**{**dict.fromkeys(DEFAULTS, value), **values})
+
+    def __getitem__(self, query: Query) -> float:
+        return self.values[query.field]
+
+    def __repr__(self) -> str:
+        return f"Series({', '.join(f'{field}={value!r}' for field, value in self.values.items())})"
+
+
+# -- which query the operator asks ----------------------------------------------------------------
+
+_WILDCARDS = {"namespace": '[^"]*', "deployment": '[^"]*', "revision": '[^"]*', "window": r"\d+m?s"}
+
+
+def _pattern(query: Query, labels: SeriesLabels) -> re.Pattern[str]:
+    """The PromQL the operator renders from `query`'s template for any revision and window, the
+    revision's matchers being those of `labels`; each placeholder's value is a named group."""
+    marks = {name: f"\0{name}\0" for name in _WILDCARDS}
+    matchers = selector(
+        labels, namespace=marks["namespace"], deployment=marks["deployment"], revision=marks["revision"]
+    )
+    text = re.escape(render_query(query.template, selector=matchers, window=marks["window"]))
+    for name, wildcard in _WILDCARDS.items():
+        mark = re.escape(marks[name])
+        text = text.replace(mark, f"(?P<{name}>{wildcard})", 1).replace(mark, f"(?P={name})")
+    return re.compile(text)
+
+
+_PATTERNS = {query: _pattern(query, SeriesLabels()) for query in QUERIES}
 
 
 @dataclass(frozen=True)
-class Series:
-    """What a revision's queries answer over the window; errors 0 is an empty result, as vLLM gives."""
+class Asked:
+    """A declared query, of one revision."""
 
-    requests: float = 400.0
-    errors: float = 0.0
-    p95_latency: float = 0.25
-    p95_time_to_first_token: float = 0.05
+    query: Query
+    revision: str
+
+
+def recognise(promql: str) -> Asked | None:
+    """The declared query (with the default series labels) `promql` is; None if it is none of them."""
+    asked = [
+        Asked(query, match["revision"])
+        for query, pattern in _PATTERNS.items()
+        if (match := pattern.fullmatch(promql))
+    ]
+    assert len(asked) <= 1, f"{promql!r} is {len(asked)} declared queries"
+    return asked[0] if asked else None
+
+
+# -- the stand-in ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -57,9 +149,11 @@ class Raw:
 
 @dataclass(frozen=True)
 class Received:
+    """A query received: when, of which revision, which declared query (None: neither is known)."""
+
     at: float
     revision: str | None
-    kind: QueryKind
+    query: Query | None
 
 
 class PrometheusStandIn:
@@ -69,7 +163,8 @@ class PrometheusStandIn:
     ``raw`` overrides every answer with a :class:`Raw` one; ``slow`` answers
     after that many seconds; :meth:`hold` keeps queries waiting until
     :meth:`release`. :meth:`stop` closes the port (connection refused);
-    :meth:`start` opens it again on the same port.
+    :meth:`start` opens it again on the same port. A query that is none of the
+    declared ones gets Prometheus' `bad_data` error.
     """
 
     def __init__(self) -> None:
@@ -119,8 +214,9 @@ class PrometheusStandIn:
         promql = request.query.get("query", "")
         if not promql and request.can_read_body:
             promql = str((await request.post()).get("query", ""))
-        revision = match.group(1) if (match := _REVISION.search(promql)) else None
-        self.received.append(Received(time.monotonic(), revision, query_kind(promql)))
+        asked = recognise(promql)
+        revision, query = (asked.revision, asked.query) if asked is not None else (None, None)
+        self.received.append(Received(time.monotonic(), revision, query))
         self.arrived.set()
         if self._held is not None:
             await self._held.wait()
@@ -130,9 +226,11 @@ class PrometheusStandIn:
             return web.Response(
                 status=self.raw.status, text=self.raw.body, content_type=self.raw.content_type
             )
-        values = self.series.get(revision or "", self.default)
-        value = getattr(values, query_kind(promql))
-        result = [] if query_kind(promql) == "errors" and value == 0 else [
+        if asked is None:
+            error = f"the stand-in knows no such query: {promql[:200]}"
+            return web.json_response({"status": "error", "errorType": "bad_data", "error": error}, status=400)
+        value = self.series.get(asked.revision, self.default)[asked.query]
+        result = [] if asked.query in EMPTY_WHEN_ZERO and value == 0 else [
             {"metric": {}, "value": [time.time(), _number(value)]}
         ]  # fmt: skip
         body = {"status": "success", "data": {"resultType": "vector", "result": result}}

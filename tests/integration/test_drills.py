@@ -370,9 +370,9 @@ GARBAGE = {
     "nested-100k-deep": Broken("Error", "unparsable answer: [[[[", Raw(200, "[" * 100_000)),
     "a-matrix": Broken("Error", "result type 'matrix'", Raw(200, _vector("1", result_type="matrix"))),
     "several-series": Broken("Error", "2 series where one was expected", Raw(200, _vector("1", "2"))),
-    "nan-values": Broken("Inconclusive", "no requests in 10s", series=Series(NAN, NAN, NAN, NAN)),
-    "inf-values": Broken("Inconclusive", "no requests in 10s", series=Series(INF, INF, INF, INF)),
-    "negative-values": Broken("Inconclusive", "no requests in 10s", series=Series(-400, -1, -1, -1)),
+    "nan-values": Broken("Inconclusive", "no requests in 10s", series=Series.every(NAN)),
+    "inf-values": Broken("Inconclusive", "no requests in 10s", series=Series.every(INF)),
+    "negative-values": Broken("Inconclusive", "no requests in 10s", series=Series.every(-1, requests=-400)),
 }  # fmt: skip
 
 

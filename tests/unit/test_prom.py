@@ -18,6 +18,7 @@ from qwenops.api.slos import P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import parse_answer, query, read_and_assess, read_revision
 from qwenops_testing import prometheus
+from qwenops_testing.prometheus_stand_in import Series, prometheus_stand_in
 
 Answer = Callable[[str], Awaitable[tuple[int, str]] | tuple[int, str]]
 
@@ -294,53 +295,33 @@ async def test_one_failing_query_leaves_the_others(serve: Any) -> None:
 # --- read_and_assess ----------------------------------------------------------------------------
 
 
-def by_revision(values: dict[str, dict[str, str]]) -> Callable[[str], tuple[int, str]]:
-    """Answer per revision (from the selector) and per query kind."""
-
-    def answer(promql: str) -> tuple[int, str]:
-        revision = "c1" if 'qwenops_io_revision="c1"' in promql else "s1"
-        if "e2e_request_latency" in promql:
-            kind = "p95"
-        elif "time_to_first_token" in promql:
-            kind = "ttft"
-        elif 'status="5xx"' in promql:
-            kind = "errors"
-        else:
-            kind = "requests"
-        value = values[revision].get(kind)
-        return 200, vector() if value is None else vector(value)
-
-    return answer
-
-
-async def test_read_and_assess_fails_a_regressed_canary(serve: Any) -> None:
-    fake = await serve(
-        by_revision(
-            {
-                "c1": {"requests": "1000", "errors": "60", "p95": "2.5", "ttft": "0.3"},
-                "s1": {"requests": "9000", "p95": "2.4", "ttft": "0.3"},
-            }
+async def test_read_and_assess_fails_a_regressed_canary() -> None:
+    async with prometheus_stand_in() as stand_in:
+        stand_in.series = {
+            "c1": Series(requests=1000, errors=60, p95_latency=2.5, p95_time_to_first_token=0.3),
+            "s1": Series(requests=9000, errors=0, p95_latency=2.4, p95_time_to_first_token=0.3),
+        }
+        spec = Analysis.model_validate(
+            {"prometheus": {"url": stand_in.url}, "slos": {"maxErrorRate": 0.01, "maxErrorRateVsStable": 2}}
         )
-    )
-    spec = Analysis.model_validate(
-        {"prometheus": {"url": fake.url}, "slos": {"maxErrorRate": 0.01, "maxErrorRateVsStable": 2}}
-    )
-    verdict = await read_and_assess(
-        fake.url, spec, namespace="llm", deployment="chat", canary="c1", stable="s1", timeout=2
-    )
+        verdict = await read_and_assess(
+            stand_in.url, spec, namespace="llm", deployment="chat", canary="c1", stable="s1", timeout=2
+        )
     assert verdict.outcome == "Failed", verdict.message
     assert [check.slo for check in verdict.failed] == ["maxErrorRate", "maxErrorRateVsStable"]
     assert 'qwenops_io_revision="c1"' in verdict.failed[0].query
 
 
-async def test_read_and_assess_without_stable(serve: Any) -> None:
-    fake = await serve(by_revision({"c1": {"requests": "1000", "p95": "2.5", "ttft": "0.3"}}))
-    spec = Analysis.model_validate({"slos": {"maxErrorRate": 0.01, "p95LatencySeconds": 5}})
-    verdict = await read_and_assess(
-        fake.url, spec, namespace="llm", deployment="chat", canary="c1", stable=None, timeout=2
-    )
+async def test_read_and_assess_without_stable() -> None:
+    async with prometheus_stand_in() as stand_in:
+        stand_in.series = {"c1": Series(requests=1000, p95_latency=2.5, p95_time_to_first_token=0.3)}
+        spec = Analysis.model_validate({"slos": {"maxErrorRate": 0.01, "p95LatencySeconds": 5}})
+        verdict = await read_and_assess(
+            stand_in.url, spec, namespace="llm", deployment="chat", canary="c1", stable=None, timeout=2
+        )
     assert verdict.outcome == "Passed", verdict.message
-    assert len(fake.requests) == len(slos.QUERIES)
+    assert len(stand_in.received) == len(slos.QUERIES)  # the stable is not asked
+    assert {(r.revision, r.query) for r in stand_in.received} == {("c1", query) for query in slos.QUERIES}
 
 
 async def test_read_and_assess_prometheus_down_is_error() -> None:
