@@ -10,7 +10,7 @@ Everything about an SLO reads its declaration here, and nothing repeats it:
 * the status: `status.analysis.checks` holds one entry per declared SLO, and `status.analysis`
   the canary's measurement under the SLO's `reading`, if it names one (`status.py`);
 * `kubectl qwen status` prints a row per declared SLO, with its `label` and `unit`;
-* the Grafana dashboard (`dashboards/build.py`) draws each SLO's measurement per revision with a
+* the Grafana dashboard (`dashboards/slo_panels.py`) draws each SLO's measurement per revision with a
   dashed line at the SLO, `example` until someone sets it.
 
 A new SLO is one `SLO` here (and its `Query`, if it reads a series no query reads yet), added to
