@@ -7,6 +7,8 @@ import sys
 
 import kopf
 
+from qwenops.api import crd
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qwenops", description=__doc__)
@@ -20,15 +22,12 @@ def main(argv: list[str] | None = None) -> int:
         "--liveness", metavar="URL", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
     run.add_argument("-v", "--verbose", action="store_true")
-    crds = commands.add_parser("crds", help="write the CustomResourceDefinition generated from the models")
-    crds.add_argument("--output", "-o", default="crds/qwenops.io_qwendeployments.yaml")
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinition generated from the models")
+    crd.add_arguments(crds)
     args = parser.parse_args(argv)
 
     if args.command == "crds":
-        from qwenops.api import crd  # noqa: PLC0415 - only this command needs it
-
-        crd.write(args.output)
-        return 0
+        return crd.emit(args.output, check=args.check)
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from qwenops import cli
 from qwenops.api import crd
 from qwenops.api.naming import GROUP, KIND, PLURAL, VERSION
 from qwenops.api.spec import NAME_RULES
@@ -267,3 +268,20 @@ def test_the_chart_ships_the_same_crd() -> None:
     assert shipped.read_text() == (root / "crds" / "qwenops.io_qwendeployments.yaml").read_text(), (
         "charts/qwenops/crds/ is stale: run `make crds`"
     )
+
+
+def test_qwenops_crds_prints_and_writes_only_the_file_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["crds"]) == 0
+    assert capsys.readouterr().out == crd.render()
+    assert cli.main(["crds", "-o", "-"]) == 0
+    assert capsys.readouterr().out == crd.render()
+    assert list(tmp_path.iterdir()) == []  # neither ./crds/ nor a file named "-"
+    assert cli.main(["crds", "-o", "out/crd.yaml"]) == 0
+    assert (tmp_path / "out" / "crd.yaml").read_text(encoding="utf-8") == crd.render()
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert "wrote out/crd.yaml" in said.err
+    assert cli.main(["crds", "--check", "-o", "out/crd.yaml"]) == 0
