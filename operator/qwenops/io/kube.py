@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from qwenops.render.diff import drift_patch, is_derivative
@@ -197,7 +198,9 @@ class Kube:
             status = response.status
         except ApiException as exc:
             raise KubeError(exc.status or 0, str(exc.reason)) from exc
-        except OSError as exc:  # connection refused, reset, DNS: the server was not reached
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            # Not reached: refused, reset, DNS, a timeout; urllib3 gives up with MaxRetryError (no
+            # OSError) after its retries, and says why in the message.
             raise KubeError(0, str(exc)) from exc
         if status >= 400:
             raise KubeError(status, _message(data))
