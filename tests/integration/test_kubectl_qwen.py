@@ -362,7 +362,7 @@ async def test_promote_is_acted_on_by_the_real_operator(
     await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": "b" * 40}}})
     await eventually(lambda: status_of(emulator, NS, NAME).get("phase") == "Paused", "Paused", operator)
     paused = await qwen(kubeconfig, "status", NAME)
-    assert "Pause:       none: paused until promoted (kubectl qwen promote chat)" in paused.out
+    assert "Pause:       none: paused until promoted (kubectl qwen promote -n llm chat)" in paused.out
 
     run = await qwen(kubeconfig, "promote", NAME, "--timeout", "20")
 

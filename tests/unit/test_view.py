@@ -2,12 +2,14 @@
 
 import re
 from datetime import timedelta
+from importlib import metadata
 from typing import Any
 
 import pytest
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
+from qwenops.kubectl import plugin
 from qwenops.kubectl.screens.history import render_history
 from qwenops.kubectl.screens.requests import describe_request, refusal, summary, undo_target
 from qwenops.kubectl.screens.status import render_status
@@ -88,7 +90,7 @@ def test_a_canary_at_step_2_of_3_with_a_passing_reading_whole_screen() -> None:
             "paused",
             ["Phase:         Paused", "Steps:       10% ok -> 50% ok -> [80%] -> 100%", "Step:        3/3 (80% declared)",
              "Weight:      80% of traffic since 60s ago",
-             "Pause:       none: paused until promoted (kubectl qwen promote chat)",
+             "Pause:       none: paused until promoted (kubectl qwen promote -n llm chat)",
              "Analysis:      Inconclusive  70s ago, taken at the previous step",
              "Held:        inconclusive: 90 requests in 2m < 100: too few to judge",
              "error rate               -        <= 1%      not judged",
@@ -99,7 +101,7 @@ def test_a_canary_at_step_2_of_3_with_a_passing_reading_whole_screen() -> None:
             "rolled back",
             ["Phase:         RolledBack",
              "Canary:        none: revision a1b2c3d4e5 was rolled back and stays at 0 pods "
-             "(kubectl qwen retry chat tries it again)",
+             "(kubectl qwen retry -n llm chat tries it again)",
              "Analysis:      Failed  2m ago, the reading at the rollback",
              "Failures:    2/2 consecutive failed readings",
              "error rate               6.03%    <= 1%      FAIL",
@@ -348,7 +350,7 @@ def test_no_history_yet() -> None:
         ("healthy", "retry", "nothing is rolled back (phase Healthy)"),
         ("healthy", "undo", None),
         ("rolled back", "promote", "no canary is running (phase RolledBack); revision a1b2c3d4e5 was rolled back: "
-                                   "`kubectl qwen retry chat` tries it again"),
+                                   "`kubectl qwen retry -n llm chat` tries it again"),
         ("rolled back", "abort", "no canary is running (phase RolledBack)"),
         ("rolled back", "retry", None),
         ("downloading", "undo", "there is no earlier promoted revision to go back to"),
@@ -416,3 +418,10 @@ def test_the_summary_of_a_result_is_one_line_without_queries() -> None:
         "RolledBack: revision a1b2c3d4e5 rolled back (SLOBreached): SLO breached over 2m: maxErrorRate: "
         "error ratio 6.03% (49 of 812 requests) > 1% at 99% confidence (p=2.1e-19)"
     )
+
+
+def test_kubectl_qwen_says_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        plugin.parser().parse_args(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kubectl qwen {metadata.version('qwenops')}"

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any, TextIO, TypeVar
 
 from qwenops.api import naming
@@ -293,6 +294,14 @@ def _positive(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    """The installed qwenops' version (kubectl qwen and the operator ship in one package)."""
+    try:
+        return metadata.version("qwenops")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="kubectl qwen",
@@ -300,6 +309,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 error or refused, 2 usage, 3 not found, "
         "4 the operator did not act in time.",
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _connection_options(top)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     status = commands.add_parser("status", help="the rollout at a glance: revisions, step, SLO readings")

@@ -23,7 +23,7 @@ def canary(screen: Screen) -> list[str]:
                     "Canary",
                     style.paint(
                         f"none: revision {rejected} was rolled back and stays at 0 pods "
-                        f"(kubectl qwen retry {screen.name} tries it again)",
+                        f"({screen.command('retry')} tries it again)",
                         "red",
                     ),
                 )
@@ -86,7 +86,7 @@ def pause(screen: Screen, step: Mapping[str, Any], step_started: datetime | None
     """How much of the step's pause is left, or what the step waits for once it is over."""
     text = text_at(step, "pause")
     if not text:
-        waiting = f"none: paused until promoted (kubectl qwen promote {screen.name})"
+        waiting = f"none: paused until promoted ({screen.command('promote')})"
         return screen.style.paint(waiting, "yellow")
     try:
         declared = parse_duration(text)

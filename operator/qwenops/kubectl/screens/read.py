@@ -62,3 +62,10 @@ def model_text(model: Any) -> str:
     if not name:
         return "?"
     return f"{name}@{short(commit)}" if commit else name
+
+
+def command(obj: Any, verb: str) -> str:
+    """The `kubectl qwen` command that asks `verb` of this object, namespace included: a hint is
+    copied into a shell whose namespace may be another (`kubectl qwen promote -n llm chat`)."""
+    namespace, name = text_at(obj, "metadata", "namespace"), text_at(obj, "metadata", "name")
+    return f"kubectl qwen {verb} -n {namespace} {name}" if namespace else f"kubectl qwen {verb} {name}"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenops.analysis.checks import without_queries
-from qwenops.kubectl.screens.read import field, items_at, model_text, number_at, text_at
+from qwenops.kubectl.screens.read import command, field, items_at, model_text, number_at, text_at
 from qwenops.kubectl.screens.style import Style, phase_text
 from qwenops.policy.undo import undo_destination
 
@@ -30,14 +30,13 @@ def undo_target(status: Any) -> tuple[str, str] | None:
 def refusal(verb: str, obj: Mapping[str, Any]) -> str | None:
     """Why `verb` makes no sense for this object now (None: it does)."""
     status = obj.get("status") or {}
-    name = text_at(obj, "metadata", "name")
     phase = text_at(status, "phase") or "unknown"
     canary = field(status, "canary")
     rejected = text_at(status, "rejectedRevision")
     if verb in ("promote", "abort"):
         if not isinstance(canary, Mapping):
             hint = (
-                f"; revision {rejected} was rolled back: `kubectl qwen retry {name}` tries it again"
+                f"; revision {rejected} was rolled back: `{command(obj, 'retry')}` tries it again"
                 if (rejected and verb == "promote")
                 else ""
             )

@@ -72,7 +72,7 @@ def revisions(screen: Screen) -> list[str]:
                 "Previous",
                 f"{text_at(previous, 'revision')}  "
                 f"{model_text(previous.get('model'))}  "
-                f"(kubectl qwen undo {screen.name} goes back to it)",
+                f"({screen.command('undo')} goes back to it)",
             )
         )
     return lines

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from qwenops.kubectl.screens.read import text_at
+from qwenops.kubectl.screens.read import command, text_at
 from qwenops.kubectl.screens.style import Style, pad
 
 LABEL_WIDTH = 15
@@ -35,6 +35,10 @@ class Screen:
     @property
     def name(self) -> str:
         return text_at(self.obj, "metadata", "name")
+
+    def command(self, verb: str) -> str:
+        """The `kubectl qwen` command asking `verb` of this object (see `read.command`)."""
+        return command(self.obj, verb)
 
     def line(self, label: str, value: str, *, indent: int = 0) -> str:
         """`Label:        value`: a top-level label in bold, an indented one (a detail) plain."""
