@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import textwrap
 from collections.abc import Callable
 
 import yaml
 
+from qwenops.api.spec import parse_spec
 from tests.chart import values_doc
 from tests.chart.helm import CHART, Helm, Manifest, one
 from tests.chart.rbac import granted_triples, grants
@@ -78,3 +80,14 @@ def test_the_install_commands_work_as_written(helm: Helm) -> None:
             doc for doc in yaml.safe_load_all(done.stdout.split("MANIFEST:", 1)[1].split("NOTES:")[0]) if doc
         ]
         assert one(objects, "Deployment")["metadata"]["namespace"] == "qwenops"
+
+
+def test_the_notes_example_is_a_qwendeployment_the_operator_accepts(helm: Helm) -> None:
+    done = helm.run("install", "--dry-run=client", "qwenops", "charts/qwenops", "-n", "qwenops")
+    notes = done.stdout.split("NOTES:", 1)[1]
+    assert "examples/" not in notes  # a file of the git repository, not of the installed chart
+    example = re.search(r"kubectl apply -f - <<EOF\n(.*?)\n\s*EOF", notes, flags=re.DOTALL)
+    assert example is not None, notes
+    manifest = yaml.safe_load(textwrap.dedent(example.group(1)))
+    assert manifest["kind"] == "QwenDeployment"
+    parse_spec(manifest["metadata"]["name"], manifest["spec"])  # raises InvalidSpecError if refused
