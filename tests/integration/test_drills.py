@@ -41,6 +41,7 @@ from tests.integration.drills import (
     STABLE,
     STABLE_COMMIT,
     STEPS,
+    Change,
     Drill,
     DrillOperator,
     Peering,
@@ -261,6 +262,81 @@ async def test_the_operator_killed_at_any_state_resumes_without_duplicates(
         assert_rolled_back(drill, drill.status())
         # status.history is the record; a Warning event its writer was killed before posting is lost.
         assert drill.events().count("RolledBack") <= 1
+
+
+REJECTED = "qwenops.io/rejected"
+
+
+def _canary_deployment_changes(drill: Drill) -> list[Change]:
+    return [c for c in drill.timeline.ordered("Deployment") if c.name == CANARY_DEPLOYMENT]
+
+
+def _undone_since(drill: Drill, rv: int, stale: dict[str, Any]) -> list[str]:
+    """What, at any moment after `rv`, undid the rollback: the canary's Deployment above 0
+    replicas (with the replica ratio, its share of traffic), or a status naming a canary again
+    other than the stale one the lost write left behind."""
+    problems = []
+    for change in drill.timeline.ordered():
+        if change.rv <= rv or change.type == "DELETED":
+            continue
+        if change.kind == "Deployment" and change.name == CANARY_DEPLOYMENT:
+            if (replicas := change.obj["spec"].get("replicas")) != 0:
+                problems.append(f"rv {change.rv}: canary Deployment at {replicas} replicas")
+        elif change.kind == "QwenDeployment" and change.name == NAME:
+            running = (change.obj.get("status") or {}).get("canary")
+            if running is not None and running != stale:
+                problems.append(f"rv {change.rv}: status names a canary again: {running}")
+    return problems
+
+
+async def test_a_rollback_whose_status_write_is_lost_is_not_undone_by_a_restart(drill: Drill) -> None:
+    """The canary is scaled to 0, the RolledBack status write fails, the operator is killed; it
+    comes back once the canary has had no traffic for a window (every reading Inconclusive) to a
+    status still naming the canary's step. The canary stays at 0 pods throughout, the rollback
+    is written down once, and a person's retry still starts it again."""
+    await drill.start_operator()
+    await drill.serve_stable()
+    _breach(drill)
+    lost = drill.faults.fail(
+        500, verbs={"patch"}, resource=QWDS_RESOURCE, subresource="status", match=_status_says("RolledBack")
+    )
+    await drill.start_canary()
+    await drill.until(lambda: lost.hits > 0, "the RolledBack status write failing")
+    await drill.operator.stop(kill=True)
+    drill.faults.clear()
+    stale = drill.canary()
+    assert _left("Progressing", 0)(drill) and "stepStartedAt" in stale, drill.logs()
+    await drill.until(
+        lambda: any(c.obj["spec"].get("replicas") == 0 for c in _canary_deployment_changes(drill)),
+        "the timeline holding the scale-down",
+    )
+    scaled_down = next(c.rv for c in _canary_deployment_changes(drill) if c.obj["spec"].get("replicas") == 0)
+
+    # No pods since: Prometheus has nothing of the canary in its window. The stand-in answers so.
+    drill.prometheus.series[CANARY] = Series(requests=0)
+    await drill.operator.start()
+    await drill.until(
+        lambda: drill.status().get("phase") == "RolledBack" or _undone_since(drill, scaled_down, stale),
+        "the rollback written down (or undone)",
+    )
+    await settle(drill, 3)  # several passes and readings due: none of them undoes it
+    assert _undone_since(drill, scaled_down, stale) == [], drill.logs()
+    status = drill.status()
+    assert_rolled_back(drill, status)
+    assert status["history"][0]["reason"].startswith("SLOBreached: ")
+    assert drill.events().count("RolledBack") == 1  # the killed operator never got to post it
+    mark = json.loads(deployments_of(drill.emulator, NS, NAME)[CANARY]["metadata"]["annotations"][REJECTED])
+    assert mark["reason"] == "SLOBreached" and mark["at"] == status["history"][0]["at"]
+
+    # A person's retry starts it again, and the mark goes with the same write.
+    await drill.client.patch_qwd(NS, NAME, {"metadata": {"annotations": {"qwenops.io/retry": "1"}}})
+
+    def retried() -> bool:
+        deployment = deployments_of(drill.emulator, NS, NAME)[CANARY]
+        return deployment["spec"]["replicas"] == 1 and REJECTED not in deployment["metadata"]["annotations"]
+
+    await drill.until(retried, "the canary started again, its mark removed")
+    await drill.until(lambda: drill.status().get("phase") == "Progressing", "the status saying so")
 
 
 # -- 2. the API server failing, conflicting, slow, cutting watches ------------------------------------

@@ -159,6 +159,31 @@ async def test_an_slo_breach_rolls_back(stack: Stack, breach: dict[str, Any], sl
     assert [h["outcome"] for h in stack.status()["history"]] == ["RolledBack"]
 
 
+async def test_a_newer_revision_mid_step_replaces_the_canary_and_the_history_says_so(stack: Stack) -> None:
+    await stack.start_rollout()
+    await eventually(
+        lambda: (stack.status().get("canary") or {}).get("stepStartedAt"), "a step", stack.operator
+    )
+    third = revision("e" * 40)
+    await stack.client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": "e" * 40}}})
+    await eventually(
+        lambda: (stack.status().get("canary") or {}).get("revision") == third,
+        "the newer canary",
+        stack.operator,
+    )
+    (entry,) = stack.status()["history"]
+    assert (entry["revision"], entry["outcome"], entry["replacedBy"]) == (
+        revision(CANARY_COMMIT), "Replaced", third
+    )  # fmt: skip
+    assert entry["reason"].startswith("at step "), entry
+    assert revision(CANARY_COMMIT) not in deployments_of(stack.emulator, NS, NAME)
+    await eventually(
+        lambda: "CanaryReplaced" in event_reasons(stack.emulator, NAME),
+        "CanaryReplaced event",
+        stack.operator,
+    )
+
+
 async def test_low_traffic_holds_without_rolling_back(stack: Stack) -> None:
     stack.canary.configure(rps=0.5, error_rate=0.5)  # bad, but too little traffic to judge
     await asyncio.sleep(12)  # until the 10s window holds none of the fixture's earlier busy traffic

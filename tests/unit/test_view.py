@@ -330,6 +330,16 @@ def test_a_query_with_a_pipe_in_its_regex_is_elided_whole() -> None:
     assert text.splitlines()[1].endswith("> 1% at 99% confidence (p=2.1e-19)")
 
 
+def test_history_says_which_revision_replaced_a_canary() -> None:
+    obj = f.canary_at_step_2()
+    obj["status"]["history"].append({
+        "revision": f.CANARY, "model": obj["status"]["canary"]["model"], "outcome": "Replaced",
+        "at": "2026-03-01T02:58:00Z", "reason": "at step 1 (33%)", "replacedBy": "0f1e2d3c4b",
+    })  # fmt: skip
+    newest = render_history(obj, f.NOW).splitlines()[1]
+    assert newest.split()[2:] == ["Replaced", "2m", "ago", "by", "0f1e2d3c4b", "at", "step", "1", "(33%)"]
+
+
 def test_no_history_yet() -> None:
     assert render_history(f.downloading(), f.NOW) == "no history yet for llm/chat\n"
 

@@ -25,6 +25,8 @@ ANNOTATION_PROMOTE = f"{GROUP}/promote"
 ANNOTATION_ABORT = f"{GROUP}/abort"
 ANNOTATION_RETRY = f"{GROUP}/retry"
 ANNOTATION_UNDO = f"{GROUP}/undo"
+ANNOTATION_REJECTED = f"{GROUP}/rejected"
+"""On a Deployment: its revision was rolled back (see `status.Rejection`)."""
 
 TRACK_STABLE = "stable"
 TRACK_CANARY = "canary"

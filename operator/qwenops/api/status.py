@@ -143,6 +143,25 @@ class HistoryEntry(Model):
     outcome: Literal["Promoted", "RolledBack", "Replaced"]
     at: datetime
     reason: str = ""
+    replaced_by: str | None = Field(
+        default=None, description="The revision that replaced this canary (outcome Replaced)."
+    )
+
+
+class Rejection(Model):
+    """A rollback as recorded on the rejected revision's Deployment (the annotation
+    `qwenops.io/rejected`, this model's JSON), by the same write that scales it to 0.
+
+    Not part of the status: the status write comes after the children's, and may be lost
+    with the operator that made it. A restarted operator reads this before it touches a
+    child, so the decision holds whatever Prometheus answers by then.
+    """
+
+    reason: str
+    """SLOBreached, ProgressDeadlineExceeded, VerificationFailed or Aborted."""
+    message: str = ""
+    at: datetime | None = None
+    """When it was decided (None: a record that no longer parses, still a rejection)."""
 
 
 class HandledRequests(Model):

@@ -1,7 +1,8 @@
 """What a pass sees, from the API's objects: pure functions, no I/O.
 
 The stored status, and the children as the rollout policy wants them
-(:class:`~qwenops.policy.rollout.DeploymentState`, each revision's pod startup).
+(:class:`~qwenops.policy.rollout.DeploymentState` with the rollback a Deployment records,
+each revision's pod startup).
 Children are listed by label, and a label is no proof of ownership: only those whose
 ownerReferences name this QwenDeployment's uid count (:func:`owned_by`).
 """
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenops.api import naming
-from qwenops.api.status import QwenDeploymentStatus
+from qwenops.api.status import QwenDeploymentStatus, Rejection
 from qwenops.policy import startup
 from qwenops.policy.rollout import DeploymentState
 from qwenops.render.desired import Manifest, Owner
@@ -51,7 +52,27 @@ def observe_deployment(revision: str, deployment: Manifest) -> DeploymentState:
         and int(status.get("availableReplicas") or 0) >= wanted
         and int(status.get("updatedReplicas") or 0) >= wanted
     )
-    return DeploymentState(revision=revision, replicas=wanted, ready_replicas=ready, available=available)
+    return DeploymentState(
+        revision=revision, replicas=wanted, ready_replicas=ready, available=available,
+        rejection=rejection_of(deployment),
+    )  # fmt: skip
+
+
+def rejection_of(deployment: Manifest) -> Rejection | None:
+    """The rollback recorded on a Deployment (`qwenops.io/rejected`), if any.
+
+    A mark that no longer parses (edited by hand, or written by a later operator) still says
+    the revision was rolled back: it counts, and is written again as this operator writes it.
+    """
+    text = (deployment["metadata"].get("annotations") or {}).get(naming.ANNOTATION_REJECTED)
+    if text is None:
+        return None
+    try:
+        return Rejection.model_validate_json(text)
+    except ValueError:
+        name = deployment["metadata"].get("name")
+        log.warning("unreadable %s on %s: %r", naming.ANNOTATION_REJECTED, name, text)
+        return Rejection(reason="RolledBack", message=f"recorded as {text[:200]!r}")
 
 
 def startups_of(

@@ -20,7 +20,14 @@ from qwenops.api.errors import InvalidSpecError
 from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import QwenDeploymentStatus
 from qwenops.controller.config import OperatorConfig
-from qwenops.controller.observe import dump_status, observe_deployment, owned_by, read_status, startups_of
+from qwenops.controller.observe import (
+    dump_status,
+    observe_deployment,
+    owned_by,
+    read_status,
+    rejection_of,
+    startups_of,
+)
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.policy import startup
@@ -107,10 +114,15 @@ async def reconcile(
     try:
         for wanted in plan.deployments:
             pods = _spec_of(spec, target, wanted.revision, plan.status)
-            desired = desired_deployment(
-                owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
-            )
             current = live_by_revision.get(wanted.revision)
+            # A rollback is marked on the Deployment by the write that scales it to 0, before the
+            # status says so: a pass whose status write is lost leaves the decision where the
+            # next one reads it first.
+            desired = desired_deployment(
+                owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas,
+                rejection=wanted.rejection,
+                marked=current is not None and rejection_of(current) is not None,
+            )  # fmt: skip
             _log_outcome(await client.ensure(desired, current, known=True, before_write=fence.check), desired)
         for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
             # One labelled list reads all three; one missing from it is looked up by name, as it
@@ -198,8 +210,9 @@ def _count(namespace: str, name: str, before: QwenDeploymentStatus, plan: Plan, 
         return
     metrics.ROLLBACKS.labels(namespace, name, plan.rollback_reason).inc()
     first_failed = before.analysis.first_failed_at if before.analysis else None
+    decided = plan.rejection.at if plan.rejection is not None and plan.rejection.at is not None else now
     if plan.rollback_reason == "SLOBreached" and first_failed is not None:
-        metrics.BREACH_TO_ROLLBACK.observe((now - first_failed).total_seconds())
+        metrics.BREACH_TO_ROLLBACK.observe((decided - first_failed).total_seconds())
 
 
 def _spec_of(

@@ -319,7 +319,9 @@ def parser() -> argparse.ArgumentParser:
         "--interval", type=_positive, default=2.0, help="seconds between reads with --watch (default 2)"
     )
     _connection_options(status)
-    history = commands.add_parser("history", help="promoted and rolled-back revisions, newest first")
+    history = commands.add_parser(
+        "history", help="promoted, rolled-back and replaced revisions, newest first"
+    )
     history.add_argument("name", metavar="NAME")
     history.add_argument(
         "--wide", action="store_true", help="reasons in full, with each breached SLO's query"

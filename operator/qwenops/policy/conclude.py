@@ -15,6 +15,7 @@ from qwenops.api.status import (
     HistoryEntry,
     Phase,
     QwenDeploymentStatus,
+    Rejection,
     StableRevision,
     condition,
     with_condition,
@@ -36,6 +37,7 @@ def conclude_steady(sit: Situation, outcome: Steady, said: Said) -> Plan:
             "canary": None,
             "rejected_revision": None,
             "handled": said.handled,
+            "history": _history(sit, said),
             "conditions": _rollout_conditions_cleared(
                 _spec_valid(said.conditions, sit.now, gen), sit.now, gen
             ),
@@ -60,7 +62,7 @@ def conclude_canary(sit: Situation, outcome: CanaryOutcome, said: Said) -> Plan:
         case RolledBack():
             return _rolled_back(sit, outcome, said)
         case Held():
-            return _held(sit, said)
+            return _held(sit, outcome, said)
 
 
 def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
@@ -82,6 +84,7 @@ def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
             "rejected_revision": None,
             "analysis": said.analysis,
             "handled": handled,
+            "history": _history(sit, said),
             "conditions": _spec_valid(conditions, sit.now, gen),
         }
     )
@@ -131,7 +134,7 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
             "canary": None,
             "rejected_revision": None,
             "handled": said.handled,
-            "history": _history(sit, entry),
+            "history": _history(sit, said, entry),
             "conditions": _rollout_conditions_cleared(_spec_valid(conditions, sit.now, gen), sit.now, gen),
         }
     )
@@ -146,10 +149,12 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
 
 
 def _rolled_back(sit: Situation, outcome: RolledBack, said: Said) -> Plan:
-    gen = sit.generation
+    """Decided now, or found recorded on the canary's Deployment (`outcome.at`) by a pass whose
+    status write was lost: written down the same way, at the time it was decided."""
+    gen, at = sit.generation, outcome.at or sit.now
     message = f"revision {sit.target} rolled back ({outcome.reason}): {outcome.why}"
     entry = HistoryEntry(
-        revision=sit.target, model=outcome.canary.model, outcome="RolledBack", at=sit.now,
+        revision=sit.target, model=outcome.canary.model, outcome="RolledBack", at=at,
         reason=f"{outcome.reason}: {outcome.why}",
     )  # fmt: skip
     conditions = with_condition(
@@ -166,15 +171,16 @@ def _rolled_back(sit: Situation, outcome: RolledBack, said: Said) -> Plan:
             "rejected_revision": sit.target,
             "analysis": said.analysis,
             "handled": said.handled,
-            "history": _history(sit, entry),
+            "history": _history(sit, said, entry),
             "conditions": _spec_valid(conditions, sit.now, gen),
         }
     )
     events = (*said.events, Event("Warning", "RolledBack", message))
-    return _rolled_back_plan(sit, status, events, rollback_reason=outcome.reason)
+    rejection = Rejection(reason=outcome.reason, message=outcome.why, at=at)
+    return _rolled_back_plan(sit, status, events, rejection, rollback_reason=outcome.reason)
 
 
-def _held(sit: Situation, said: Said) -> Plan:
+def _held(sit: Situation, outcome: Held, said: Said) -> Plan:
     """The status keeps the message, the rejection and the reading of the rollback."""
     gen = sit.generation
     status = sit.status.model_copy(
@@ -184,24 +190,27 @@ def _held(sit: Situation, said: Said) -> Plan:
             "stable": sit.stable,
             "canary": None,
             "handled": said.handled,
+            "history": _history(sit, said),
             "conditions": _spec_valid(said.conditions, sit.now, gen),
         }
     )
-    return _rolled_back_plan(sit, status, said.events)
+    return _rolled_back_plan(sit, status, said.events, outcome.rejection)
 
 
 def _rolled_back_plan(
     sit: Situation,
     status: QwenDeploymentStatus,
     events: tuple[Event, ...],
+    rejection: Rejection,
     rollback_reason: str | None = None,
 ) -> Plan:
-    """The stable at full size, the rejected revision's Deployment kept at zero pods."""
+    """The stable at full size, the rejected revision's Deployment kept at zero pods and marked
+    rejected by the same write (the controller writes the children before the status)."""
     return Plan(
         status=status,
         deployments=(
             DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),
-            DeploymentPlan(sit.target, naming.TRACK_CANARY, 0),
+            DeploymentPlan(sit.target, naming.TRACK_CANARY, 0, rejection),
         ),
         delete=_strays(sit.observed, sit.stable.revision, sit.target),
         stable_revision=sit.stable.revision,
@@ -216,8 +225,11 @@ def _strays(observed: Observed, *keep: str) -> tuple[str, ...]:
     return tuple(sorted(r for r in observed.deployments if r not in keep))
 
 
-def _history(sit: Situation, entry: HistoryEntry) -> list[HistoryEntry]:
-    return [*sit.status.history, entry][-max(sit.spec.revision_history_limit, 1) :]
+def _history(sit: Situation, said: Said, *entries: HistoryEntry) -> list[HistoryEntry]:
+    """The history with what the pass recorded on its way (a canary replaced) and `entries`."""
+    if not said.recorded and not entries:
+        return sit.status.history
+    return [*sit.status.history, *said.recorded, *entries][-max(sit.spec.revision_history_limit, 1) :]
 
 
 def _spec_valid(conditions: list[Condition], now: datetime, gen: int | None) -> list[Condition]:

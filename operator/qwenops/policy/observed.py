@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from qwenops.api.spec import QwenDeploymentSpec
-from qwenops.api.status import QwenDeploymentStatus, StableRevision
+from qwenops.api.status import QwenDeploymentStatus, Rejection, StableRevision
 from qwenops.policy.startup import RevisionStartup
 from qwenops.routing.registry import router_for
 from qwenops.routing.router import ObservedRoute, Router
@@ -20,6 +20,8 @@ class DeploymentState:
     ready_replicas: int
     available: bool
     """Every wanted replica is ready and the Deployment's own status is current."""
+    rejection: Rejection | None = None
+    """The rollback recorded on the Deployment itself (`qwenops.io/rejected`), if one is."""
 
 
 @dataclass(frozen=True)

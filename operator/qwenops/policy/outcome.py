@@ -5,14 +5,16 @@ the pass handled, recorded and said before it travels beside it in `Said`.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from qwenops.api.status import (
     AnalysisReading,
     CanaryRevision,
     Condition,
     HandledRequests,
+    HistoryEntry,
     Phase,
+    Rejection,
 )
 from qwenops.policy.plan import Event
 
@@ -26,6 +28,8 @@ class Said:
     analysis: AnalysisReading | None
     """The canary's last reading: the status's, or the one recorded on this pass."""
     events: tuple[Event, ...] = ()
+    recorded: tuple[HistoryEntry, ...] = ()
+    """What goes into `status.history` whatever the outcome (a canary replaced)."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,16 @@ class RolledBack:
     reason: str
     """SLOBreached, ProgressDeadlineExceeded, VerificationFailed or Aborted."""
     why: str
+    at: datetime | None = None
+    """When it was decided: now (None), or as recorded on the Deployment by an earlier pass."""
 
 
 @dataclass(frozen=True)
 class Held:
     """The rejected revision stays at zero pods until the spec changes or a retry is asked."""
+
+    rejection: Rejection
+    """The rollback, as its Deployment is to keep recording it."""
 
 
 CanaryOutcome = Progressing | Promoted | RolledBack | Held

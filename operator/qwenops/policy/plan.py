@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from qwenops.api.status import CanaryRevision, QwenDeploymentStatus
+from qwenops.api.status import CanaryRevision, QwenDeploymentStatus, Rejection
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class DeploymentPlan:
     revision: str
     track: str
     replicas: int
+    rejection: Rejection | None = None
+    """The rollback to record on the Deployment, by the same write that scales it to 0 (None: it
+    carries none; a mark it has is removed)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class Plan:
     rollback_reason: str | None = None
     """Set when this plan rolls a canary back: SLOBreached, ProgressDeadlineExceeded,
     VerificationFailed or Aborted."""
+
+    @property
+    def rejection(self) -> Rejection | None:
+        """The rollback this plan records on a Deployment, if any."""
+        return next((d.rejection for d in self.deployments if d.rejection is not None), None)
 
 
 def traffic_weight(canary: CanaryRevision | None) -> int:

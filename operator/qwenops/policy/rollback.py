@@ -3,14 +3,39 @@
 A person's abort, a pod refusing the checkpoint, pods not ready within the
 progress deadline, and `failureLimit` consecutive failed readings each roll it
 back; its revision is then held at zero pods (see `outcome.Held`) until the
-spec changes or a person asks to retry.
+spec changes or a person asks to retry. The write that scales it to 0 also marks
+its Deployment rejected (`conclude`), so that the decision survives a status
+write lost with the operator that made it (`recorded`).
 """
 
-from qwenops.api.status import AnalysisReading
+from qwenops.api.status import AnalysisReading, Rejection
 from qwenops.policy.canary import Canary
 from qwenops.policy.observed import Situation
-from qwenops.policy.outcome import RolledBack
+from qwenops.policy.outcome import Held, RolledBack
 from qwenops.policy.steps import late
+
+
+def recorded(sit: Situation, canary: Canary) -> RolledBack | Held:
+    """A revision rolled back on an earlier pass: held at zero pods. When only its Deployment's
+    mark says so (the status write after it was lost), the rollback is written down now, as the
+    mark records it: whatever the canary's readings say since, it has no pods to be judged on."""
+    if sit.status.rejected_revision == sit.target:
+        return Held(canary.rejection or _from_history(sit))
+    mark = canary.rejection
+    assert mark is not None, "derive: rejected by the status or by the mark"
+    return RolledBack(canary.revision, mark.reason, mark.message, at=mark.at)
+
+
+def _from_history(sit: Situation) -> Rejection:
+    """The mark for a rollback only the status records (an operator that knew no marks made it)."""
+    entry = next(
+        (h for h in reversed(sit.status.history) if h.revision == sit.target and h.outcome == "RolledBack"),
+        None,
+    )
+    if entry is None:
+        return Rejection(reason="RolledBack", message=sit.status.message, at=sit.now)
+    reason, _, why = entry.reason.partition(": ")
+    return Rejection(reason=reason, message=why, at=entry.at)
 
 
 def before_reading(sit: Situation, canary: Canary, *, abort: bool) -> RolledBack | None:

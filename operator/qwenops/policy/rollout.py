@@ -12,11 +12,13 @@ latest analysis reading of the step passed (a person's `promote` skips both).
 After the last step it scales up to full size and takes over as the stable
 revision: the same Deployment, so no pod loads its model twice.
 `failureLimit` consecutive failed readings, a person's `abort`, or pods not
-ready within `progressDeadline` roll it back: weight 0 at once, scaled to 0,
-and its revision is not tried again until the spec changes or a person asks
-(`retry`). Inconclusive and Error readings hold the step; they never promote
-and never roll back. While the router's object (an HTTPRoute) does not carry
-the weight in effect, the canary holds where it is.
+ready within `progressDeadline` roll it back: weight 0 at once, scaled to 0
+and its Deployment marked rejected in the same write, and its revision is not
+tried again until the spec changes or a person asks (`retry`); a restart whose
+status write was lost finds the mark and does not undo it. Inconclusive and
+Error readings hold the step; they never promote and never roll back. While
+the router's object (an HTTPRoute) does not carry the weight in effect, the
+canary holds where it is.
 
 The transitions live beside this module (canary, steps, promotion, rollback,
 requests, readings, undo, steady); `conclude` writes each outcome down.
@@ -32,7 +34,7 @@ from qwenops.policy import requests, rollback
 from qwenops.policy.canary import CanaryState
 from qwenops.policy.conclude import conclude_canary, conclude_steady, refuse
 from qwenops.policy.observed import DeploymentState, Observed, Situation
-from qwenops.policy.outcome import CanaryOutcome, Held, Said
+from qwenops.policy.outcome import CanaryOutcome, Said
 from qwenops.policy.plan import DeploymentPlan, Event, Plan, short, traffic_weight
 from qwenops.policy.promotion import promoting
 from qwenops.policy.readings import Comparison, analysis_due, reading_due, record
@@ -87,9 +89,9 @@ def _canary(sit: Situation, reading: AnalysisReading | None) -> tuple[CanaryOutc
     """The canary's next transition, and what the pass handled, recorded and said before it."""
     asked = requests.take(sit.status.handled, sit.observed.annotations)
     canary = canaries.derive(sit, retry=asked.retry)
-    said = Said(asked.handled, sit.status.conditions, sit.status.analysis, canary.events)
+    said = Said(asked.handled, sit.status.conditions, sit.status.analysis, canary.events, canary.recorded)
     if canary.state == CanaryState.ROLLED_BACK:
-        return Held(), said
+        return rollback.recorded(sit, canary), said
     if (rolled_back := rollback.before_reading(sit, canary, abort=asked.abort)) is not None:
         return rolled_back, said
     if reading is not None:

@@ -2,7 +2,8 @@
 
 from typing import Literal
 
-from qwenops.api.status import ConditionType, Phase, condition, with_condition
+from qwenops.api.status import ConditionType, HistoryEntry, Phase, condition, with_condition
+from qwenops.policy import canary as canaries
 from qwenops.policy import requests
 from qwenops.policy.observed import Situation
 from qwenops.policy.outcome import Said, Steady
@@ -16,11 +17,13 @@ def steady(sit: Situation, events: tuple[Event, ...]) -> tuple[Steady, Said]:
     spec, stable, observed, now, gen = sit.spec, sit.stable, sit.observed, sit.now, sit.generation
     handled, ignored = requests.ignored(sit.status.handled, observed.annotations)
     said = [*events, *ignored]
+    recorded: tuple[HistoryEntry, ...] = ()
     if sit.status.canary is not None:
         abandoned = (
             f"spec returned to revision {stable.revision}; canary {sit.status.canary.revision} removed"
         )
         said.append(Event("Normal", "CanaryAbandoned", abandoned))
+        recorded = (canaries.replaced(sit, sit.status.canary, by=stable.revision),)
     state = observed.deployments.get(stable.revision)
     conditions = sit.status.conditions
     was_available = (c := condition(conditions, ConditionType.AVAILABLE)) is not None and c.status == "True"
@@ -56,4 +59,4 @@ def steady(sit: Situation, events: tuple[Event, ...]) -> tuple[Steady, Said]:
         conditions, ConditionType.PROGRESSING, "True" if phase == Phase.PROGRESSING else "False",
         _PROGRESSING_REASONS.get(phase, "RolloutComplete"), message, now=now, generation=gen,
     )  # fmt: skip
-    return Steady(phase, message), Said(handled, conditions, sit.status.analysis, tuple(said))
+    return Steady(phase, message), Said(handled, conditions, sit.status.analysis, tuple(said), recorded)

@@ -14,6 +14,7 @@ from typing import Any
 
 from qwenops.api import naming
 from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import Rejection
 from qwenops.render.startup_budget import load_budget, startup_budget
 
 Manifest = dict[str, Any]
@@ -225,8 +226,20 @@ def desired_deployment(
     *,
     track: str,
     replicas: int,
+    rejection: Rejection | None = None,
+    marked: bool = False,
 ) -> Manifest:
-    """The Deployment `<name>-<revision>` serving one revision on `track` with `replicas` pods."""
+    """The Deployment `<name>-<revision>` serving one revision on `track` with `replicas` pods.
+
+    `rejection`: the revision was rolled back, and the Deployment says so in the same write
+    that scales it (`qwenops.io/rejected`). `marked`: the stored Deployment says so, and no
+    longer should (a retry): its mark is removed.
+    """
+    annotations: dict[str, str | None] = {naming.ANNOTATION_MODEL: f"{spec.model.name}@{spec.model.revision}"}
+    if rejection is not None:
+        annotations[naming.ANNOTATION_REJECTED] = rejection.model_dump_json(by_alias=True, exclude_none=True)
+    elif marked:
+        annotations[naming.ANNOTATION_REJECTED] = None  # a merge patch's null: the mark goes
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -240,9 +253,7 @@ def desired_deployment(
                 naming.LABEL_REVISION: revision,
                 naming.LABEL_TRACK: track,
             },
-            "annotations": {
-                naming.ANNOTATION_MODEL: f"{spec.model.name}@{spec.model.revision}",
-            },
+            "annotations": annotations,
             "ownerReferences": [owner_reference(owner)],
         },
         "spec": {

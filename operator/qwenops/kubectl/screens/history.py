@@ -1,4 +1,5 @@
-"""`kubectl qwen history`: the promoted and rolled-back revisions of `status.history`, newest first. Pure."""
+"""`kubectl qwen history`: the promoted, rolled-back and replaced revisions of `status.history`,
+newest first. Pure."""
 
 from collections.abc import Mapping
 from datetime import datetime
@@ -35,6 +36,8 @@ def render_history(
     for i, entry in enumerate(entries):
         outcome = text_at(entry, "outcome")
         reason = text_at(entry, "reason")
+        if replaced_by := text_at(entry, "replacedBy"):
+            reason = f"by {replaced_by} {reason}".rstrip()
         rows.append(
             [
                 "*" if i == serving else "",
