@@ -20,7 +20,7 @@ import yaml
 
 from tests.chart.conftest import VALUE_SETS, required
 from tests.chart.fetch_helm import REPO
-from tests.chart.helm import CHART, KUBE_VERSION, NAMESPACE, VALUE_FILES, Helm, HelmError, Manifest, of_kind
+from tests.chart.helm import CHART, KUBE_VERSION, NAMESPACE, Helm, HelmError, Manifest, of_kind
 from tests.schema_check import admit
 
 try:
@@ -64,9 +64,9 @@ def describe(obj: Manifest) -> str:
     return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
 
 
-@pytest.mark.parametrize("values", [[], [VALUE_FILES / "everything.yaml"]], ids=["defaults", "everything"])
-def test_helm_lint_strict_passes(helm: Helm, values: list[Path]) -> None:
-    done = helm.lint(values)
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_helm_lint_strict_passes(helm: Helm, name: str) -> None:
+    done = helm.lint(VALUE_SETS[name])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
 
