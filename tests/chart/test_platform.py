@@ -115,7 +115,7 @@ def _kubernetes_fields(definition: str) -> set[str]:
 
 @pytest.mark.parametrize(
     ("value", "definition"),
-    [("podSecurityContext", "podsecuritycontext"), ("securityContext", "securitycontext")],
+    [("podSecurityContext", "podsecuritycontext"), ("containerSecurityContext", "securitycontext")],
 )
 def test_the_security_context_values_take_exactly_kubernetes_fields(value: str, definition: str) -> None:
     pytest.importorskip("kubernetes_validate")
@@ -159,7 +159,7 @@ def test_extra_objects_are_rendered_as_templates(render: Callable[[str], list[Ma
         {"serviceAccount.nmae": "x"},
         {"rbac.aggregate": "true"},
         {"podSecurityContext.runAsUsr": "1000"},
-        {"securityContext.privileged": "yes"},
+        {"containerSecurityContext.privileged": "yes"},
         {"extraArgs[0]": "1"},
         {"crds.install": "maybe"},
         {"prometheusRule.canaryHeldFor": "an hour"},
