@@ -25,7 +25,7 @@ from tests.chart.alerts import (
     rule_groups,
     rules,
 )
-from tests.chart.helm import Helm, HelmError, Manifest, of_kind
+from tests.chart.helm import Helm, HelmError, Manifest, of_kind, one
 from tests.dashboards import promql
 
 JOB = 'job="qwenops-metrics"'  # the chart's ServiceMonitor: the job is the metrics Service's name
@@ -49,6 +49,13 @@ def test_every_expression_selects_real_operator_series_of_this_job(helm: Helm) -
         selectors = _SELECTOR.findall(expr)
         assert {name for name, _ in selectors} == names, f"{rule['alert']}: every series by a selector"
         assert all(JOB in matchers for _, matchers in selectors), rule["alert"]
+
+
+def test_the_default_job_is_the_one_the_service_monitor_gives(render: Callable[[str], list[Manifest]]) -> None:
+    """prometheus-operator names a ServiceMonitor's job after the Service it scrapes (no jobLabel set)."""
+    objects = render("cluster-wide-monitoring")
+    assert "jobLabel" not in one(objects, "ServiceMonitor")["spec"]
+    assert f'job="{one(objects, "Service")["metadata"]["name"]}"' == JOB
 
 
 def test_the_selector_and_labels_can_be_set(helm: Helm, render: Callable[[str], list[Manifest]]) -> None:
