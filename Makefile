@@ -54,8 +54,10 @@ image:
 argocd: setup
 	$(BIN)/python -m argocd.build
 
+# The chart's ConfigMap for Grafana's sidecar reads its own copy (helm reads files inside the chart only).
 dashboards: setup
 	$(BIN)/python -m dashboards.build
+	cp dashboards/qwenops.json charts/qwenops/files/dashboards/
 
 # The counts, lists and tables of README.md and docs/ taken from the repository; tests/docs fails while one is stale.
 docs: setup
@@ -69,9 +71,10 @@ lint: setup
 	$(BIN)/mypy --explicit-package-bases argocd/build.py dashboards docs/counts.py tests/argocd tests/dashboards tests/docs
 	$(BIN)/lint-imports
 
+# crds/ is the one source; the chart's template (charts/qwenops/templates/crd.yaml) reads its copy in files/.
 crds: setup
 	$(BIN)/qwenops crds --output crds/qwenops.io_qwendeployments.yaml
-	cp crds/qwenops.io_qwendeployments.yaml charts/qwenops/crds/
+	cp crds/qwenops.io_qwendeployments.yaml charts/qwenops/files/crds/
 
 # The canaries are judged by a real Prometheus: Debian's package, installed here when neither
 # $QWENOPS_PROMETHEUS nor a `prometheus` on PATH names one (as .ci/run does, with sudo when not root).

@@ -24,6 +24,8 @@ VALUE_SETS: dict[str, list[Path]] = {
     "everything": [VALUE_FILES / "everything.yaml"],
     "cluster-wide-monitoring": [VALUE_FILES / "cluster-wide-monitoring.yaml"],
     "metrics-off": [VALUE_FILES / "metrics-off.yaml"],
+    "platform": [VALUE_FILES / "platform.yaml"],
+    "no-rbac": [VALUE_FILES / "no-rbac.yaml"],
 }
 
 

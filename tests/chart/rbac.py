@@ -93,3 +93,34 @@ def granted_triples(found: Iterable[Grant]) -> set[tuple[str | None, str, str, s
         for resource in g.resources
         for verb in g.verbs
     }
+
+
+AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-{}"
+BUILTIN_AGGREGATION = {"view": ("view",), "edit": ("edit", "view"), "admin": ("admin", "edit", "view")}
+"""Kubernetes' bootstrap ClusterRoles: each holds the rules of the ClusterRoles labelled
+`aggregate-to-<its name>: "true"`; `view` is itself labelled to `edit` and `edit` to `admin`,
+so `edit` also gathers what is aggregated to `view`, and `admin` both."""
+
+
+def aggregated_to(objects: Iterable[Manifest], builtin: str, namespace: str) -> list[Grant]:
+    """The rules a user bound to the built-in `builtin` ClusterRole by a RoleBinding in `namespace`
+    gets from the ClusterRoles in `objects` that aggregate into it."""
+    labels = {AGGREGATE_TO.format(name) for name in BUILTIN_AGGREGATION[builtin]}
+    found: list[Grant] = []
+    for role in objects:
+        if role["kind"] != "ClusterRole":
+            continue
+        if not {k for k, v in (role["metadata"].get("labels") or {}).items() if v == "true"} & labels:
+            continue
+        for rule in role.get("rules") or []:
+            found.append(
+                Grant(
+                    namespace=namespace,
+                    api_groups=tuple(rule.get("apiGroups") or ()),
+                    resources=tuple(rule.get("resources") or ()),
+                    verbs=tuple(rule.get("verbs") or ()),
+                    resource_names=tuple(rule.get("resourceNames") or ()),
+                    source=f"ClusterRole /{role['metadata']['name']} aggregated to {builtin}",
+                )
+            )
+    return found

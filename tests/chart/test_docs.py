@@ -91,3 +91,19 @@ def test_the_notes_example_is_a_qwendeployment_the_operator_accepts(helm: Helm) 
     manifest = yaml.safe_load(textwrap.dedent(example.group(1)))
     assert manifest["kind"] == "QwenDeployment"
     parse_spec(manifest["metadata"]["name"], manifest["spec"])  # raises InvalidSpecError if refused
+
+
+def test_the_alerts_table_is_the_rules(helm: Helm) -> None:
+    readme = values_doc.README.read_text()
+    section = readme.split("## Alerts", 1)[1].split("\n## ", 1)[0]
+    shown = {
+        cells[0].strip("` "): cells[1].strip()
+        for line in section.splitlines()
+        if line.startswith("| `") and (cells := [c.strip() for c in line.strip().strip("|").split("|")])
+    }
+    rendered = {
+        rule["alert"]: rule["labels"]["severity"]
+        for group in one(helm.template(sets={"prometheusRule.enabled": "true"}), "PrometheusRule")["spec"]["groups"]
+        for rule in group["rules"]
+    }
+    assert shown == rendered

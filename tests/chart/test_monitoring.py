@@ -3,6 +3,7 @@ and the ServiceMonitor reaches the operator's own /metrics."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,7 +17,8 @@ from qwenops.api.spec import QwenDeploymentSpec, SeriesLabels
 from qwenops.render.defaults import revision_of, with_image
 from qwenops.render.desired import Owner, desired_pod_template
 from tests.chart.fetch_helm import REPO
-from tests.chart.helm import Manifest, one, operator_container
+from tests.chart.helm import CHART, Helm, Manifest, of_kind, one, operator_container
+from tests.chart.helm import NAMESPACE as NAMESPACE_OF_RELEASE
 
 NAMESPACE, NAME = "llm", "chat"
 
@@ -159,3 +161,19 @@ def test_the_relabel_simulation_follows_prometheus() -> None:
         relabel(labels, [{"action": "keep", "sourceLabels": ["__meta_kubernetes_namespace"], "regex": "m"}])
         == {}
     )
+
+
+def test_the_dashboard_configmap_holds_the_dashboard(helm: Helm, render: Callable[[str], list[Manifest]]) -> None:
+    """For Grafana's dashboard sidecar: labelled `grafana_dashboard: "1"`, the JSON that `make dashboards`
+    writes (the chart holds a copy: helm reads files inside the chart only)."""
+    source = (REPO / "dashboards" / "qwenops.json").read_text()
+    assert (CHART / "files" / "dashboards" / "qwenops.json").read_text() == source, "stale copy: run `make dashboards`"
+    assert not of_kind(render("defaults"), "ConfigMap")
+    (configmap,) = [c for c in of_kind(render("everything"), "ConfigMap") if "qwenops.json" in c["data"]]
+    assert json.loads(configmap["data"]["qwenops.json"]) == json.loads(source)
+    assert configmap["metadata"]["namespace"] == "monitoring"
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert configmap["metadata"]["annotations"] == {"grafana_folder": "LLM"}
+    default = one(helm.template(sets={"grafanaDashboard.enabled": "true"}), "ConfigMap")
+    assert default["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert default["metadata"]["namespace"] == NAMESPACE_OF_RELEASE

@@ -29,7 +29,7 @@ def _cluster_scoped_resources() -> set[tuple[str, str]]:
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_no_wildcard_no_secret_no_escalation(name: str, render: Callable[[str], list[Manifest]]) -> None:
     roles = of_kind(render(name), "Role") + of_kind(render(name), "ClusterRole")
-    assert roles
+    assert bool(roles) is (name != "no-rbac"), "rbac.create=false renders no role"
     for role in roles:
         for rule in role["rules"]:
             where = f"{role['kind']} {role['metadata']['name']}: {rule}"
@@ -63,8 +63,12 @@ def test_the_derivation_sees_what_the_operator_does() -> None:
     assert not {c for c in calls if c[1] == "secrets"}
 
 
-def test_cluster_wide_grants_exactly_what_the_operator_does(render: Callable[[str], list[Manifest]]) -> None:
-    objects = render("defaults")
+@pytest.mark.parametrize("name", ["defaults", "platform"])
+def test_cluster_wide_grants_exactly_what_the_operator_does(
+    name: str, render: Callable[[str], list[Manifest]]
+) -> None:
+    """The chart's own ServiceAccount, or the existing one it is given (`platform`)."""
+    objects = render(name)
     found = grants(objects)
     required = _required(namespaced=False)
     missing = [c for c in sorted(required) if not allowed(found, c.group, c.resource, c.verb, None)]
@@ -95,11 +99,11 @@ def test_watched_namespaces_get_roles_and_nothing_namespaced_cluster_wide(
             assert allowed(found, call.group, call.resource, call.verb, namespace), (namespace, call)
         assert not allowed(found, call.group, call.resource, call.verb, "qwenops"), call
         assert not allowed(found, call.group, call.resource, call.verb, None), f"cluster-wide: {call}"
-    for role in of_kind(objects, "ClusterRole"):
-        for rule in role["rules"]:
-            for group in rule["apiGroups"]:
-                for resource in rule["resources"]:
-                    assert (group, resource) in cluster_scoped, f"ClusterRole grants namespaced {resource}"
+    for grant in found:
+        if grant.namespace is None:
+            for group in grant.api_groups:
+                for resource in grant.resources:
+                    assert (group, resource) in cluster_scoped, f"{grant.source} grants namespaced {resource}"
     granted = granted_triples(found)
     expected = {(None, c.group, c.resource, c.verb) for c in required if c.cluster_scoped} | {
         (namespace, c.group, c.resource, c.verb)

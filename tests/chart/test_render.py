@@ -1,8 +1,8 @@
 """`helm lint --strict` and `helm template`, each rendered object validated offline.
 
 Built-in kinds: kubernetes-validate's strict schemas of Kubernetes 1.35 (no unknown field, right
-types, required fields). PodMonitor and ServiceMonitor: the closed subset of their CRD schemas in
-schemas/monitoring.coreos.com_v1.yaml. The CRD: kubernetes-validate too, and examples/*.yaml
+types, required fields). PodMonitor, ServiceMonitor and PrometheusRule: the closed subset of their CRD
+schemas in schemas/monitoring.coreos.com_v1.yaml. The CRD: kubernetes-validate too, and examples/*.yaml
 admitted by it as the API server would (tests/schema_check.py).
 """
 
@@ -20,7 +20,7 @@ import yaml
 
 from tests.chart.conftest import VALUE_SETS, required
 from tests.chart.fetch_helm import REPO
-from tests.chart.helm import CHART, KUBE_VERSION, NAMESPACE, VALUE_FILES, Helm, HelmError, Manifest, of_kind
+from tests.chart.helm import CHART, KUBE_VERSION, NAMESPACE, Helm, HelmError, Manifest, of_kind
 from tests.schema_check import admit
 
 try:
@@ -64,9 +64,9 @@ def describe(obj: Manifest) -> str:
     return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
 
 
-@pytest.mark.parametrize("values", [[], [VALUE_FILES / "everything.yaml"]], ids=["defaults", "everything"])
-def test_helm_lint_strict_passes(helm: Helm, values: list[Path]) -> None:
-    done = helm.lint(values)
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_helm_lint_strict_passes(helm: Helm, name: str) -> None:
+    done = helm.lint(VALUE_SETS[name])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
 
@@ -89,6 +89,8 @@ def test_objects_live_in_the_release_namespace_or_a_watched_one(
         namespace = obj["metadata"].get("namespace")
         if obj["kind"] in CLUSTER_SCOPED:
             assert namespace is None, describe(obj)
+        elif obj["kind"] == "ConfigMap" and "qwenops.json" in obj["data"]:  # for Grafana's sidecar
+            assert namespace == (values["grafanaDashboard"].get("namespace") or NAMESPACE), describe(obj)
         elif obj["kind"] in ("Role", "RoleBinding"):
             assert namespace in watched, describe(obj)
         else:
@@ -99,13 +101,17 @@ def test_kinds_rendered_for_each_value_set(render: Callable[[str], list[Manifest
     def kinds(name: str) -> list[str]:
         return sorted(obj["kind"] for obj in render(name))
 
-    base = ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
-    assert kinds("defaults") == sorted([*base, "Service"])
-    assert kinds("metrics-off") == sorted(base)
-    assert kinds("cluster-wide-monitoring") == sorted([*base, "Service", "PodMonitor", "ServiceMonitor"])
+    operator = ["Deployment", "ServiceAccount", "Service", "CustomResourceDefinition"]
+    rbac = ["ClusterRole", "ClusterRoleBinding", "ClusterRole", "ClusterRole"]  # the last two: aggregated
+    assert kinds("defaults") == sorted([*operator, *rbac])
+    assert kinds("metrics-off") == sorted([k for k in [*operator, *rbac] if k != "Service"])
+    assert kinds("cluster-wide-monitoring") == sorted([*operator, *rbac, "PodMonitor", "ServiceMonitor"])
     assert kinds("everything") == sorted(
-        [*base, "Service", "PodMonitor", "ServiceMonitor", "Role", "Role", "RoleBinding", "RoleBinding"]
-    )
+        [*operator, *rbac, "PodMonitor", "ServiceMonitor", "Role", "Role", "RoleBinding", "RoleBinding",
+         "PrometheusRule", "ConfigMap", "NetworkPolicy"]
+    )  # fmt: skip
+    assert kinds("platform") == sorted(["Deployment", "Service", *rbac, "ConfigMap"])
+    assert kinds("no-rbac") == sorted(operator)
 
 
 def test_the_crd_is_rendered_valid_and_admits_the_examples(helm: Helm) -> None:
@@ -129,6 +135,12 @@ def test_the_monitoring_schemas_catch_an_unknown_field() -> None:
     assert any("intervall" in e for e in validation_errors(pod_monitor))
     pod_monitor["spec"]["podMetricsEndpoints"] = [{"port": "http", "interval": "15 seconds"}]
     assert any("interval" in e for e in validation_errors(pod_monitor))
+    rule: dict[str, Any] = {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+        "metadata": {"name": "r", "namespace": "n"},
+        "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0", "fro": "5m"}]}]},
+    }  # fmt: skip
+    assert any("fro" in e for e in validation_errors(rule))
 
 
 def test_kubernetes_validate_is_strict_here() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.chart.conftest import VALUE_SETS
 from tests.chart.helm import Manifest, one, operator_container
+from tests.chart.test_dockerfile import DOCKERFILE, parse
 
 
 @pytest.mark.parametrize("name", VALUE_SETS)
@@ -18,6 +19,9 @@ def test_the_operator_runs_unprivileged(name: str, render: Callable[[str], list[
     pod_security = pod["securityContext"]
     security = container["securityContext"]
     uid = security.get("runAsUser", pod_security.get("runAsUser"))
+    if uid is None:  # the platform picks it (OpenShift), else the image's USER: numeric, non-root
+        image_user = parse(DOCKERFILE.read_text())[-1].last("USER") or ""
+        uid = int(image_user.partition(":")[0]) if image_user.partition(":")[0].isdigit() else None
     assert isinstance(uid, int) and uid > 0, "a numeric non-root uid"
     assert pod_security.get("runAsNonRoot") is True
     assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}

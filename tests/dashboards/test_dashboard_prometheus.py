@@ -6,17 +6,21 @@ process), all scraped every second by Debian's `prometheus`. Each panel's query,
 dashboard's variables filled in as Grafana would, must return series, and the numbers must be the
 ones the simulators and the operator were set to. Where the simulator can choose, the two pods
 expose their vLLM names differently (`vllm:` kept, and escaped to `vllm_`), as real scrapes do.
+The chart's alerting rules (its PrometheusRule) are loaded too, and judge the operator's metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
+import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -24,7 +28,8 @@ from images.serving.vllm_sim import SimConfig, run_simulator
 from qwenops.api.status import Phase
 from qwenops.io import metrics
 from qwenops_testing.ports import free_port
-from qwenops_testing.prometheus import PrometheusServer, Target, prometheus_running, revision_labels
+from qwenops_testing.prometheus import JOB, PrometheusServer, Target, prometheus_running, revision_labels
+from tests.chart import alerts
 from tests.dashboards import promql
 from tests.dashboards.test_dashboard import DASHBOARD, queries, variable_selectors, variable_values
 
@@ -33,6 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 NS, NAME = "llm", "dashboard-check"
 STABLE, CANARY = "7d9f4c21ab", "a1b2c3d4e5"
 RPS = 20.0
+T = TypeVar("T")
 
 
 def exposition(kind: str) -> dict[str, Any]:
@@ -176,3 +182,59 @@ async def test_the_vllm_panels_find_both_spellings_of_the_names(prometheus: Prom
     )
     assert {series["metric"]["qwenops_io_revision"] for series in answer} == {STABLE, CANARY}
     assert not any(math.isnan(float(series["value"][1])) for series in answer)
+
+
+async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    """The chart's PrometheusRule, rendered by the real helm for this scrape job, loads here; the
+    rollback set up above fires QwenDeploymentRolledBack at once, a canary held at 25 % makes
+    QwenDeploymentCanaryHeld pending, and nothing else fires while the operator's metrics answer."""
+    selector = f'job="{JOB}"'
+    groups = alerts.rendered_groups(alerts.helm_or_skip(tmp_path / "helm"), {"prometheusRule.selector": selector})
+    held = "held-canary"
+    rules_file = tmp_path / "qwenops-rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": groups}))
+    config = yaml.safe_load(prometheus.config_file.read_text())
+    metrics.record_state(NS, held, Phase.PROGRESSING, 25)
+    try:
+        prometheus.config_file.write_text(yaml.safe_dump({**config, "rule_files": [str(rules_file)]}))
+        await prometheus.reload()
+
+        async def alerts_now() -> dict[tuple[str, str, str], str]:
+            found = (await prometheus.api("alerts"))["alerts"]
+            return {
+                (a["labels"]["alertname"], a["labels"].get("name", ""), a["labels"].get("reason", "")): a["state"]
+                for a in found
+            }
+
+        wanted = {
+            ("QwenDeploymentRolledBack", NAME, "SLOBreached"): "firing",
+            ("QwenDeploymentCanaryHeld", held, ""): "pending",
+        }
+        seen = await until(alerts_now, lambda now: now == wanted, timeout=30)
+        assert seen == wanted
+        loaded = [rule for group in (await prometheus.api("rules"))["groups"] for rule in group["rules"]]
+        assert sorted(rule["name"] for rule in loaded) == sorted(alerts.ALERTS)
+        assert all(rule["health"] == "ok" for rule in loaded), loaded
+
+        down = next(r["expr"] for r in alerts.rules(groups) if r["alert"] == "QwenOpsOperatorDown")
+        assert await prometheus.query(down) == []
+        assert len(await prometheus.query(down.replace(selector, 'job="no-such-job"'))) == 1
+    finally:
+        metrics.forget(NS, held)
+        prometheus.config_file.write_text(yaml.safe_dump(config))
+        await prometheus.reload()
+
+
+async def until(
+    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float
+) -> T:
+    """Read until `done` says yes, or the timeout passes; the last reading either way."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = await read()
+    while not done(value) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        value = await read()
+    return value

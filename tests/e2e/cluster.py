@@ -46,7 +46,8 @@ KIND_CONFIG = Path("tests/e2e/kind.yaml")
 PROMETHEUS_MANIFEST = Path("tests/e2e/manifests/prometheus.yaml")
 HUB_SOURCE = Path("tests/serving/hub.py")
 CHART = Path("charts/qwenops")
-CRD = CHART / "crds" / "qwenops.io_qwendeployments.yaml"
+CRD = Path("crds/qwenops.io_qwendeployments.yaml")
+"""Applied before the chart, which is told to leave it alone (crds.install: false)."""
 CREATED_MARKER = REPO / ".cache" / "e2e" / "created-kind-cluster"
 """Names the kind cluster `up` created (`.cache/` is gitignored); `down` deletes only that one."""
 
@@ -413,8 +414,8 @@ def hub_manifests(image: str, source: str) -> list[dict[str, Any]]:
 
 
 def chart_values(operator_image: str, serving_image: str) -> dict[str, Any]:
-    """The chart's values for the suite: the images, the in-cluster Prometheus and Hub stand-in, and the
-    suite's namespace as the only one watched."""
+    """The chart's values for the suite: the images, the in-cluster Prometheus and Hub stand-in, the
+    suite's namespace as the only one watched, and the CRD left out (`install` applies it first)."""
     repository, tag = split_reference(operator_image)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
@@ -423,6 +424,7 @@ def chart_values(operator_image: str, serving_image: str) -> dict[str, Any]:
         "hfEndpoint": HUB_URL,
         "watchNamespaces": [TEST_NAMESPACE],
         "resyncSeconds": 5,
+        "crds": {"install": False},
     }
 
 

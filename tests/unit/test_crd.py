@@ -263,10 +263,11 @@ def test_root_requires_spec_only(schema: dict[str, Any]) -> None:
 
 
 def test_the_chart_ships_the_same_crd() -> None:
+    """The chart's CRD template (templates/crd.yaml) reads this copy: helm reads files inside the chart only."""
     root = Path(__file__).resolve().parents[2]
-    shipped = root / "charts" / "qwenops" / "crds" / "qwenops.io_qwendeployments.yaml"
+    shipped = root / "charts" / "qwenops" / "files" / "crds" / "qwenops.io_qwendeployments.yaml"
     assert shipped.read_text() == (root / "crds" / "qwenops.io_qwendeployments.yaml").read_text(), (
-        "charts/qwenops/crds/ is stale: run `make crds`"
+        "charts/qwenops/files/crds/ is stale: run `make crds`"
     )
 
 

@@ -1,9 +1,28 @@
-{{/* The release's objects: "<release>" when it says qwenops already, else "<release>-qwenops". */}}
+{{/* The chart's name, or nameOverride: the objects' app.kubernetes.io/name. */}}
+{{- define "qwenops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The release's objects: fullnameOverride, else "<release>" when it says the name already, else "<release>-<name>". */}}
 {{- define "qwenops.fullname" -}}
-{{- if contains "qwenops" .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "qwenops.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-qwenops" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator's ServiceAccount: the one created (named, or the full name), or the existing one named. */}}
+{{- define "qwenops.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "qwenops.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.create is false: set serviceAccount.name to the existing ServiceAccount the operator runs as" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
 
@@ -14,14 +33,14 @@
 
 {{- define "qwenops.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
-app.kubernetes.io/name: qwenops
+app.kubernetes.io/name: {{ include "qwenops.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 {{- end -}}
 
 {{- define "qwenops.selector" -}}
-app.kubernetes.io/name: qwenops
+app.kubernetes.io/name: {{ include "qwenops.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
@@ -80,4 +99,23 @@ every authenticated user by Kubernetes' own system:discovery binding.)
   resources: [namespaces]
   verbs: [list, watch]
 {{- end }}
+{{- end -}}
+
+{{/*
+extraEnv may not hide a variable the chart sets (a second entry of a name would win silently):
+each is named with the value that sets it.
+*/}}
+{{- define "qwenops.checkExtraEnv" -}}
+{{- $set := dict "QWENOPS_SERVING_IMAGE" "servingImage" "QWENOPS_PROMETHEUS_URL" "prometheusUrl" "QWENOPS_HF_ENDPOINT" "hfEndpoint" "QWENOPS_RESYNC_SECONDS" "resyncSeconds" "QWENOPS_PROMETHEUS_TIMEOUT_SECONDS" "prometheusTimeoutSeconds" "QWENOPS_METRICS_PORT" "metricsPort" "PYTHONUNBUFFERED" "(the chart: unbuffered logs)" "TMPDIR" "(the chart: the scratch volume)" -}}
+{{- range .Values.extraEnv -}}
+{{- if hasKey $set .name -}}
+{{- fail (printf "extraEnv: %s is set by the chart from %s" .name (get $set .name)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An alert's labels: its severity, then prometheusRule.alertLabels (which may replace it). Takes (list $ severity). */}}
+{{- define "qwenops.alertLabels" -}}
+{{- $root := index . 0 -}}
+{{- toYaml (merge (deepCopy $root.Values.prometheusRule.alertLabels) (dict "severity" (index . 1))) -}}
 {{- end -}}
