@@ -19,11 +19,13 @@ from qwenops.api import naming
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import QwenDeploymentStatus
+from qwenops.controller.children import Children
 from qwenops.controller.config import OperatorConfig
-from qwenops.controller.observe import dump_status, observe_deployment, owned_by, read_status, startups_of
+from qwenops.controller.observe import dump_status, observe_deployment, read_status, startups_of
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.policy import startup
+from qwenops.policy.conclude import report_conflicts, without_conflicts
 from qwenops.policy.rollout import (
     Event,
     Observed,
@@ -64,29 +66,24 @@ async def reconcile(
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
-    status = read_status(body.get("status"))
+    stored = read_status(body.get("status"))
     try:
         parsed = with_image(parse_spec(name, body.get("spec")), config.serving_image)
         spec = with_prometheus(with_hub(parsed, config.hf_endpoint), config.prometheus_url)
     except InvalidSpecError as exc:
-        refused, event = refuse(status, exc.problems, generation, now)
-        if await _write_status(client, body, status, refused) and event is not None:
+        refused, event = refuse(stored, exc.problems, generation, now)
+        if await _write_status(client, body, stored, refused) and event is not None:
             post(body, event)
         return None
+    status = without_conflicts(stored)  # the status as the rollout wrote it, decided on
 
     owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
-    live = [
-        d for d in await client.list_labelled(kube.DEPLOYMENTS, namespace, {naming.LABEL_DEPLOYMENT: name})
-        if owned_by(d, owner)
-    ]  # fmt: skip
-    live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
+    children = await Children.read(client, owner)
+    live_by_revision = {
+        d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in children.controlled(kube.DEPLOYMENTS)
+    }
     route = await _route(client, spec, namespace, name)
     live_pods = await client.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
-    live_services = {
-        s["metadata"]["name"]: s
-        for s in await client.list_labelled(kube.SERVICES, namespace, {naming.LABEL_DEPLOYMENT: name})
-        if owned_by(s, owner)
-    }
     observed = Observed(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
@@ -110,31 +107,27 @@ async def reconcile(
             desired = desired_deployment(
                 owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
             )
-            current = live_by_revision.get(wanted.revision)
-            _log_outcome(await client.ensure(desired, current, known=True, before_write=fence.check), desired)
+            _log_outcome(await children.ensure(desired, fence.check), desired)
         for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
-            # One labelled list reads all three; one missing from it is looked up by name, as it
-            # may exist without the labels.
-            found = live_services.get(service["metadata"]["name"])
-            outcome = await client.ensure(service, found, known=found is not None, before_write=fence.check)
-            _log_outcome(outcome, service)
+            _log_outcome(await children.ensure(service, fence.check), service)
         if route is not None:
             await _set_weights(client, spec, route, plan.canary_weight, fence.check)
-        for revision in plan.delete:  # each one is live: they come from the Deployments listed
+        for revision in plan.delete:  # each one is controlled: they come from the Deployments listed
             await fence.check()
-            if await client.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
+            if await children.delete(kube.DEPLOYMENTS, live_by_revision[revision]):
                 log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
     except _StaleReadError:
         log.info("%s/%s changed since it was read; will decide again", namespace, name)
         return timedelta(0)
 
-    if await _write_status(client, body, status, new_status):
-        for event in (*resolved.events, *plan.events):
+    new_status, conflicted = report_conflicts(new_status, children.conflicts, now, generation)
+    if await _write_status(client, body, stored, new_status):
+        for event in (*resolved.events, *plan.events, *([conflicted] if conflicted else [])):
             post(body, event)
         if stage_change is not None:
             post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
                              stage_change.message))  # fmt: skip
-        _count(namespace, name, status, plan, now)
+        _count(namespace, name, status, new_status, plan, now)
     return plan.requeue_after
 
 
@@ -192,8 +185,15 @@ async def _set_weights(
         log.warning("%s %s did not take weight %s%%", watched.kind, where, weight)
 
 
-def _count(namespace: str, name: str, before: QwenDeploymentStatus, plan: Plan, now: datetime) -> None:
-    metrics.record_state(namespace, name, plan.status.phase, plan.canary_weight)
+def _count(
+    namespace: str,
+    name: str,
+    before: QwenDeploymentStatus,
+    after: QwenDeploymentStatus,
+    plan: Plan,
+    now: datetime,
+) -> None:
+    metrics.record_state(namespace, name, after.phase, plan.canary_weight)
     if plan.rollback_reason is None:
         return
     metrics.ROLLBACKS.labels(namespace, name, plan.rollback_reason).inc()
@@ -266,6 +266,6 @@ async def _write_status(
 
 
 def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:
-    if outcome != "unchanged":
+    if outcome in ("created", "updated"):
         meta = manifest["metadata"]
         log.info("%s %s %s/%s", outcome, manifest["kind"], meta["namespace"], meta["name"])
