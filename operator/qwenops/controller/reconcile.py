@@ -19,9 +19,15 @@ from qwenops.api import naming
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import QwenDeploymentStatus
-from qwenops.controller.children import Children
 from qwenops.controller.config import OperatorConfig
-from qwenops.controller.observe import dump_status, observe_deployment, read_status, startups_of
+from qwenops.controller.observe import (
+    conflict,
+    controls,
+    dump_status,
+    observe_deployment,
+    read_status,
+    startups_of,
+)
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.policy import startup
@@ -78,10 +84,12 @@ async def reconcile(
     status = without_conflicts(stored)  # the status as the rollout wrote it, decided on
 
     owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
-    children = await Children.read(client, owner)
+    listed = await _children(client, namespace, name)
     live_by_revision = {
-        d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in children.controlled(kube.DEPLOYMENTS)
-    }
+        d["metadata"]["labels"][naming.LABEL_REVISION]: d
+        for (kind, _), d in listed.items()
+        if kind == "Deployment" and controls(owner, d)
+    }  # only its own: a label proves nothing
     route = await _route(client, spec, namespace, name)
     live_pods = await client.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
     observed = Observed(
@@ -101,26 +109,33 @@ async def reconcile(
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
     fence = _Fence(client, body)
+    conflicts: list[str] = []  # names held by objects this QwenDeployment does not control
     try:
         for wanted in plan.deployments:
             pods = _spec_of(spec, target, wanted.revision, plan.status)
             desired = desired_deployment(
                 owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas
             )
-            _log_outcome(await children.ensure(desired, fence.check), desired)
+            found = await _stored(client, listed, desired)
+            outcome = await client.ensure(desired, found, known=True, before_write=fence.check)
+            await _settled(client, outcome, desired, found, conflicts)
         for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
-            _log_outcome(await children.ensure(service, fence.check), service)
+            found = await _stored(client, listed, service)
+            outcome = await client.ensure(service, found, known=True, before_write=fence.check)
+            await _settled(client, outcome, service, found, conflicts)
         if route is not None:
             await _set_weights(client, spec, route, plan.canary_weight, fence.check)
-        for revision in plan.delete:  # each one is controlled: they come from the Deployments listed
+        # Each one controlled (they come from the Deployments listed), and deleted only if the
+        # object at its name is still that one: one made meanwhile has another uid.
+        for stray in (live_by_revision[revision]["metadata"] for revision in plan.delete):
             await fence.check()
-            if await children.delete(kube.DEPLOYMENTS, live_by_revision[revision]):
-                log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
+            if await client.delete(kube.DEPLOYMENTS, namespace, stray["name"], uid=stray["uid"]):
+                log.info("deleted Deployment %s/%s", namespace, stray["name"])
     except _StaleReadError:
         log.info("%s/%s changed since it was read; will decide again", namespace, name)
         return timedelta(0)
 
-    new_status, conflicted = report_conflicts(new_status, children.conflicts, now, generation)
+    new_status, conflicted = report_conflicts(new_status, conflicts, now, generation)
     if await _write_status(client, body, stored, new_status):
         for event in (*resolved.events, *plan.events, *([conflicted] if conflicted else [])):
             post(body, event)
@@ -148,6 +163,53 @@ def _report_startup(
     model = _spec_of(spec, target, revision, plan.status).model
     budget = startup_budget(model, warm_cache=cache_is_warm(model, before))
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
+
+
+CHILDREN = {"Deployment": kube.DEPLOYMENTS, "Service": kube.SERVICES}
+"""Where the API keeps each kind of child (the chart's RBAC test reads this)."""
+
+
+async def _children(client: kube.KubeClient, namespace: str, name: str) -> dict[tuple[str, str], Manifest]:
+    """Every Deployment and Service carrying the QwenDeployment's label, by kind and name: its own
+    or not, for a child's name is taken by whatever holds it."""
+    selector = {naming.LABEL_DEPLOYMENT: name}
+    deployments = await client.list_labelled(kube.DEPLOYMENTS, namespace, selector)
+    services = await client.list_labelled(kube.SERVICES, namespace, selector)
+    return {
+        **{("Deployment", d["metadata"]["name"]): d for d in deployments},
+        **{("Service", s["metadata"]["name"]): s for s in services},
+    }
+
+
+async def _stored(
+    client: kube.KubeClient, listed: dict[tuple[str, str], Manifest], desired: Manifest
+) -> Manifest | None:
+    """The object at `desired`'s name: as listed, else read by name (it may lack the labels)."""
+    meta = desired["metadata"]
+    found = listed.get((desired["kind"], meta["name"]))
+    if found is None:
+        found = await client.get(CHILDREN[desired["kind"]], meta["namespace"], meta["name"])
+    return found
+
+
+async def _settled(
+    client: kube.KubeClient,
+    outcome: kube.Outcome,
+    desired: Manifest,
+    found: Manifest | None,
+    conflicts: list[str],
+) -> None:
+    """Log what `ensure` did; a name held by an object this QwenDeployment does not control is
+    left alone, and the object named in `conflicts`."""
+    meta = desired["metadata"]
+    where = f"{desired['kind']} {meta['namespace']}/{meta['name']}"
+    if outcome in ("created", "updated"):
+        log.info("%s %s", outcome, where)
+    elif outcome == "conflict":
+        holder = found or await _stored(client, {}, desired)  # made by someone else meanwhile
+        if holder is not None:
+            conflicts.append(conflict(desired["kind"], holder))
+            log.warning("left alone: %s", conflicts[-1])
 
 
 ROUTER_OBJECTS = {"HTTPRoute": kube.HTTPROUTES}
@@ -264,8 +326,3 @@ async def _write_status(
         raise
     return True
 
-
-def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:
-    if outcome in ("created", "updated"):
-        meta = manifest["metadata"]
-        log.info("%s %s %s/%s", outcome, manifest["kind"], meta["namespace"], meta["name"])
