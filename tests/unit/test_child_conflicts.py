@@ -241,3 +241,29 @@ def test_a_message_not_led_by_the_conflict_is_left_alone(message: str) -> None:
     said, _ = report_conflicts(QwenDeploymentStatus(), ["Service llm/chat has no owner"], T0, 1)
     other = said.model_copy(update={"message": message})
     assert without_conflicts(other).message == message
+
+
+class CreatedByAnotherPass(FakeKube):
+    """Another pass of the same QwenDeployment (a second operator, say) creates each child first."""
+
+    def _create(self, resource: kube.Resource, desired: Manifest) -> None:
+        if (resource, desired["metadata"]["namespace"], desired["metadata"]["name"]) not in self.objects:
+            self.put(desired)
+        super()._create(resource, desired)
+
+
+async def test_a_child_another_pass_of_the_same_qwendeployment_created_first_is_no_conflict() -> None:
+    fake = CreatedByAnotherPass({**qwd(SPEC), "status": {}})  # with a status, the fence moves nothing
+    body = fake.stored(kube.QWENDEPLOYMENTS, NS, NAME)
+    assert body is not None
+    posted: list[str] = []
+    await reconcile.reconcile(fake, body, CONFIG, never_read, T0, post=lambda _, e: posted.append(e.reason))
+    assert [str(w) for w in fake.refused] == [
+        f"create deployments/{NAME}-{REVISION}",
+        f"create services/{NAME}",
+        f"create services/{NAME}-stable",
+        f"create services/{NAME}-canary",
+    ]  # each came second
+    status = status_of(fake)
+    assert status["stable"]["revision"] == REVISION  # the pass's status was written
+    assert conflict_of(status) is None and "ChildConflict" not in posted

@@ -43,7 +43,7 @@ from qwenops.policy.rollout import (
 )
 from qwenops.render.defaults import revision_of, with_hub, with_image, with_pods_of, with_prometheus
 from qwenops.render.desired import Manifest, Owner, desired_deployment, desired_services
-from qwenops.render.diff import merge_patch
+from qwenops.render.diff import ensure_action, merge_patch
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
 from qwenops.routing.registry import router_for
 from qwenops.routing.router import ObservedRoute
@@ -206,8 +206,10 @@ async def _settled(
     if outcome in ("created", "updated"):
         log.info("%s %s", outcome, where)
     elif outcome == "conflict":
-        holder = found or await _stored(client, {}, desired)  # made by someone else meanwhile
-        if holder is not None:
+        holder = found or await _stored(client, {}, desired)  # made meanwhile: by whom?
+        if holder is None or ensure_action(desired, holder)[0] != "conflict":
+            log.info("%s made meanwhile by another pass of this QwenDeployment", where)
+        else:
             conflicts.append(conflict(desired["kind"], holder))
             log.warning("left alone: %s", conflicts[-1])
 
