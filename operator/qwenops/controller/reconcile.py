@@ -6,6 +6,11 @@ the time. Status is written with the resourceVersion it was read at, so a stale 
 instead of undoing a newer one. A pass about to change a child first writes nothing to the
 status on that same resourceVersion (:class:`_Fence`): a decision made on a status another
 writer has since changed stops before it touches a child.
+
+A child is the QwenDeployment's only when its `controller: true` ownerReference carries the
+QwenDeployment's uid. Whatever else holds a child's name (another QwenDeployment's child, a
+Service Helm made, another controller's object) is never patched, adopted or deleted: the pass
+leaves it as it is and names it in the status (`ChildConflict`).
 """
 
 import logging
@@ -327,4 +332,3 @@ async def _write_status(
             return False
         raise
     return True
-
