@@ -5,6 +5,7 @@
 --
 --   no status yet, or status.observedGeneration < metadata.generation  -> Progressing
 --   condition InvalidSpec=True (phase Degraded: the spec was refused)   -> Degraded
+--   condition ChildConflict=True (a child's name is another owner's)    -> Degraded
 --   phase Healthy                                                       -> Healthy
 --     ... but a person's undo serves another revision (SpecOverridden)  -> Degraded
 --   phase Progressing (a first revision starting, a canary's steps)     -> Progressing
@@ -70,6 +71,20 @@ if invalid ~= nil and invalid.status == "True" then
     why = invalid.reason or "SpecRejected"
   end
   hs.message = said("spec refused: " .. why)
+  return hs
+end
+
+local conflict = found("ChildConflict")
+if conflict ~= nil and conflict.status == "True" then
+  -- An object the operator does not control (another QwenDeployment's child, a Service Helm
+  -- made) holds a child's name: left alone, so its clients may reach something else. The
+  -- condition names it; the phase says Degraded too, whatever the rollout underneath.
+  hs.status = "Degraded"
+  local why = conflict.message
+  if why == nil or why == "" then
+    why = "a child's name is held by an object this QwenDeployment does not control"
+  end
+  hs.message = said(why)
   return hs
 end
 

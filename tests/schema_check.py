@@ -52,8 +52,13 @@ NOT_CHECKED = (
 _BLOCKING = frozenset({"type", "enum", "required", "maxLength", "maxItems", "maxProperties"})
 
 
-def admit(manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None) -> list[str]:
-    """Errors the API server would answer `kubectl apply` of `manifest` with; [] if admitted."""
+def admit(
+    manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None, *, old: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Errors the API server would answer `kubectl apply` of `manifest` with; [] if admitted.
+
+    With `old` (the object as stored), an update of it: transition rules see it as `oldSelf`.
+    """
     crd = _generated_crd() if crd is None else crd
     version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
     schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
@@ -74,7 +79,7 @@ def admit(manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None) -> 
     errors += list(_duplicate_keys(obj, schema, ()))
     if any(e.validator in _BLOCKING for e in schema_errors):
         return [*errors, NOT_CHECKED]
-    return errors + list(_rule_errors(obj, schema, ()))
+    return errors + list(_rule_errors(obj, schema, (), _ABSENT if old is None else old))
 
 
 def stored(manifest: Mapping[str, Any], crd: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -306,7 +311,25 @@ def _is_sorted(items: celtypes.ListType) -> celtypes.BoolType | CELEvalError:
         return CELEvalError("no such overload: isSorted", exc.__class__, exc.args)
 
 
-KUBERNETES_FUNCTIONS: dict[str, Any] = {"isSorted": _is_sorted}
+_ABSENT = object()
+"""No old value: the object is being created (or the node is new)."""
+
+
+class OptionalValue:
+    """CEL's `optional_type`, which `oldSelf` is in a rule with `optionalOldSelf: true`."""
+
+    def __init__(self, value: Any = _ABSENT) -> None:
+        self.value = value
+
+
+def _has_value(optional: Any) -> celtypes.BoolType | CELEvalError:
+    """`<optional>.hasValue()`: whether an old value exists (an update, not a create)."""
+    if not isinstance(optional, OptionalValue):
+        return CELEvalError("no such overload: hasValue", TypeError, ())
+    return celtypes.BoolType(optional.value is not _ABSENT)
+
+
+KUBERNETES_FUNCTIONS: dict[str, Any] = {"isSorted": _is_sorted, "hasValue": _has_value}
 """The Kubernetes CEL extensions the CRD's rules use that cel-python lacks; nothing more."""
 
 
@@ -342,13 +365,26 @@ def _duplicate_keys(value: Any, schema: Mapping[str, Any], path: tuple[str | int
             yield from _duplicate_keys(item, schema["items"], (*path, index))
 
 
-def _rule_errors(value: Any, schema: Mapping[str, Any], path: tuple[str | int, ...]) -> Iterator[str]:
+def _rule_errors(
+    value: Any, schema: Mapping[str, Any], path: tuple[str | int, ...], old: Any = _ABSENT
+) -> Iterator[str]:
+    """The CEL rules' errors; a transition rule (one reading `oldSelf`) runs only on an update,
+    unless `optionalOldSelf` makes `oldSelf` an optional that has no value on a create. Old values
+    are matched by key only, and ratcheting (an unchanged value's errors forgiven) is left out."""
     if value is None:
         return
     for rule in schema.get(CEL, []):
+        activation = {"self": to_cel(value, schema)}
+        if "oldSelf" in rule["rule"]:
+            if rule.get("optionalOldSelf"):
+                activation["oldSelf"] = OptionalValue(old if old is _ABSENT else to_cel(old, schema))
+            elif old is _ABSENT:
+                continue
+            else:
+                activation["oldSelf"] = to_cel(old, schema)
         result: Any
         try:
-            result = _program(rule["rule"]).evaluate({"self": to_cel(value, schema)})
+            result = _program(rule["rule"]).evaluate(activation)
         except CELEvalError as exc:
             result = exc
         where = _path(path)
@@ -363,7 +399,8 @@ def _rule_errors(value: Any, schema: Mapping[str, Any], path: tuple[str | int, .
         for key, item in value.items():
             sub = properties.get(key, extra)
             if isinstance(sub, Mapping):
-                yield from _rule_errors(item, sub, (*path, key))
+                before = old.get(key, _ABSENT) if isinstance(old, Mapping) else _ABSENT
+                yield from _rule_errors(item, sub, (*path, key), before)
     elif isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             yield from _rule_errors(item, schema["items"], (*path, index))

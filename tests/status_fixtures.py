@@ -171,6 +171,24 @@ def healthy() -> dict[str, Any]:
     )  # fmt: skip
 
 
+CONFLICT = (
+    f"Service {NS}/{NAME} has no owner (made by hand or by a tool such as Helm): "
+    "delete it or rename this QwenDeployment"
+)
+
+
+def child_conflict() -> dict[str, Any]:
+    """Healthy, but Service `chat` is a Helm release's: left alone, and what the phase says."""
+    status = QwenDeploymentStatus.model_validate(healthy()["status"])
+    return obj(
+        status.model_copy(update={
+            "phase": Phase.DEGRADED, "message": f"{CONFLICT}; {status.message}",
+            "conditions": [*status.conditions, cond("ChildConflict", "True", "NameTaken", CONFLICT)],
+        }),
+        spec(STABLE_COMMIT),
+    )  # fmt: skip
+
+
 def canary_at_step_2() -> dict[str, Any]:
     """Step 2/3 (50 %: 2 canary pods beside 2 stable ones), 7 minutes of a 10-minute pause left."""
     return obj(

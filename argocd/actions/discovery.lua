@@ -14,7 +14,9 @@
 --
 -- None is offered while the status describes an older generation of the spec (what the page
 -- shows may not be what the operator would act on), nor while the spec is refused (the operator
--- acts on nothing until it is fixed).
+-- acts on nothing until it is fixed). While a child's name is held by another owner
+-- (ChildConflict=True) the phase says Degraded, yet the rollout goes on: the canary and the
+-- rejected revision in the status say what the operator would act on.
 
 local actions = {}
 actions["promote"] = {["disabled"] = true, ["iconClass"] = "fa fa-fw fa-forward",
@@ -34,22 +36,26 @@ local observed, wanted = tonumber(status.observedGeneration), tonumber(obj.metad
 if observed == nil or (wanted ~= nil and observed < wanted) then
   return actions
 end
+local conflicted = false
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
     if condition.type == "InvalidSpec" and condition.status == "True" then
       return actions
     end
+    if condition.type == "ChildConflict" and condition.status == "True" then
+      conflicted = true
+    end
   end
 end
 
 local canary = status.canary
-if canary ~= nil and (status.phase == "Progressing" or status.phase == "Paused") then
+if canary ~= nil and (status.phase == "Progressing" or status.phase == "Paused" or conflicted) then
   actions["abort"]["disabled"] = false
   if canary.stepStartedAt ~= nil and canary.promoting ~= true then
     actions["promote"]["disabled"] = false
   end
 end
-if status.phase == "RolledBack" and status.rejectedRevision ~= nil then
+if (status.phase == "RolledBack" or conflicted) and status.rejectedRevision ~= nil then
   actions["retry"]["disabled"] = false
 end
 if (canary ~= nil and status.stable ~= nil) or status.previous ~= nil then

@@ -42,6 +42,7 @@ OFFERED: dict[str, set[str]] = {
     "rolled-back-slo-breach": {"retry"},
     "rolled-back-verification-failed": {"retry"},
     "undo-in-effect": set(),
+    "child-conflict": set(),
 }
 
 
@@ -68,6 +69,22 @@ def test_discovery_ignores_an_invalid_spec_even_with_a_canary_in_the_status() ->
     obj["status"]["conditions"] = [c for c in obj["status"]["conditions"] if c["type"] != "InvalidSpec"]
     obj["status"]["conditions"] += [c for c in invalid if c["type"] == "InvalidSpec"]
     assert enabled(obj) == set()
+
+
+def with_a_child_conflict(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as the operator writes it while a child's name is held by another owner: phase Degraded."""
+    conflicted = copy.deepcopy(obj)
+    conflict = cases.load("child-conflict")["status"]["conditions"][-1]
+    assert conflict["type"] == "ChildConflict"
+    conflicted["status"]["phase"] = "Degraded"
+    conflicted["status"]["conditions"].append(conflict)
+    return conflicted
+
+
+@pytest.mark.parametrize("name", ["paused", "progressing-step-1", "rolled-back-slo-breach", "healthy"])
+def test_a_child_conflict_offers_what_the_rollout_underneath_would(name: str) -> None:
+    """The conflict takes the phase, not the operator's readiness to act on a request."""
+    assert enabled(with_a_child_conflict(cases.load(name))) == OFFERED[name]
 
 
 # --- what an action writes -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import Phase, QwenDeploymentStatus
+from qwenops.policy.conclude import report_conflicts
 from qwenops.policy.rollout import DeploymentState, Observed, decide, refuse
 from qwenops.policy.startup import RevisionStartup, Stage
 from tests.argocd import cases
@@ -66,6 +67,11 @@ EXPECTED: dict[str, Expected] = {
         "Degraded",
         "spec refused, running Deployments left as they were: "
         "spec.model.revision must be a full 40-hex commit (a branch, tag or short SHA is not a pin)",
+    ),
+    "child-conflict": Expected(
+        "Degraded",
+        "Service llm/chat-stable is controlled by QwenDeployment chat-stable; rename one; "
+        "revision 7d9f4c21ab serving on 2/2 replicas",
     ),
     "undo-in-effect": Expected(
         "Degraded",
@@ -130,6 +136,18 @@ def test_a_rollback_without_a_message_is_explained_by_its_history_entry() -> Non
     got = health(obj)
     assert got["status"] == "Degraded"
     assert got["message"].startswith("revision a1b2c3d4e5 rolled back (SLOBreached: maxErrorRate")
+
+
+@pytest.mark.parametrize("phase", ["Degraded", "Healthy", "Progressing"])
+def test_a_child_conflict_is_degraded_and_named_whatever_the_phase(phase: str) -> None:
+    """The condition decides, and names the object when the operator's one-liner is missing."""
+    obj = copy.deepcopy(cases.load("child-conflict"))
+    obj["status"]["phase"] = phase
+    del obj["status"]["message"]
+    assert health(obj) == {
+        "status": "Degraded",
+        "message": "Service llm/chat-stable is controlled by QwenDeployment chat-stable; rename one",
+    }
 
 
 def test_the_generation_may_arrive_as_a_string() -> None:
@@ -235,6 +253,9 @@ def walk() -> list[tuple[str, QwenDeploymentStatus]]:
     seen.append(("first revision refused its checkpoint", status))
     status, _ = refuse(healthy, ["spec.replicas must be at least 0"], 5, t)
     seen.append(("spec refused", status))
+    status, _ = report_conflicts(healthy, ["Service llm/chat has no owner (made by hand or by a tool such as "
+                                           "Helm): delete it or rename this QwenDeployment"], t, 5)
+    seen.append(("a child's name held by another owner", status))
     return seen
 
 

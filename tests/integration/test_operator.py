@@ -276,3 +276,85 @@ async def test_only_its_own_children_are_watched(
     }
     selector = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER},{naming.LABEL_DEPLOYMENT}"
     assert watches == {DEPLOYMENTS: selector, "v1/pods": selector}
+
+
+def foreign_service(name: str, *refs: dict[str, Any]) -> dict[str, Any]:
+    """A Service the operator did not make: Helm's (no owner), or another controller's."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                     "ownerReferences": list(refs)},
+        "spec": {"selector": {"app": "frontend"}, "ports": [{"name": "http", "port": 80}]},
+    }  # fmt: skip
+
+
+async def test_a_name_another_owner_holds_is_left_alone_and_reported(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
+    emulator.deployments_become_available = True
+    # Another controller's object: its owner must exist, or the garbage collector takes it.
+    lease = emulator.create_object("coordination.k8s.io/v1/leases", {"metadata": {"name": "frontend"}}, NS)
+    controller = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "name": "frontend",
+                  "uid": lease["metadata"]["uid"], "controller": True}  # fmt: skip
+    helm = emulator.create_object(SERVICES, foreign_service(NAME), NS)
+    theirs = emulator.create_object(SERVICES, foreign_service(f"{NAME}-canary", controller), NS)
+    await client.apply_qwd(manifest())
+    rev = revision()
+
+    def reported() -> dict[str, Any] | None:
+        status = status_of(emulator, NS, NAME)
+        found = [c for c in status.get("conditions", []) if c["type"] == "ChildConflict"]
+        return (
+            status if found and found[0]["status"] == "True" and status.get("phase") == "Degraded" else None
+        )
+
+    status = await eventually(reported, "ChildConflict", operator)
+    assert status["message"].startswith(
+        f"Service {NS}/{NAME} has no owner (made by hand or by a tool such as Helm): delete it or rename "
+        f"this QwenDeployment; Service {NS}/{NAME}-canary is controlled by Lease frontend; rename one"
+    )
+    await eventually(lambda: rev in deployments_of(emulator, NS, NAME), "its own Deployment", operator)
+    await eventually(lambda: emulator.get_object(SERVICES, NS, f"{NAME}-stable"), "its own Service", operator)
+    await eventually(
+        lambda: "ChildConflict" in event_reasons(emulator, NAME), "a ChildConflict event", operator
+    )
+    await asyncio.sleep(3 * operator.resync_seconds)
+    for before in (helm, theirs):
+        name = before["metadata"]["name"]
+        assert [w for w in emulator.writes() if w.resource == SERVICES and w.name == name] == []
+        assert emulator.get_object(SERVICES, NS, name) == before
+    assert event_reasons(emulator, NAME).count("ChildConflict") == 1
+
+    await client.delete(f"/apis/qwenops.io/v1alpha1/namespaces/{NS}/qwendeployments/{NAME}")
+    await eventually(lambda: not deployments_of(emulator, NS, NAME), "its own children collected", operator)
+    assert emulator.get_object(SERVICES, NS, f"{NAME}-stable") is None
+    assert emulator.get_object(SERVICES, NS, NAME) == helm
+    assert emulator.get_object(SERVICES, NS, f"{NAME}-canary") == theirs
+
+
+async def test_a_qwendeployment_named_after_anothers_track_service_touches_nothing(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
+    """`chat-stable` next to `chat`: both would claim Service `chat-stable`. Such a name is refused
+    (the emulator admits it, as a cluster would have before the rule): it never flips the selector."""
+    emulator.deployments_become_available = True
+    await client.apply_qwd(manifest())
+    rev = revision()
+    await healthy(emulator, operator, rev)
+    service = emulator.get_object(SERVICES, NS, f"{NAME}-stable")
+
+    since = emulator.request_count
+    await client.apply_qwd(qwen_deployment(COMMIT_B, name=f"{NAME}-stable"))
+
+    def refused() -> dict[str, Any] | None:
+        status = status_of(emulator, NS, f"{NAME}-stable")
+        invalid = [c for c in status.get("conditions", []) if c["type"] == "InvalidSpec"]
+        return status if invalid and invalid[0]["status"] == "True" else None
+
+    status = await eventually(refused, "InvalidSpec", operator)
+    assert "metadata.name" in status["message"] and "-stable" in status["message"]
+    await asyncio.sleep(3 * operator.resync_seconds)
+    assert [w for w in emulator.writes(since) if w.resource in (DEPLOYMENTS, SERVICES)] == []
+    assert emulator.get_object(SERVICES, NS, f"{NAME}-stable") == service
+    assert phase(emulator) == "Healthy"

@@ -17,7 +17,7 @@ from typing import Any
 
 from qwenops.io import kube
 from qwenops.io.kube import KubeError, Manifest, Outcome, Resource
-from qwenops.render.diff import drift_patch, is_derivative
+from qwenops.render.diff import ensure_action
 
 _KINDS = {("v1", "Pod"): kube.PODS}
 
@@ -108,20 +108,33 @@ class FakeKube:
         meta = desired["metadata"]
         if not known:
             live = await self.get(resource, meta["namespace"], meta["name"])
-        if live is not None and is_derivative(desired, live):
-            return "unchanged"
+        action, patch = ensure_action(desired, live)
+        if action in {"unchanged", "conflict"}:
+            return action
         if before_write is not None:
             await before_write()
-        if live is None:
-            self._create(resource, desired)
+        if action == "create":
+            try:
+                self._create(resource, desired)
+            except KubeError as exc:
+                if exc.conflict:
+                    return "conflict"
+                raise
             return "created"
-        await self.patch(resource, meta["namespace"], meta["name"], drift_patch(desired, live))
+        await self.patch(resource, meta["namespace"], meta["name"], patch or {})
         return "updated"
 
-    async def delete(self, resource: Resource, namespace: str, name: str) -> bool:
-        if self.objects.pop((resource, namespace, name), None) is None:
+    async def delete(self, resource: Resource, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        key = (resource, namespace, name)
+        found = self.objects.get(key)
+        write = Write("delete", resource, namespace, name, {"preconditions": {"uid": uid}} if uid else None)
+        if found is None:
             return False
-        self.writes.append(Write("delete", resource, namespace, name))
+        if uid is not None and found["metadata"]["uid"] != uid:  # the API server's precondition
+            self.refused.append(write)
+            return False
+        del self.objects[key]
+        self.writes.append(write)
         return True
 
     async def patch_status(

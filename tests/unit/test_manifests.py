@@ -103,6 +103,19 @@ def test_crd_defaults_agree_with_the_models(path: Path) -> None:
     assert parse_spec(as_stored["metadata"]["name"], as_stored["spec"]) == as_written
 
 
+TRACK_NAMES = [MANIFESTS / "invalid" / f"name-ends-in-{track}.yaml" for track in ("stable", "canary")]
+
+
+@pytest.mark.parametrize("path", TRACK_NAMES, ids=name)
+def test_a_name_refused_on_create_is_kept_by_a_stored_object(path: Path) -> None:
+    """Names ending in -stable or -canary are refused when created, not when an object stored
+    before the rule is updated (its status written, its spec edited): it keeps being served."""
+    before = stored(load(path))
+    after = {**before, "spec": {**before["spec"], "replicas": 3}}
+    assert admit(load(path)) != []
+    assert admit(after, old=before) == []
+
+
 # --- the stand-in itself ------------------------------------------------------------------------
 
 MINIMAL: dict[str, Any] = {

@@ -4,7 +4,8 @@ What a pass writes, in order, and which writes the API refused: a new QwenDeploy
 stable Deployment and Services; a pass that finds nothing to change writes nothing; a pass that
 decided on a status someone has since changed stops at the fence (a 409 on the empty status
 patch) before any child is written; an invalid spec gets its status and nothing else; a child
-carrying the labels but not this QwenDeployment's uid in its ownerReferences is not its own.
+carrying the labels but not this QwenDeployment's uid in its controller ownerReference is not its own
+(tests/unit/test_child_conflicts.py: what else sits at a child's name is left alone and reported).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ FIXTURES = {
     "rolled back": f.rolled_back,
     "downloading": f.downloading,
     "failed verification": f.failed_verification,
+    "child conflict": f.child_conflict,
 }
 
 
@@ -122,6 +123,14 @@ def test_a_canary_at_step_2_of_3_with_a_passing_reading_whole_screen() -> None:
             ["ModelReady=False"],  # still on its way: not trouble
         ),
         (
+            "child conflict",
+            ["Phase:         Degraded",
+             "Message:       Service llm/chat has no owner (made by hand or by a tool such as Helm): delete it "
+             "or rename this QwenDeployment; revision 7d9f4c2a1b serving on 2/2 replicas",
+             "Conditions:    ChildConflict=True (NameTaken) 3m ago: Service llm/chat has no owner"],
+            ["none abnormal"],
+        ),
+        (
             "failed verification",
             ["Phase:         Failed", "Pods:          VerificationFailed  revision 7d9f4c2a1b, since 6m ago",
              "Stages:      1 VerificationFailed, 1 Verifying",
@@ -156,6 +165,7 @@ def test_without_colour_there_is_no_escape_code_and_every_mark_is_ascii(fixture:
         ("paused", "Paused", "33"),
         ("rolled back", "RolledBack", "31"),
         ("failed verification", "Failed", "31"),
+        ("child conflict", "Degraded", "31"),
     ],
 )
 def test_with_colour_the_phase_is_green_yellow_or_red(fixture: str, phase: str, code: str) -> None:

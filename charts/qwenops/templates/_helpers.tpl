@@ -69,7 +69,7 @@ writes its name into the pod template. No update (every write is a patch), no de
   verbs: [patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, create, patch]

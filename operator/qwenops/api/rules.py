@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from qwenops.api.durations import DURATION_PATTERN
+from qwenops.api.naming import TRACK_CANARY, TRACK_STABLE
 
 CEL = "x-kubernetes-validations"
 
@@ -156,6 +157,14 @@ NAME_RULE = Rule(
     "must be a DNS label starting with a letter (it names Services and Deployments)", unless=NAME_PATTERN
 )
 """The object's name (`metadata.name`)."""
+
+TRACK_SUFFIX_RULE = Rule(
+    f"must not end in -{TRACK_STABLE} or -{TRACK_CANARY}: those name the track Services of the "
+    "QwenDeployment without the suffix, and two QwenDeployments would claim one Service",
+    refuse=f"-({TRACK_STABLE}|{TRACK_CANARY})$",
+)
+"""The object's name (`metadata.name`): `chat-stable` would be the name of `chat`'s stable track
+Service, so no QwenDeployment name ends like a track Service's. Checked on create only (the CRD)."""
 
 COMMIT_RULES = (
     Rule("must be a full 40-hex commit (a branch, tag or short SHA is not a pin)", unless=COMMIT_PATTERN),

@@ -35,6 +35,7 @@ from qwenops.api.rules import (
     NAME_RULE,
     PROM_LABEL_PATTERN,
     SELECTOR_RULES,
+    TRACK_SUFFIX_RULE,
     URL_RULES,
     cel_rules,
     check,
@@ -246,6 +247,13 @@ NAME_RULES = [
         "stays a 63-character DNS label",
     },
     *cel_rules("metadata.name", [NAME_RULE], subject="self.metadata.name")[CEL],
+    {
+        # On create only: an object stored before the rule keeps its status writes and edits
+        # (a root rule is checked on every write, the status subresource's too).
+        "rule": f"oldSelf.hasValue() || {TRACK_SUFFIX_RULE.cel('self.metadata.name')}",
+        "optionalOldSelf": True,
+        "message": f"metadata.name {TRACK_SUFFIX_RULE.message}",
+    },
 ]
 """Rules on the object's name, checked at the root of the CRD schema."""
 
@@ -257,6 +265,8 @@ def parse_spec(name: str, spec: Any) -> QwenDeploymentSpec:
         problems.append(f"metadata.name: {_shown(name)!r} is longer than {MAX_NAME_LENGTH} characters")
     elif NAME_RULE.refuses(name):
         problems.append(f"metadata.name: {name!r} {NAME_RULE.message}")
+    elif TRACK_SUFFIX_RULE.refuses(name):
+        problems.append(f"metadata.name: {name!r} {TRACK_SUFFIX_RULE.message}")
     try:
         parsed = QwenDeploymentSpec.model_validate(
             spec if spec is not None else {}, strict=True, context={ASKED: True}

@@ -31,6 +31,8 @@ class ConditionType(StrEnum):
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
     MODEL_READY = "ModelReady"
     SPEC_OVERRIDDEN = "SpecOverridden"
+    CHILD_CONFLICT = "ChildConflict"
+    """A child's name is held by an object this QwenDeployment does not control: left alone, named."""
 
 
 class Condition(Model):

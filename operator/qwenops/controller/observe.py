@@ -4,7 +4,8 @@ The stored status, and the children as the rollout policy wants them
 (:class:`~qwenops.policy.rollout.DeploymentState` with the rollback a Deployment records,
 each revision's pod startup).
 Children are listed by label, and a label is no proof of ownership: only those whose
-ownerReferences name this QwenDeployment's uid count (:func:`owned_by`).
+controller ownerReference names this QwenDeployment's uid count (:func:`controls`); any other
+object at a child's name is a conflict to report (:func:`conflict`), never a child.
 """
 
 import logging
@@ -16,6 +17,7 @@ from qwenops.api.status import QwenDeploymentStatus, Rejection
 from qwenops.policy import startup
 from qwenops.policy.rollout import DeploymentState
 from qwenops.render.desired import Manifest, Owner
+from qwenops.render.diff import controlled_by, controller_of
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,23 @@ def dump_status(status: QwenDeploymentStatus) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def owned_by(child: Manifest, owner: Owner) -> bool:
-    return any(ref.get("uid") == owner.uid for ref in child["metadata"].get("ownerReferences") or [])
+def controls(owner: Owner, child: Manifest) -> bool:
+    return controlled_by(child, owner.uid)
+
+
+def conflict(kind: str, holder: Manifest) -> str:
+    """What a person reads about a child's name held by `holder`, an object the QwenDeployment does
+    not control: the object, and who controls it (or that nothing does)."""
+    meta = holder["metadata"]
+    where = f"{kind} {meta.get('namespace')}/{meta.get('name')}"
+    ref = controller_of(holder)
+    if ref is not None:
+        return f"{where} is controlled by {ref.get('kind')} {ref.get('name')}; rename one"
+    remedy = "delete it or rename this QwenDeployment"
+    owners = ", ".join(f"{r.get('kind')} {r.get('name')}" for r in meta.get("ownerReferences") or [])
+    if owners:
+        return f"{where} is owned by {owners}, none of them its controller: {remedy}"
+    return f"{where} has no owner (made by hand or by a tool such as Helm): {remedy}"
 
 
 def observe_deployment(revision: str, deployment: Manifest) -> DeploymentState:

@@ -6,10 +6,15 @@ the time. Status is written with the resourceVersion it was read at, so a stale 
 instead of undoing a newer one. A pass about to change a child first writes nothing to the
 status on that same resourceVersion (:class:`_Fence`): a decision made on a status another
 writer has since changed stops before it touches a child.
+
+A child is the QwenDeployment's only when its `controller: true` ownerReference carries the
+QwenDeployment's uid. Whatever else holds a child's name (another QwenDeployment's child, a
+Service Helm made, another controller's object) is never patched, adopted or deleted: the pass
+leaves it as it is and names it in the status (`ChildConflict`).
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -21,9 +26,10 @@ from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import QwenDeploymentStatus
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.observe import (
+    conflict,
+    controls,
     dump_status,
     observe_deployment,
-    owned_by,
     read_status,
     rejection_of,
     startups_of,
@@ -31,6 +37,7 @@ from qwenops.controller.observe import (
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.policy import startup
+from qwenops.policy.conclude import report_conflicts, without_conflicts
 from qwenops.policy.rollout import (
     Event,
     Observed,
@@ -42,7 +49,7 @@ from qwenops.policy.rollout import (
 )
 from qwenops.render.defaults import revision_of, with_hub, with_image, with_pods_of, with_prometheus
 from qwenops.render.desired import Manifest, Owner, desired_deployment, desired_services
-from qwenops.render.diff import merge_patch
+from qwenops.render.diff import ensure_action, merge_patch
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
 from qwenops.routing.registry import router_for
 from qwenops.routing.router import ObservedRoute
@@ -71,29 +78,26 @@ async def reconcile(
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
-    status = read_status(body.get("status"))
+    stored = read_status(body.get("status"))
     try:
         parsed = with_image(parse_spec(name, body.get("spec")), config.serving_image)
         spec = with_prometheus(with_hub(parsed, config.hf_endpoint), config.prometheus_url)
     except InvalidSpecError as exc:
-        refused, event = refuse(status, exc.problems, generation, now)
-        if await _write_status(client, body, status, refused) and event is not None:
+        refused, event = refuse(stored, exc.problems, generation, now)
+        if await _write_status(client, body, stored, refused) and event is not None:
             post(body, event)
         return None
+    status = without_conflicts(stored)  # the status as the rollout wrote it, decided on
 
     owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
-    live = [
-        d for d in await client.list_labelled(kube.DEPLOYMENTS, namespace, {naming.LABEL_DEPLOYMENT: name})
-        if owned_by(d, owner)
-    ]  # fmt: skip
-    live_by_revision = {d["metadata"]["labels"][naming.LABEL_REVISION]: d for d in live}
+    listed = await _children(client, namespace, name)
+    live_by_revision = {
+        d["metadata"]["labels"][naming.LABEL_REVISION]: d
+        for (kind, _), d in listed.items()
+        if kind == "Deployment" and controls(owner, d)
+    }  # only its own: a label proves nothing
     route = await _route(client, spec, namespace, name)
     live_pods = await client.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
-    live_services = {
-        s["metadata"]["name"]: s
-        for s in await client.list_labelled(kube.SERVICES, namespace, {naming.LABEL_DEPLOYMENT: name})
-        if owned_by(s, owner)
-    }
     observed = Observed(
         generation=generation,
         deployments={rev: observe_deployment(rev, d) for rev, d in live_by_revision.items()},
@@ -110,44 +114,65 @@ async def reconcile(
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
-    fence = _Fence(client, body)
     try:
-        for wanted in plan.deployments:
-            pods = _spec_of(spec, target, wanted.revision, plan.status)
-            current = live_by_revision.get(wanted.revision)
-            # A rollback is marked on the Deployment by the write that scales it to 0, before the
-            # status says so: a pass whose status write is lost leaves the decision where the
-            # next one reads it first.
-            desired = desired_deployment(
-                owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas,
-                rejection=wanted.rejection,
-                marked=current is not None and rejection_of(current) is not None,
-            )  # fmt: skip
-            _log_outcome(await client.ensure(desired, current, known=True, before_write=fence.check), desired)
-        for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
-            # One labelled list reads all three; one missing from it is looked up by name, as it
-            # may exist without the labels.
-            found = live_services.get(service["metadata"]["name"])
-            outcome = await client.ensure(service, found, known=found is not None, before_write=fence.check)
-            _log_outcome(outcome, service)
-        if route is not None:
-            await _set_weights(client, spec, route, plan.canary_weight, fence.check)
-        for revision in plan.delete:  # each one is live: they come from the Deployments listed
-            await fence.check()
-            if await client.delete(kube.DEPLOYMENTS, namespace, naming.deployment_name(name, revision)):
-                log.info("deleted Deployment %s/%s", namespace, naming.deployment_name(name, revision))
+        conflicts = await _apply(client, body, owner, spec, target, plan, listed, live_by_revision, route)
     except _StaleReadError:
         log.info("%s/%s changed since it was read; will decide again", namespace, name)
         return timedelta(0)
 
-    if await _write_status(client, body, status, new_status):
-        for event in (*resolved.events, *plan.events):
+    new_status, conflicted = report_conflicts(new_status, conflicts, now, generation)
+    if await _write_status(client, body, stored, new_status):
+        for event in (*resolved.events, *plan.events, *([conflicted] if conflicted else [])):
             post(body, event)
         if stage_change is not None:
             post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
                              stage_change.message))  # fmt: skip
-        _count(namespace, name, status, plan, now)
+        _count(namespace, name, status, new_status, plan, now)
     return plan.requeue_after
+
+
+async def _apply(
+    client: kube.KubeClient,
+    body: Manifest,
+    owner: Owner,
+    spec: QwenDeploymentSpec,
+    target: str,
+    plan: Plan,
+    listed: dict[tuple[str, str], Manifest],
+    live_by_revision: Mapping[str, Manifest],
+    route: ObservedRoute | None,
+) -> list[str]:
+    """Make the children what `plan` says; the names held by objects this QwenDeployment does not
+    control (left untouched). Raises _StaleReadError when the object changed since it was read."""
+    fence = _Fence(client, body)
+    conflicts: list[str] = []
+    for wanted in plan.deployments:
+        pods = _spec_of(spec, target, wanted.revision, plan.status)
+        current = live_by_revision.get(wanted.revision)
+        # A rollback is marked on the Deployment by the write that scales it to 0, before the
+        # status says so: a pass whose status write is lost leaves the decision where the next
+        # one reads it first.
+        desired = desired_deployment(
+            owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas,
+            rejection=wanted.rejection,
+            marked=current is not None and rejection_of(current) is not None,
+        )  # fmt: skip
+        found = await _stored(client, listed, desired)
+        outcome = await client.ensure(desired, found, known=True, before_write=fence.check)
+        await _settled(client, outcome, desired, found, conflicts)
+    for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
+        found = await _stored(client, listed, service)
+        outcome = await client.ensure(service, found, known=True, before_write=fence.check)
+        await _settled(client, outcome, service, found, conflicts)
+    if route is not None:
+        await _set_weights(client, spec, route, plan.canary_weight, fence.check)
+    # Each one controlled (they come from the Deployments listed), and deleted only if the object
+    # at its name is still that one: one made meanwhile has another uid.
+    for stray in (live_by_revision[revision]["metadata"] for revision in plan.delete):
+        await fence.check()
+        if await client.delete(kube.DEPLOYMENTS, owner.namespace, stray["name"], uid=stray["uid"]):
+            log.info("deleted Deployment %s/%s", owner.namespace, stray["name"])
+    return conflicts
 
 
 def _report_startup(
@@ -167,6 +192,55 @@ def _report_startup(
     model = _spec_of(spec, target, revision, plan.status).model
     budget = startup_budget(model, warm_cache=cache_is_warm(model, before))
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
+
+
+CHILDREN = {"Deployment": kube.DEPLOYMENTS, "Service": kube.SERVICES}
+"""Where the API keeps each kind of child (the chart's RBAC test reads this)."""
+
+
+async def _children(client: kube.KubeClient, namespace: str, name: str) -> dict[tuple[str, str], Manifest]:
+    """Every Deployment and Service carrying the QwenDeployment's label, by kind and name: its own
+    or not, for a child's name is taken by whatever holds it."""
+    selector = {naming.LABEL_DEPLOYMENT: name}
+    deployments = await client.list_labelled(kube.DEPLOYMENTS, namespace, selector)
+    services = await client.list_labelled(kube.SERVICES, namespace, selector)
+    return {
+        **{("Deployment", d["metadata"]["name"]): d for d in deployments},
+        **{("Service", s["metadata"]["name"]): s for s in services},
+    }
+
+
+async def _stored(
+    client: kube.KubeClient, listed: dict[tuple[str, str], Manifest], desired: Manifest
+) -> Manifest | None:
+    """The object at `desired`'s name: as listed, else read by name (it may lack the labels)."""
+    meta = desired["metadata"]
+    found = listed.get((desired["kind"], meta["name"]))
+    if found is None:
+        found = await client.get(CHILDREN[desired["kind"]], meta["namespace"], meta["name"])
+    return found
+
+
+async def _settled(
+    client: kube.KubeClient,
+    outcome: kube.Outcome,
+    desired: Manifest,
+    found: Manifest | None,
+    conflicts: list[str],
+) -> None:
+    """Log what `ensure` did; a name held by an object this QwenDeployment does not control is
+    left alone, and the object named in `conflicts`."""
+    meta = desired["metadata"]
+    where = f"{desired['kind']} {meta['namespace']}/{meta['name']}"
+    if outcome in ("created", "updated"):
+        log.info("%s %s", outcome, where)
+    elif outcome == "conflict":
+        holder = found or await _stored(client, {}, desired)  # made meanwhile: by whom?
+        if holder is None or ensure_action(desired, holder)[0] != "conflict":
+            log.info("%s made meanwhile by another pass of this QwenDeployment", where)
+        else:
+            conflicts.append(conflict(desired["kind"], holder))
+            log.warning("left alone: %s", conflicts[-1])
 
 
 ROUTER_OBJECTS = {"HTTPRoute": kube.HTTPROUTES}
@@ -204,8 +278,15 @@ async def _set_weights(
         log.warning("%s %s did not take weight %s%%", watched.kind, where, weight)
 
 
-def _count(namespace: str, name: str, before: QwenDeploymentStatus, plan: Plan, now: datetime) -> None:
-    metrics.record_state(namespace, name, plan.status.phase, plan.canary_weight)
+def _count(
+    namespace: str,
+    name: str,
+    before: QwenDeploymentStatus,
+    after: QwenDeploymentStatus,
+    plan: Plan,
+    now: datetime,
+) -> None:
+    metrics.record_state(namespace, name, after.phase, plan.canary_weight)
     if plan.rollback_reason is None:
         return
     metrics.ROLLBACKS.labels(namespace, name, plan.rollback_reason).inc()
@@ -276,9 +357,3 @@ async def _write_status(
             return False
         raise
     return True
-
-
-def _log_outcome(outcome: kube.Outcome, manifest: Manifest) -> None:
-    if outcome != "unchanged":
-        meta = manifest["metadata"]
-        log.info("%s %s %s/%s", outcome, manifest["kind"], meta["namespace"], meta["name"])

@@ -28,12 +28,13 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from qwenops.render.diff import drift_patch, is_derivative
+from qwenops.render.diff import ensure_action
 
 log = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
-Outcome = Literal["created", "updated", "unchanged"]
+Outcome = Literal["created", "updated", "unchanged", "conflict"]
+"""What `ensure` did; `conflict`: nothing, an object `desired`'s owner does not control holds the name."""
 BeforeWrite = Callable[[], Awaitable[None]]
 """Awaited before a request that writes; it may raise to stop the write."""
 
@@ -111,7 +112,9 @@ class KubeClient(Protocol):
         before_write: BeforeWrite | None = None,
     ) -> Outcome: ...
 
-    async def delete(self, resource: Resource, namespace: str, name: str) -> bool: ...
+    async def delete(
+        self, resource: Resource, namespace: str, name: str, *, uid: str | None = None
+    ) -> bool: ...
 
     async def patch_status(
         self, resource: Resource, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
@@ -240,33 +243,43 @@ class Kube:
         None meaning absent); otherwise it is read here. An object that already
         carries every field of `desired` is not written: a no-op reconcile sends
         no write, and fields the API server adds (defaults, status) never count as drift.
+        An object `desired`'s controller does not control is never written either
+        (`conflict`), nor is one someone else creates at the name first.
         """
         resource = resource_of(desired)
         meta = desired["metadata"]
         if not known:
             live = await self.get(resource, meta["namespace"], meta["name"])
-        if live is not None and is_derivative(desired, live):
-            return "unchanged"
+        action, patch = ensure_action(desired, live)
+        if action in {"unchanged", "conflict"}:
+            return action
         if before_write is not None:
             await before_write()
-        if live is None:
-            await asyncio.to_thread(self._call, "POST", resource.path(meta["namespace"]), body=desired)
+        if action == "create":
+            try:
+                await asyncio.to_thread(self._call, "POST", resource.path(meta["namespace"]), body=desired)
+            except KubeError as exc:
+                if exc.conflict:  # AlreadyExists: made by someone else since it was read
+                    return "conflict"
+                raise
             return "created"
         await asyncio.to_thread(
             self._call, "PATCH", resource.path(meta["namespace"], meta["name"]),
-            body=drift_patch(desired, live), content_type=MERGE_PATCH,
+            body=patch, content_type=MERGE_PATCH,
         )  # fmt: skip
         return "updated"
 
-    async def delete(self, resource: Resource, namespace: str, name: str) -> bool:
-        """Delete with foreground-free background propagation; False when it was already gone."""
+    async def delete(self, resource: Resource, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        """Delete with background propagation; False when it was already gone, or (with `uid`) when
+        the object at the name is no longer the one with that uid (a precondition the server checks).
+        """
+        options: Manifest = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
         try:
-            await asyncio.to_thread(
-                self._call, "DELETE", resource.path(namespace, name),
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
-            )  # fmt: skip
+            await asyncio.to_thread(self._call, "DELETE", resource.path(namespace, name), body=options)
         except KubeError as exc:
-            if exc.not_found:
+            if exc.not_found or (uid is not None and exc.conflict):
                 return False
             raise
         return True

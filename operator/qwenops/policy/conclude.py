@@ -5,6 +5,7 @@ writes (which Deployments run, which fields are cleared, which conditions are
 set) can be read in one function per outcome.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from qwenops.api import naming
@@ -270,3 +271,47 @@ def refuse(
     )
     event = None if was_invalid else Event("Warning", "InvalidSpec", message)
     return new_status, event
+
+
+CONFLICT_SEPARATOR = "; "
+
+
+def report_conflicts(
+    status: QwenDeploymentStatus, conflicts: Sequence[str], now: datetime, generation: int | None
+) -> tuple[QwenDeploymentStatus, Event | None]:
+    """Children whose names another owner holds (left alone): `ChildConflict=True` naming each,
+    phase `Degraded`, and the message leading with them before the rollout's own, which
+    :func:`without_conflicts` gives back. None: the condition, if it was set, clears.
+
+    The event is posted when the conflicts first appear or change, not on every pass.
+    """
+    before = condition(status.conditions, ConditionType.CHILD_CONFLICT)
+    if not conflicts:
+        if before is None or before.status == "False":
+            return status, None
+        cleared = with_condition(
+            status.conditions, ConditionType.CHILD_CONFLICT, "False", "NoConflict", "",
+            now=now, generation=generation,
+        )  # fmt: skip
+        return status.model_copy(update={"conditions": cleared}), None
+    said = CONFLICT_SEPARATOR.join(conflicts)
+    conditions = with_condition(
+        status.conditions, ConditionType.CHILD_CONFLICT, "True", "NameTaken", said,
+        now=now, generation=generation,
+    )  # fmt: skip
+    message = f"{said}{CONFLICT_SEPARATOR}{status.message}" if status.message else said
+    reported = status.model_copy(
+        update={"phase": Phase.DEGRADED, "message": message, "conditions": conditions}
+    )
+    known = before is not None and before.status == "True" and before.message == said
+    return reported, None if known else Event("Warning", "ChildConflict", said)
+
+
+def without_conflicts(status: QwenDeploymentStatus) -> QwenDeploymentStatus:
+    """The stored status with the message the rollout wrote, before :func:`report_conflicts` led it
+    with the conflicts: what a transition that keeps the last message (a held rollback) keeps."""
+    found = condition(status.conditions, ConditionType.CHILD_CONFLICT)
+    if found is None or found.status != "True" or not status.message.startswith(found.message):
+        return status
+    rest = status.message.removeprefix(found.message).removeprefix(CONFLICT_SEPARATOR)
+    return status.model_copy(update={"message": rest})

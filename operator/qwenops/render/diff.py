@@ -1,7 +1,9 @@
 """Comparing desired objects with stored ones, and the patches between them."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+Action = Literal["create", "update", "unchanged", "conflict"]
 
 EXACT_MAPS = frozenset({"selector", "matchLabels", "nodeSelector", "limits", "requests"})
 """Maps where an extra key changes meaning (what pods a Service selects, where pods may run)."""
@@ -68,3 +70,43 @@ def drift_patch(
         elif key not in live or not is_derivative(value, before, exact=nested_exact):
             patch[key] = value
     return patch
+
+
+def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ownerReference marked `controller: true`, if any (Kubernetes allows at most one)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return next((ref for ref in refs if isinstance(ref, Mapping) and ref.get("controller") is True), None)
+
+
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether `obj`'s controller is the object with `uid`: the only proof a child is that object's.
+
+    A name, a label, or an ownerReference without `controller: true` proves nothing: another
+    controller's object may carry any of them.
+    """
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == uid
+
+
+def ensure_action(
+    desired: Mapping[str, Any], live: Mapping[str, Any] | None
+) -> tuple[Action, dict[str, Any] | None]:
+    """What making `live` as `desired` says takes: a create, a drift patch, nothing, or nothing
+    because the name is taken (`conflict`): `live` is not controlled by `desired`'s controller.
+
+    An object the desired controller controls keeps its other ownerReferences: they are not
+    compared, so no patch replaces the list.
+    """
+    if live is None:
+        return "create", None
+    ref = controller_of(desired)
+    if ref is not None and not controlled_by(live, str(ref.get("uid"))):
+        return "conflict", None
+    if ref is not None:
+        desired = {
+            **desired,
+            "metadata": {k: v for k, v in desired["metadata"].items() if k != "ownerReferences"},
+        }
+    if is_derivative(desired, live):
+        return "unchanged", None
+    return "update", drift_patch(desired, live)

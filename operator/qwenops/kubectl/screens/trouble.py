@@ -11,7 +11,7 @@ from qwenops.kubectl.screens.times import ago
 
 _GOOD_WHEN_TRUE = frozenset({"Available", "ModelReady"})
 _BAD_WHEN_TRUE = frozenset(
-    {"InvalidSpec", "SLOBreached", "AnalysisInconclusive", "Degraded", "SpecOverridden"}
+    {"InvalidSpec", "SLOBreached", "AnalysisInconclusive", "Degraded", "SpecOverridden", "ChildConflict"}
 )
 
 
