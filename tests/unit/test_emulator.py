@@ -548,6 +548,16 @@ async def test_deletion_waits_for_finalizers(api: Api) -> None:
     assert (await api.get(f"{QWD}/chat"))[0] == 404
 
 
+async def test_every_version_of_an_object_is_kept_for_the_tests(api: Api, emulator: KubeEmulator) -> None:
+    assert emulator.versions(QWD_RESOURCE, "ns", "chat") == []
+    await api.ok("POST", QWD, qwd(metadata={"name": "chat", "finalizers": ["x/y"]}))
+    await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"finalizers": None}}, content_type=MERGE_PATCH)
+    versions = emulator.versions(QWD_RESOURCE, "ns", "chat")
+    assert [v["metadata"].get("finalizers") for v in versions] == [["x/y"], ["x/y"], None]
+    assert [bool(v["metadata"].get("deletionTimestamp")) for v in versions] == [False, True, True]
+
+
 async def test_removing_an_owner_deletes_its_dependents_transitively(api: Api) -> None:
     owner = await api.ok("POST", QWD, qwd())
     child = await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)]))

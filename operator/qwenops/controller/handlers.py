@@ -1,11 +1,17 @@
 """kopf wiring: one short function per event, each with an explicit id.
 
-The start-up handler builds the API client and the :class:`Triggers` around it once, and keeps
-them in kopf's operator-wide memo, which every handler gets (kopf copies it for each object,
-shallowly: all share the one Triggers).
+The start-up handler builds the API client and the :class:`Triggers` around it once, starts its
+resync loop, and keeps them in kopf's operator-wide memo, which every handler gets (kopf copies it
+for each object, shallowly: all share the one Triggers).
+
+No handler here makes kopf put a finalizer on a QwenDeployment (a daemon, a timer or a delete
+handler that is not optional would): deleting one never waits for a running operator, and the
+children go with it by their ownerReferences. kopf removes the finalizer (named in `configure`)
+that an earlier version of the operator put on objects, since no handler needs it any more.
 """
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -37,6 +43,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=naming.GROUP, key="last-handled-configuration"
     )
+    # No handler needs a finalizer; kopf removes one of this name (put by earlier versions) on sight.
     settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
     settings.peering.name = "qwenops"
     settings.posting.level = logging.INFO
@@ -45,8 +52,25 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     selector = ",".join(key if value is kopf.PRESENT else f"{key}={value}" for key, value in CHILDREN.items())
     for child in CHILD_RESOURCES:
         settings.watching.label_selectors[child] = selector
-    memo.triggers = Triggers(kube.Kube.connect(threads=CONFIG.api_threads), CONFIG, READER)
+    triggers = Triggers(kube.Kube.connect(threads=CONFIG.api_threads), CONFIG, READER)
+    memo.triggers = triggers
+    memo.resync = asyncio.create_task(triggers.resync(), name="resync")
+    memo.resync.add_done_callback(_resync_ended)
     metrics.serve(CONFIG.metrics_port)
+
+
+def _resync_ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the resync loop stopped", exc_info=task.exception())
+
+
+@kopf.on.cleanup(id="stop-resync")
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("resync")
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 # A pass that failed (the API answered 5xx, a 409 on a child) is tried again in 5 s, not kopf's 60.
@@ -58,41 +82,24 @@ async def spec_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: A
     await _triggers(memo).reconcile(namespace, name)
 
 
-@kopf.daemon(*QWD, id="resync", initial_delay=1)
-async def resync(
-    stopped: kopf.DaemonStopped, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
-) -> None:
-    """Re-read the children once a resync interval passed without a look, sooner when a pause ends
-    or a reading is due."""
-    assert namespace is not None
-    triggers = _triggers(memo)
-    while not stopped:
-        wait, sooner = triggers.when_due(namespace, name)
-        if wait > 0:
-            await _sleep(stopped, sooner, wait)
-            continue
-        try:
-            await triggers.reconcile(namespace, name, when_due=True)
-        except Exception:  # logged and counted; the next pass tries again
-            log.exception("reconcile of %s/%s failed", namespace, name)
-        triggers.defer_if_due(namespace, name)
-
-
-async def _sleep(stopped: kopf.DaemonStopped, sooner: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less when the daemon is stopped or `sooner` is set."""
-    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(sooner.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+@kopf.on.event(*QWD, id="seen")
+async def seen(namespace: str | None, name: str, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Every QwenDeployment the watch shows (the initial listing too) is looked at by the resync
+    loop; one deleted is forgotten. Children carry ownerReferences: the API's garbage collector
+    removes them."""
+    assert namespace is not None  # QwenDeployments are namespaced
+    if type == "DELETED":
+        _triggers(memo).forget(namespace, name)
+        metrics.forget(namespace, name)
+    else:
+        _triggers(memo).register(namespace, name)
 
 
 @kopf.on.event(*CHILD_RESOURCES[0], labels=CHILDREN, id="child-changed")
 async def child_changed(
     namespace: str | None, labels: kopf.Labels, type: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    if not type or namespace is None:  # the initial listing: resume and the resync daemon cover it
+    if not type or namespace is None:  # the initial listing: resume and the resync loop cover it
         return
     await _triggers(memo).poke(namespace, labels[naming.LABEL_DEPLOYMENT])
 
@@ -105,14 +112,6 @@ async def pod_changed(
     if not type or namespace is None:
         return
     await _triggers(memo).poke(namespace, labels[naming.LABEL_DEPLOYMENT])
-
-
-@kopf.on.delete(*QWD, id="delete", optional=True)
-async def deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    assert namespace is not None
-    # Children carry owner references: the API's garbage collector removes them.
-    _triggers(memo).forget(namespace, name)
-    metrics.forget(namespace, name)
 
 
 def _triggers(memo: kopf.Memo) -> Triggers:
