@@ -72,16 +72,19 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 5) -> Non
     assert check(), what
 
 
+def resync_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "resync" and not task.done()]
+
+
 @asynccontextmanager
-async def resync_loop(triggers: Triggers) -> AsyncIterator[asyncio.Task[None]]:
+async def resync_loop(triggers: Triggers) -> AsyncIterator[None]:
     """The operator-wide resync loop, running for the test's block, then stopped as at exit."""
-    task = asyncio.create_task(triggers.resync())
+    triggers.start_resync()
     try:
-        yield task
+        yield
     finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await triggers.stop_resync()
+        assert resync_tasks() == []
 
 
 @pytest.fixture
@@ -185,6 +188,26 @@ async def test_one_objects_pass_does_not_hold_back_anothers(passes: FakePasses) 
     async with resync_loop(triggers):
         await until(lambda: passes.of["code"] == 1, "code's pass while chat's waits")
         assert passes.ended == 1
+
+
+async def test_the_loop_runs_once_and_not_again_once_stopped(triggers: Triggers) -> None:
+    async with resync_loop(triggers):
+        triggers.start_resync()  # every QwenDeployment event starts it: one loop
+        assert len(resync_tasks()) == 1
+    triggers.start_resync()  # an event handled while the operator exits
+    assert resync_tasks() == []
+
+
+async def test_the_loop_starts_no_pass_while_the_operator_is_paused(passes: FakePasses) -> None:
+    """As kopf stops its handlers and daemons while its peering pauses the operator."""
+    running = asyncio.Event()  # kopf's pause, as the operator sees it: paused until set
+    triggers = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=passes.run, unpaused=running.wait)
+    triggers.register(NS, NAME)
+    async with resync_loop(triggers):
+        await asyncio.sleep(5 * CONFIG.first_look_seconds)  # due long ago, and nothing may happen
+        assert passes.count == 0
+        running.set()
+        await until(lambda: passes.count == 1, "the pass once resumed")
 
 
 async def test_stopping_the_loop_stops_its_passes(triggers: Triggers, passes: FakePasses) -> None:

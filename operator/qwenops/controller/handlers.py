@@ -1,8 +1,11 @@
 """kopf wiring: one short function per event, each with an explicit id.
 
-The start-up handler builds the API client and the :class:`Triggers` around it once, starts its
-resync loop, and keeps them in kopf's operator-wide memo, which every handler gets (kopf copies it
-for each object, shallowly: all share the one Triggers).
+The start-up handler builds the API client and the :class:`Triggers` around it once, and keeps
+them in kopf's operator-wide memo, which every handler gets (kopf copies it for each object,
+shallowly: all share the one Triggers). The first QwenDeployment the watch shows starts the
+Triggers' resync loop, inside kopf's handling of an object: the loop's passes post events with
+`kopf.event`, which only works in such a context (a task started at start-up has none). The loop
+pauses while kopf's peering pauses the operator, as kopf's own handlers do.
 
 No handler here makes kopf put a finalizer on a QwenDeployment (a daemon, a timer or a delete
 handler that is not optional would): deleting one never waits for a running operator, and the
@@ -10,20 +13,18 @@ children go with it by their ownerReferences. kopf removes the finalizer (named 
 that an earlier version of the operator put on objects, since no handler needs it any more.
 """
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
 import kopf
+from kopf._cogs.aiokits.aiotoggles import ToggleSet
+from kopf._core.engines import daemons as kopf_daemons
 
 from qwenops.api import naming
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.reader import prometheus_reader
 from qwenops.controller.triggers import Triggers
 from qwenops.io import kube, metrics
-
-log = logging.getLogger(__name__)
 
 CONFIG = OperatorConfig.from_env()
 READER = prometheus_reader(CONFIG)
@@ -34,6 +35,25 @@ CHILDREN: dict[str, Any] = {
 }
 
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "pods"))
+
+# kopf pauses the whole operator while its peering says another operator acts (`qwenops run`
+# without --standalone): it stops its watch streams and its daemons. The resync loop pauses with
+# it, but kopf shows the pause nowhere public: the toggle kopf (1.45, `running.spawn_tasks`) hands
+# its daemon killer is kept here on the way. `configure` fails loudly if kopf no longer does so.
+_PAUSES: list[ToggleSet] = []
+_daemon_killer = kopf_daemons.daemon_killer
+
+
+def _keeping_the_pause(*, operator_paused: ToggleSet, **kwargs: Any) -> Any:
+    _PAUSES.append(operator_paused)
+    return _daemon_killer(operator_paused=operator_paused, **kwargs)
+
+
+kopf_daemons.daemon_killer = _keeping_the_pause
+
+
+async def _unpaused() -> None:
+    await _PAUSES[-1].wait_for(False)
 
 
 @kopf.on.startup(id="configure")
@@ -52,25 +72,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     selector = ",".join(key if value is kopf.PRESENT else f"{key}={value}" for key, value in CHILDREN.items())
     for child in CHILD_RESOURCES:
         settings.watching.label_selectors[child] = selector
-    triggers = Triggers(kube.Kube.connect(threads=CONFIG.api_threads), CONFIG, READER)
-    memo.triggers = triggers
-    memo.resync = asyncio.create_task(triggers.resync(), name="resync")
-    memo.resync.add_done_callback(_resync_ended)
+    if not _PAUSES:
+        raise kopf.PermanentError("kopf hid its pause: the resync loop cannot follow it")
+    client = kube.Kube.connect(threads=CONFIG.api_threads)
+    memo.triggers = Triggers(client, CONFIG, READER, unpaused=_unpaused)
     metrics.serve(CONFIG.metrics_port)
-
-
-def _resync_ended(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("the resync loop stopped", exc_info=task.exception())
 
 
 @kopf.on.cleanup(id="stop-resync")
 async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("resync")
-    if isinstance(task, asyncio.Task):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _triggers(memo).stop_resync()
 
 
 # A pass that failed (the API answered 5xx, a 409 on a child) is tried again in 5 s, not kopf's 60.
@@ -88,11 +99,13 @@ async def seen(namespace: str | None, name: str, type: str | None, memo: kopf.Me
     loop; one deleted is forgotten. Children carry ownerReferences: the API's garbage collector
     removes them."""
     assert namespace is not None  # QwenDeployments are namespaced
+    triggers = _triggers(memo)
+    triggers.start_resync()
     if type == "DELETED":
-        _triggers(memo).forget(namespace, name)
+        triggers.forget(namespace, name)
         metrics.forget(namespace, name)
     else:
-        _triggers(memo).register(namespace, name)
+        triggers.register(namespace, name)
 
 
 @kopf.on.event(*CHILD_RESOURCES[0], labels=CHILDREN, id="child-changed")

@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 Pass = Callable[[kube.KubeClient, Manifest, OperatorConfig, Reader, datetime], Awaitable[timedelta | None]]
 """One pass over an object as read: (client, body, config, reader, now) -> when to look again."""
 
+Unpaused = Callable[[], Awaitable[None]]
+"""Returns once the operator is not paused (kopf's peering pauses it while another operator acts)."""
+
+
+async def never_paused() -> None:
+    """Running standalone, or in a test."""
+
 
 @dataclass
 class _Tracked:
@@ -55,15 +62,18 @@ class Triggers:
         config: OperatorConfig,
         reader: Reader,
         run_pass: Pass = reconcile.reconcile,
+        unpaused: Unpaused = never_paused,
     ) -> None:
         self.client = client
         self.config = config
         self.reader = reader
         self.run_pass = run_pass
+        self.unpaused = unpaused
         self._tracked: dict[tuple[str, str], _Tracked] = {}
         self._wake = asyncio.Event()
         """Set when an object falls due before the resync loop's next wake-up."""
         self._next_wake = -math.inf  # event-loop time; the loop is not waiting yet
+        self._resync: asyncio.Task[None] | None = None
 
     def _track(self, namespace: str, name: str) -> _Tracked:
         return self._tracked.setdefault((namespace, name), _Tracked())
@@ -143,13 +153,33 @@ class Triggers:
         if tracked is not None and asyncio.get_running_loop().time() >= tracked.due:
             self._schedule(tracked, self.config.resync_seconds)
 
+    def start_resync(self) -> None:
+        """Run the resync loop in a task, unless it runs or was stopped; a loop that failed (a bug)
+        is logged and started again. Its passes post events with `kopf.event`, which works in the
+        context kopf handles an object in (a task runs in a copy of the context it was started
+        from): start it from a handler."""
+        if self._resync is not None and self._resync.done() and not self._resync.cancelled():
+            log.error("the resync loop failed; starting it again", exc_info=self._resync.exception())
+            self._resync = None
+        if self._resync is None:
+            self._resync = asyncio.create_task(self.resync(), name="resync")
+
+    async def stop_resync(self) -> None:
+        """Cancel the resync loop, if started, and its passes in flight."""
+        if self._resync is not None:
+            self._resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync
+
     async def resync(self) -> None:
         """The resync loop: run each registered object's pass once due, each in a task of its own (a
-        slow one holds back no other), until cancelled, which cancels the passes in flight."""
+        slow one holds back no other), never while the operator is paused, until cancelled, which
+        cancels the passes in flight."""
         loop = asyncio.get_running_loop()
         running: dict[tuple[str, str], asyncio.Task[None]] = {}
         try:
             while True:
+                await self.unpaused()
                 self._wake.clear()
                 now = loop.time()
                 self._next_wake = now + self.config.resync_seconds
