@@ -13,6 +13,8 @@ grants it:
    reported instead (:func:`convention_breaks`): a parameter or attribute typed as the client
    under another name, the client bound to another name, a call of `kube.<method>` as if it were
    a module function, a `kube.<RESOURCE>` handed to a method of something else.
+   A write of a manifest whose ownerReferences set `blockOwnerDeletion` also needs `update` on
+   the owner's `finalizers` (tests/chart/owner_references.py renders it to see).
 2. kopf's registry after `import qwenops.controller.handlers`: every resource kopf watches (list, watch),
    and patches when a change handler or daemon keeps its progress and finalizer on it.
 3. kopf itself (1.45, `kopf/_core/reactor/observation.py` and `engines/posting.py`): `kopf.event`
@@ -40,6 +42,7 @@ from tests.chart.client_sends import (
     where_of,
 )
 from tests.chart.fetch_helm import REPO
+from tests.chart.owner_references import owner_finalizers, rendered_children
 
 PACKAGE = REPO / "operator" / "qwenops"
 RENDER = PACKAGE / "render" / "desired.py"
@@ -123,12 +126,12 @@ def _called_name(call: ast.expr) -> str | None:
     return None
 
 
-def _manifest_kinds(arg: ast.expr, scope: ast.AST, where: str) -> frozenset[tuple[str, str]]:
-    """The kinds a manifest argument can have: it must come from a render.desired.desired_* call."""
+def _manifest_source(arg: ast.expr, scope: ast.AST, where: str) -> str:
+    """The render.desired.desired_* function a manifest argument must come from."""
     made = render_kinds()
     direct = _called_name(arg)
     if direct in made:
-        return made[direct]
+        return direct
     if isinstance(arg, ast.Name):
         for node in ast.walk(scope):
             source = None
@@ -140,11 +143,23 @@ def _manifest_kinds(arg: ast.expr, scope: ast.AST, where: str) -> frozenset[tupl
                 source = node.iter
             name = _called_name(source) if source is not None else None
             if name in made:
-                return made[name]
+                return name
     raise UnresolvedCallError(
         f"{where}: cannot tell which kind of object this call writes; build it with a "
         f"render.desired.desired_* function in the same function, or teach tests/chart/operator_calls.py"
     )
+
+
+WRITES = frozenset({"create", "patch", "update"})
+
+
+def _owner_calls(source: str, where: str) -> set[ApiCall]:
+    """A write of what `source` renders, whose ownerReferences set blockOwnerDeletion, needs `update`
+    on the owner's finalizers (owner_references.py)."""
+    return {
+        ApiCall(group, resource, "update", why=f"{where}: {child} sets blockOwnerDeletion")
+        for (group, resource), child in owner_finalizers(rendered_children([source])).items()
+    }
 
 
 def _known_true(call: ast.Call, flag: str) -> bool:
@@ -323,11 +338,12 @@ def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
                 raise UnresolvedCallError(f"{where}: no positional resource or manifest")
             first = call.args[0]
             if takes_manifest(func.attr):
-                targets = [
-                    kinds[kind] for kind in sorted(_manifest_kinds(first, scope, where)) if kind in kinds
-                ]
+                source = _manifest_source(first, scope, where)
+                targets = [kinds[kind] for kind in sorted(render_kinds()[source]) if kind in kinds]
                 if not targets:
                     raise UnresolvedCallError(f"{where}: writes a kind kube._BY_KIND does not know")
+                if {send.verb for send in function_sends} & WRITES:
+                    calls |= _owner_calls(source, where)
             elif (constant := _resource_constant(first, resources)) is not None:
                 targets = [constant]
             elif isinstance(first, ast.Subscript) and (table := _table(tree, first.value, resources)):

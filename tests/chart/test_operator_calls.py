@@ -25,6 +25,9 @@ from tests.chart.operator_calls import (
 )
 from tests.chart.rbac import allowed, grants
 
+BLOCKS_OWNER_DELETION = ("qwenops.io", "qwendeployments/finalizers", "update")
+"""What writing a child whose ownerReference sets blockOwnerDeletion asks (owner_references.py)."""
+
 
 def module(tmp_path: Path, source: str) -> Path:
     path = tmp_path / "new_piece.py"
@@ -93,7 +96,7 @@ def test_a_new_call_is_derived_and_the_chart_does_not_grant_it(
                 for service in desired.desired_services(owner, stable="a", canary=None):
                     await client.ensure(service, None, known=True)
             """,
-            {("", "services", "create"), ("", "services", "patch")},
+            {("", "services", "create"), ("", "services", "patch"), BLOCKS_OWNER_DELETION},
         ),
         (
             """
@@ -101,7 +104,8 @@ def test_a_new_call_is_derived_and_the_chart_does_not_grant_it(
                 for service in desired.desired_services(owner, stable="a", canary=None):
                     await client.ensure(service)
             """,
-            {("", "services", "get"), ("", "services", "create"), ("", "services", "patch")},
+            {("", "services", "get"), ("", "services", "create"), ("", "services", "patch"),
+             BLOCKS_OWNER_DELETION},
         ),
         (
             """

@@ -11,6 +11,7 @@ import pytest
 from tests.chart.conftest import VALUE_SETS
 from tests.chart.helm import Manifest, of_kind
 from tests.chart.operator_calls import KOPF_CALLS, ApiCall, operator_calls
+from tests.chart.owner_references import owner_finalizers, rendered_children
 from tests.chart.rbac import allowed, granted_triples, grants
 
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "*"}
@@ -57,6 +58,7 @@ def test_the_derivation_sees_what_the_operator_does() -> None:
         ("", "services", "create"),
         ("gateway.networking.k8s.io", "httproutes", "patch"),
         ("", "events", "create"),
+        ("qwenops.io", "qwendeployments/finalizers", "update"),  # the children's blockOwnerDeletion
     } <= calls
     # A child missing from the labelled list is read by name (another owner may hold the name):
     # the derivation follows `CHILDREN[kind]` to both kinds. Nothing writes a Pod.
@@ -113,6 +115,26 @@ def test_watched_namespaces_get_roles_and_nothing_namespaced_cluster_wide(
         for namespace in watched
     }
     assert granted == expected
+
+
+@pytest.mark.parametrize(("name", "namespaces"), [("defaults", [None]), ("everything", ["a", "b"])])
+def test_children_that_block_their_owners_deletion_are_granted_it(
+    name: str, namespaces: list[str | None], render: Callable[[str], list[Manifest]]
+) -> None:
+    """With OwnerReferencesPermissionEnforcement (OpenShift's default) a child whose ownerReference
+    sets blockOwnerDeletion is refused unless its writer may `update` the owner's `finalizers`."""
+    children = rendered_children()
+    assert {child["kind"] for child in children} == {"Deployment", "Service"}
+    needed = owner_finalizers(children)
+    found = grants(render(name))
+    for (group, resource), child in needed.items():
+        for namespace in namespaces:
+            assert allowed(found, group, resource, "update", namespace), (
+                f"{child} sets blockOwnerDeletion: the chart must grant update on {group}/{resource}"
+                f" (in {namespace or 'every namespace'})"
+            )
+    granted = {(g, r, verb) for _, g, r, verb in granted_triples(found) if r.endswith("/finalizers")}
+    assert granted == {(g, r, "update") for g, r in needed}, "a finalizers grant no rendered child needs"
 
 
 def test_kopf_needs_are_cluster_scoped_reads() -> None:

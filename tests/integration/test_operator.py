@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from qwenops.api import naming
-from qwenops_testing.cluster import DEPLOYMENTS, SERVICES, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.cluster import (
+    DEPLOYMENTS,
+    QWDS,
+    SERVICES,
+    Client,
+    deployments_of,
+    event_reasons,
+    status_of,
+)
 from qwenops_testing.emulator import KubeEmulator
 from qwenops_testing.manifests import SERVING_IMAGE, expected_revision, qwen_deployment
 from qwenops_testing.operator import Operator, eventually
@@ -18,6 +26,7 @@ NS, NAME = "llm", "chat"
 COMMIT_A, COMMIT_B = "a" * 40, "b" * 40
 DEPLOYMENT_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments"
 SERVICE_PATH = f"/api/v1/namespaces/{NS}/services"
+QWD_PATH = f"/apis/qwenops.io/v1alpha1/namespaces/{NS}/qwendeployments"
 
 
 def manifest(commit: str = COMMIT_A, **spec: Any) -> dict[str, Any]:
@@ -243,6 +252,55 @@ async def test_deletion_removes_every_child(
         operator,
     )
     assert emulator.get_object("qwenops.io/v1alpha1/qwendeployments", NS, NAME) is None
+
+
+async def test_a_qwendeployment_never_carries_a_finalizer_and_is_deleted_without_the_operator(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
+    """As after `helm uninstall`: nothing waits for an operator that is gone."""
+    emulator.deployments_become_available = True
+    await client.apply_qwd(manifest())
+    await healthy(emulator, operator, revision())
+    await asyncio.sleep(2 * operator.resync_seconds)  # resync passes too, not only the create handler's
+    await operator.stop()
+
+    await client.delete(f"{QWD_PATH}/{NAME}")
+    await eventually(
+        lambda: (
+            emulator.get_object(QWDS, NS, NAME) is None
+            and not emulator.list_objects(DEPLOYMENTS)
+            and not emulator.list_objects(SERVICES)
+        ),
+        "the QwenDeployment and its children gone, with no operator running",
+    )
+    versions = emulator.versions(QWDS, NS, NAME)
+    assert len(versions) > 2  # created, then the operator's writes
+    assert [v["metadata"]["finalizers"] for v in versions if "finalizers" in v["metadata"]] == []
+
+
+async def test_the_finalizer_an_earlier_version_put_is_removed(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
+    """An upgrade leaves no finalizer behind: on a live object, nor on one deleted meanwhile."""
+    emulator.deployments_become_available = True
+    await operator.stop()
+    for name in (NAME, "gone"):
+        left_behind = manifest()
+        left_behind["metadata"].update(name=name, finalizers=[f"{naming.GROUP}/finalizer"])
+        await client.apply_qwd(left_behind)
+    await client.delete(f"{QWD_PATH}/gone")  # marked for deletion, held by the finalizer
+    assert emulator.get_object(QWDS, NS, "gone") is not None
+
+    await operator.start()
+    await eventually(
+        lambda: emulator.get_object(QWDS, NS, "gone") is None, "the deleted one released", operator
+    )
+    await healthy(emulator, operator, revision())
+    await eventually(
+        lambda: "finalizers" not in (emulator.get_object(QWDS, NS, NAME) or {})["metadata"],
+        "the live one's finalizer removed",
+        operator,
+    )
 
 
 async def test_changes_made_while_the_operator_was_down_are_applied_on_restart(

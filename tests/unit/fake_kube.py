@@ -143,6 +143,10 @@ class FakeKube:
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
         return self._patch(Write("patch_status", resource, namespace, name, body))
 
+    async def check_version(self, resource: Resource, namespace: str, name: str, resource_version: str) -> None:
+        body = {"metadata": {"resourceVersion": resource_version}}  # as Kube sends it: no `status` key
+        self._patch(Write("patch_status", resource, namespace, name, body))
+
     async def patch(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
         return self._patch(Write("patch", resource, namespace, name, dict(body)))
 
@@ -170,8 +174,8 @@ class FakeKube:
             raise KubeError(
                 409, "the object has been modified; please apply your changes to the latest version"
             )
-        if write.verb == "patch_status":
-            body = {"status": body.get("status")}  # the status subresource ignores everything else
+        if write.verb == "patch_status":  # the status subresource ignores everything else
+            body = {"status": body["status"]} if "status" in body else {}
         else:
             body.pop("status", None)
         patched = apply_merge_patch(found, body)

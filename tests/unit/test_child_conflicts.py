@@ -104,7 +104,7 @@ async def test_a_service_helm_made_without_an_owner_is_left_untouched() -> None:
 
 
 async def test_the_conflict_is_a_condition_an_event_and_what_the_phase_says() -> None:
-    done = await run(qwd(SPEC), helm_service(), passes=2)
+    done = await run(qwd(SPEC), helm_service())  # the first pass: its status write is no longer refused
     status = status_of(done.fake)
     found = conflict_of(status)
     assert found is not None and found["status"] == "True" and found["reason"] == "NameTaken"

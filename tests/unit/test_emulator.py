@@ -254,6 +254,24 @@ async def test_a_stale_resource_version_in_a_patch_is_a_conflict(api: Api) -> No
     assert current["spec"] == {"replicas": 2}
 
 
+async def test_a_status_patch_of_a_resource_version_alone_checks_it_and_writes_nothing(
+    api: Api, emulator: KubeEmulator
+) -> None:
+    """As the API server: the precondition is checked on the patched object, then a result equal to
+    the stored object is not written (no new resourceVersion, no event), status or not."""
+    created = await api.ok("POST", QWD, qwd())
+    rv = created["metadata"]["resourceVersion"]
+    checked = await api.ok("PATCH", f"{QWD}/chat/status", {"metadata": {"resourceVersion": rv}},
+                           content_type=MERGE_PATCH)
+    assert checked["metadata"]["resourceVersion"] == rv
+    assert "status" not in checked
+    async with api.watch(f"{QWD}?watch=true&resourceVersion={rv}&timeoutSeconds=0.3") as events:
+        assert await events() is None
+    await api.ok("PATCH", f"{QWD}/chat/status", {"status": {"phase": "P"}}, content_type=MERGE_PATCH)
+    status, answer = await api.patch(f"{QWD}/chat/status", {"metadata": {"resourceVersion": rv}})
+    assert (status, answer["reason"]) == (409, "Conflict")
+
+
 async def test_a_stale_resource_version_in_a_put_is_a_conflict(api: Api) -> None:
     created = await api.ok("POST", QWD, qwd())
     fresh = dict(created, spec={"replicas": 5})
@@ -528,6 +546,16 @@ async def test_deletion_waits_for_finalizers(api: Api) -> None:
         event = await events()
     assert event["type"] == "DELETED"
     assert (await api.get(f"{QWD}/chat"))[0] == 404
+
+
+async def test_every_version_of_an_object_is_kept_for_the_tests(api: Api, emulator: KubeEmulator) -> None:
+    assert emulator.versions(QWD_RESOURCE, "ns", "chat") == []
+    await api.ok("POST", QWD, qwd(metadata={"name": "chat", "finalizers": ["x/y"]}))
+    await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"finalizers": None}}, content_type=MERGE_PATCH)
+    versions = emulator.versions(QWD_RESOURCE, "ns", "chat")
+    assert [v["metadata"].get("finalizers") for v in versions] == [["x/y"], ["x/y"], None]
+    assert [bool(v["metadata"].get("deletionTimestamp")) for v in versions] == [False, True, True]
 
 
 async def test_removing_an_owner_deletes_its_dependents_transitively(api: Api) -> None:

@@ -1,10 +1,14 @@
-"""When passes run: a burst of child events shares one, the resync timer counts from the last one.
+"""When passes run: a burst of child events shares one, the resync loop looks at each object it was
+told of once a resync interval passed since the last pass, sooner when a pass asked.
 
 The pass itself (a `Triggers`' `run_pass`) is replaced by a fake that counts, and the API by an
 in-memory one (tests/unit/fake_kube.py); the scheduling around them is the operator's own.
 """
 
 import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -14,35 +18,73 @@ from qwenops.controller.config import OperatorConfig
 from qwenops.controller.triggers import Triggers
 from tests.unit.fake_kube import FakeKube
 
-CONFIG = OperatorConfig(resync_seconds=30, coalesce_seconds=0.05, metrics_port=0)
+CONFIG = OperatorConfig(
+    resync_seconds=30, first_look_seconds=0.05, min_requeue_seconds=0.05, coalesce_seconds=0.05, metrics_port=0
+)
 NS, NAME = "llm", "chat"
 
 
 class FakePasses:
-    """Stands in for one pass; `gate` (when set) holds each pass until it is opened."""
+    """Stands in for one pass; `gate` (when set) holds each pass until it is opened, `gates` the
+    passes of one object; `fail` makes each pass raise."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.of: Counter[str] = Counter()
+        self.ended = 0
         self.requeue: timedelta | None = None
         self.gate: asyncio.Event | None = None
+        self.gates: dict[str, asyncio.Event] = {}
+        self.fail = False
 
     async def run(self, client: Any, body: Any, config: Any, reader: Any, now: Any) -> timedelta | None:
+        name = body["metadata"]["name"]
         self.count += 1
-        if self.gate is not None:
-            await self.gate.wait()
-        return self.requeue
+        self.of[name] += 1
+        try:
+            for gate in (self.gate, self.gates.get(name)):
+                if gate is not None:
+                    await gate.wait()
+            if self.fail:
+                raise RuntimeError("the pass failed")
+            return self.requeue
+        finally:
+            self.ended += 1
 
 
 async def never_read(*_: Any) -> Any:
     raise AssertionError("no analysis in these tests")
 
 
-def qwd() -> dict[str, Any]:
+def qwd(name: str = NAME) -> dict[str, Any]:
     return {
         "apiVersion": "qwenops.io/v1alpha1",
         "kind": "QwenDeployment",
-        "metadata": {"namespace": NS, "name": NAME},
+        "metadata": {"namespace": NS, "name": name},
     }
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 5) -> None:
+    """Await a condition (the loop runs in the background), failing after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+    assert check(), what
+
+
+def resync_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "resync" and not task.done()]
+
+
+@asynccontextmanager
+async def resync_loop(triggers: Triggers) -> AsyncIterator[None]:
+    """The operator-wide resync loop, running for the test's block, then stopped as at exit."""
+    triggers.start_resync()
+    try:
+        yield
+    finally:
+        await triggers.stop_resync()
+        assert resync_tasks() == []
 
 
 @pytest.fixture
@@ -90,30 +132,90 @@ async def test_a_cancelled_poke_does_not_swallow_later_events(triggers: Triggers
 async def test_the_resync_counts_from_the_last_pass_whatever_started_it(
     triggers: Triggers, passes: FakePasses
 ) -> None:
-    wait, _ = triggers.when_due(NS, NAME)
-    assert wait <= 0  # never looked at: due now
+    assert triggers.when_due(NS, NAME) <= 0  # never looked at: due now
     await poke(triggers)
-    wait, _ = triggers.when_due(NS, NAME)
-    assert 29 < wait <= 30
+    assert 29 < triggers.when_due(NS, NAME) <= 30
     assert await triggers.reconcile(NS, NAME, when_due=True) is None
-    assert passes.count == 1  # the resync timer's pass found it not due: nothing read
+    assert passes.count == 1  # the resync loop's pass found it not due: nothing read
 
 
-async def test_a_sooner_look_wakes_the_resync_timer(triggers: Triggers, passes: FakePasses) -> None:
-    await poke(triggers)
-    wait, sooner = triggers.when_due(NS, NAME)
-    assert wait > 29 and not sooner.is_set()
-    passes.requeue = timedelta(seconds=2)  # e.g. a step's pause ends in 2 s
-    await poke(triggers)
-    assert sooner.is_set()
-    wait, _ = triggers.when_due(NS, NAME)
-    assert 1 < wait <= 2
+async def test_the_loop_looks_at_an_object_it_was_told_of_then_a_resync_interval_later(
+    triggers: Triggers, passes: FakePasses
+) -> None:
+    triggers.register(NS, NAME)
+    assert 0 < triggers.when_due(NS, NAME) <= CONFIG.first_look_seconds  # the handlers' pass comes first
+    async with resync_loop(triggers):
+        await until(lambda: passes.count == 1, "the first resync pass")
+        await until(lambda: triggers.when_due(NS, NAME) > 29, "the next one a resync interval later")
 
 
-async def test_a_failed_or_skipped_resync_pass_waits_a_resync_interval(triggers: Triggers) -> None:
-    triggers.defer_if_due(NS, NAME)  # e.g. the pass raised before it could say
-    wait, _ = triggers.when_due(NS, NAME)
-    assert 29 < wait <= 30
+async def test_a_sooner_look_wakes_the_resync_loop(triggers: Triggers, passes: FakePasses) -> None:
+    triggers.register(NS, NAME)
+    async with resync_loop(triggers):
+        await until(lambda: triggers.when_due(NS, NAME) > 29, "looked at: the loop sleeps 30 s")
+        passes.requeue = timedelta(seconds=0.1)  # e.g. a step's pause ends in 0.1 s
+        await poke(triggers)
+        await until(lambda: passes.count >= 3, "a pass 0.1 s later, not 30 s")
+
+
+async def test_a_failed_resync_pass_waits_a_resync_interval(triggers: Triggers, passes: FakePasses) -> None:
+    passes.fail = True
+    triggers.register(NS, NAME)
+    async with resync_loop(triggers):
+        await until(lambda: passes.ended == 1, "the first resync pass")
+        await until(lambda: triggers.when_due(NS, NAME) > 29, "the next one a resync interval later")
+        assert passes.count == 1  # never in a tight loop
+
+
+async def test_a_forgotten_object_is_not_looked_at_again(triggers: Triggers, passes: FakePasses) -> None:
+    """Forgotten (its deletion seen) while its resync pass runs: nothing brings it back."""
+    passes.gate = asyncio.Event()
+    triggers.register(NS, NAME)
+    async with resync_loop(triggers):
+        await until(lambda: passes.count == 1, "the resync pass started")
+        triggers.forget(NS, NAME)
+        passes.gate.set()
+        await until(lambda: passes.ended == 1, "the resync pass ended")
+        await asyncio.sleep(0)
+        assert not triggers.tracks(NS, NAME)
+
+
+async def test_one_objects_pass_does_not_hold_back_anothers(passes: FakePasses) -> None:
+    triggers = Triggers(FakeKube(qwd("chat"), qwd("code")), CONFIG, never_read, run_pass=passes.run)
+    passes.gates["chat"] = asyncio.Event()  # chat's pass hangs (a slow API, a slow Prometheus)
+    triggers.register(NS, "chat")
+    triggers.register(NS, "code")
+    async with resync_loop(triggers):
+        await until(lambda: passes.of["code"] == 1, "code's pass while chat's waits")
+        assert passes.ended == 1
+
+
+async def test_the_loop_runs_once_and_not_again_once_stopped(triggers: Triggers) -> None:
+    async with resync_loop(triggers):
+        triggers.start_resync()  # every QwenDeployment event starts it: one loop
+        assert len(resync_tasks()) == 1
+    triggers.start_resync()  # an event handled while the operator exits
+    assert resync_tasks() == []
+
+
+async def test_the_loop_starts_no_pass_while_the_operator_is_paused(passes: FakePasses) -> None:
+    """As kopf stops its handlers and daemons while its peering pauses the operator."""
+    running = asyncio.Event()  # kopf's pause, as the operator sees it: paused until set
+    triggers = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=passes.run, unpaused=running.wait)
+    triggers.register(NS, NAME)
+    async with resync_loop(triggers):
+        await asyncio.sleep(5 * CONFIG.first_look_seconds)  # due long ago, and nothing may happen
+        assert passes.count == 0
+        running.set()
+        await until(lambda: passes.count == 1, "the pass once resumed")
+
+
+async def test_stopping_the_loop_stops_its_passes(triggers: Triggers, passes: FakePasses) -> None:
+    passes.gate = asyncio.Event()  # never opened
+    triggers.register(NS, NAME)
+    async with resync_loop(triggers):
+        await until(lambda: passes.count == 1, "the resync pass started")
+    assert passes.ended == 1  # cancelled with the loop, not left running
 
 
 async def test_an_event_of_an_orphan_leaves_nothing_behind(passes: FakePasses) -> None:
@@ -129,5 +231,4 @@ async def test_each_triggers_keeps_its_own_objects(passes: FakePasses) -> None:
     other = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=passes.run)
     await poke(one)
     assert one.tracks(NS, NAME) and not other.tracks(NS, NAME)
-    wait, _ = other.when_due(NS, NAME)
-    assert wait <= 0
+    assert other.when_due(NS, NAME) <= 0

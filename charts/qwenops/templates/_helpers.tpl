@@ -52,13 +52,19 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 What the operator does in each namespace it watches, and nothing more (tests/chart/test_rbac.py
 derives the same list from operator/qwenops/ and fails when they part):
   - kopf lists and watches QwenDeployments, Deployments (child-changed) and Pods (pod-changed);
-    it patches QwenDeployments to keep its progress and finalizer in annotations;
+    it patches QwenDeployments to keep its progress in annotations (and to remove the finalizer
+    an earlier version of the operator put on them);
   - reconcile reads a QwenDeployment, writes its status subresource, lists its Deployments and
     Pods, creates, patches and deletes Deployments, reads, creates and patches Services, reads
     and patches the HTTPRoute a spec names;
+  - the children's ownerReferences set blockOwnerDeletion, which the OwnerReferencesPermission-
+    Enforcement admission plugin (OpenShift's default) allows only to whoever may update the
+    owner's finalizers subresource: update on qwendeployments/finalizers (no other write: it
+    grants nothing patch on qwendeployments does not already);
   - kopf posts core/v1 Events about each QwenDeployment.
 No Secrets: the model pods read the Hugging Face token Secret by secretKeyRef; the operator only
-writes its name into the pod template. No update (every write is a patch), no deletecollection.
+writes its name into the pod template. No other update (every write is a patch), no
+deletecollection.
 */}}
 {{- define "qwenops.rules" -}}
 - apiGroups: [qwenops.io]
@@ -67,6 +73,9 @@ writes its name into the pod template. No update (every write is a patch), no de
 - apiGroups: [qwenops.io]
   resources: [qwendeployments/status]
   verbs: [patch]
+- apiGroups: [qwenops.io]
+  resources: [qwendeployments/finalizers]
+  verbs: [update]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]

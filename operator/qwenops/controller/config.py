@@ -13,6 +13,9 @@ class OperatorConfig:
     resync_seconds: float = 30.0
     """How often every QwenDeployment's children are re-read, so drift is corrected: this long after
     the last look at the object, whatever started it."""
+    first_look_seconds: float = 1.0
+    """How long after the operator first sees a QwenDeployment its resync loop looks at it: the
+    create or resume handler's pass normally comes first, and then the object is not due yet."""
     min_requeue_seconds: float = 0.5
     """The shortest wait before a look the last pass asked for (a pause ending, a reading due)."""
     coalesce_seconds: float = 0.25

@@ -2,22 +2,29 @@
 
 The start-up handler builds the API client and the :class:`Triggers` around it once, and keeps
 them in kopf's operator-wide memo, which every handler gets (kopf copies it for each object,
-shallowly: all share the one Triggers).
+shallowly: all share the one Triggers). The first QwenDeployment the watch shows starts the
+Triggers' resync loop, inside kopf's handling of an object: the loop's passes post events with
+`kopf.event`, which only works in such a context (a task started at start-up has none). The loop
+pauses while kopf's peering pauses the operator, as kopf's own handlers do.
+
+No handler here makes kopf put a finalizer on a QwenDeployment (a daemon, a timer or a delete
+handler that is not optional would): deleting one never waits for a running operator, and the
+children go with it by their ownerReferences. kopf removes the finalizer (named in `configure`)
+that an earlier version of the operator put on objects, since no handler needs it any more.
 """
 
-import asyncio
 import logging
 from typing import Any
 
 import kopf
+from kopf._cogs.aiokits.aiotoggles import ToggleSet
+from kopf._core.engines import daemons as kopf_daemons
 
 from qwenops.api import naming
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.reader import prometheus_reader
 from qwenops.controller.triggers import Triggers
 from qwenops.io import kube, metrics
-
-log = logging.getLogger(__name__)
 
 CONFIG = OperatorConfig.from_env()
 READER = prometheus_reader(CONFIG)
@@ -29,6 +36,25 @@ CHILDREN: dict[str, Any] = {
 
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "pods"))
 
+# kopf pauses the whole operator while its peering says another operator acts (`qwenops run`
+# without --standalone): it stops its watch streams and its daemons. The resync loop pauses with
+# it, but kopf shows the pause nowhere public: the toggle kopf (1.45, `running.spawn_tasks`) hands
+# its daemon killer is kept here on the way. `configure` fails loudly if kopf no longer does so.
+_PAUSES: list[ToggleSet] = []
+_daemon_killer = kopf_daemons.daemon_killer
+
+
+def _keeping_the_pause(*, operator_paused: ToggleSet, **kwargs: Any) -> Any:
+    _PAUSES.append(operator_paused)
+    return _daemon_killer(operator_paused=operator_paused, **kwargs)
+
+
+kopf_daemons.daemon_killer = _keeping_the_pause
+
+
+async def _unpaused() -> None:
+    await _PAUSES[-1].wait_for(False)
+
 
 @kopf.on.startup(id="configure")
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -37,6 +63,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=naming.GROUP, key="last-handled-configuration"
     )
+    # No handler needs a finalizer; kopf removes one of this name (put by earlier versions) on sight.
     settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
     settings.peering.name = "qwenops"
     settings.posting.level = logging.INFO
@@ -45,8 +72,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     selector = ",".join(key if value is kopf.PRESENT else f"{key}={value}" for key, value in CHILDREN.items())
     for child in CHILD_RESOURCES:
         settings.watching.label_selectors[child] = selector
-    memo.triggers = Triggers(kube.Kube.connect(threads=CONFIG.api_threads), CONFIG, READER)
+    if not _PAUSES:
+        raise kopf.PermanentError("kopf hid its pause: the resync loop cannot follow it")
+    client = kube.Kube.connect(threads=CONFIG.api_threads)
+    memo.triggers = Triggers(client, CONFIG, READER, unpaused=_unpaused)
     metrics.serve(CONFIG.metrics_port)
+
+
+@kopf.on.cleanup(id="stop-resync")
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    await _triggers(memo).stop_resync()
 
 
 # A pass that failed (the API answered 5xx, a 409 on a child) is tried again in 5 s, not kopf's 60.
@@ -58,41 +93,26 @@ async def spec_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: A
     await _triggers(memo).reconcile(namespace, name)
 
 
-@kopf.daemon(*QWD, id="resync", initial_delay=1)
-async def resync(
-    stopped: kopf.DaemonStopped, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
-) -> None:
-    """Re-read the children once a resync interval passed without a look, sooner when a pause ends
-    or a reading is due."""
-    assert namespace is not None
+@kopf.on.event(*QWD, id="seen")
+async def seen(namespace: str | None, name: str, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Every QwenDeployment the watch shows (the initial listing too) is looked at by the resync
+    loop; one deleted is forgotten. Children carry ownerReferences: the API's garbage collector
+    removes them."""
+    assert namespace is not None  # QwenDeployments are namespaced
     triggers = _triggers(memo)
-    while not stopped:
-        wait, sooner = triggers.when_due(namespace, name)
-        if wait > 0:
-            await _sleep(stopped, sooner, wait)
-            continue
-        try:
-            await triggers.reconcile(namespace, name, when_due=True)
-        except Exception:  # logged and counted; the next pass tries again
-            log.exception("reconcile of %s/%s failed", namespace, name)
-        triggers.defer_if_due(namespace, name)
-
-
-async def _sleep(stopped: kopf.DaemonStopped, sooner: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less when the daemon is stopped or `sooner` is set."""
-    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(sooner.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+    triggers.start_resync()
+    if type == "DELETED":
+        triggers.forget(namespace, name)
+        metrics.forget(namespace, name)
+    else:
+        triggers.register(namespace, name)
 
 
 @kopf.on.event(*CHILD_RESOURCES[0], labels=CHILDREN, id="child-changed")
 async def child_changed(
     namespace: str | None, labels: kopf.Labels, type: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    if not type or namespace is None:  # the initial listing: resume and the resync daemon cover it
+    if not type or namespace is None:  # the initial listing: resume and the resync loop cover it
         return
     await _triggers(memo).poke(namespace, labels[naming.LABEL_DEPLOYMENT])
 
@@ -105,14 +125,6 @@ async def pod_changed(
     if not type or namespace is None:
         return
     await _triggers(memo).poke(namespace, labels[naming.LABEL_DEPLOYMENT])
-
-
-@kopf.on.delete(*QWD, id="delete", optional=True)
-async def deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    assert namespace is not None
-    # Children carry owner references: the API's garbage collector removes them.
-    _triggers(memo).forget(namespace, name)
-    metrics.forget(namespace, name)
 
 
 def _triggers(memo: kopf.Memo) -> Triggers:

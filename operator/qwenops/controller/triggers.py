@@ -1,17 +1,23 @@
 """When passes run: one :class:`Triggers` holds what the operator keeps per QwenDeployment between
 passes, and starts each pass on a fresh read of the object.
 
-Every trigger (create, update, resume, the resync timer, a child Deployment's or Pod's event)
+Every trigger (create, update, resume, the resync loop, a child Deployment's or Pod's event)
 lands in :meth:`Triggers.reconcile`. The object is re-read under a per-object lock, so two
 triggers never act on the same stale snapshot.
 
 Child events come in bursts (a new Deployment's own event, its status, each pod created, then
-each pod's status): :meth:`Triggers.poke` gives a burst one pass. The resync timer counts from
-the last pass, whatever started it (:meth:`Triggers.when_due`): an object is looked at again
-once a resync interval has passed without a look, or when the last pass asked for it sooner.
+each pod's status): :meth:`Triggers.poke` gives a burst one pass. One resync loop for the whole
+operator (:meth:`Triggers.resync`) looks at every object it was told of (:meth:`Triggers.register`)
+once a resync interval has passed without a look, whatever started the last one, or sooner when
+the last pass asked for it (:meth:`Triggers.when_due`). It is no kopf daemon or timer: those make
+kopf put a finalizer on every object, and deleting one would then wait for a running operator.
 """
 
 import asyncio
+import contextlib
+import functools
+import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,8 +29,17 @@ from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.render.desired import Manifest
 
+log = logging.getLogger(__name__)
+
 Pass = Callable[[kube.KubeClient, Manifest, OperatorConfig, Reader, datetime], Awaitable[timedelta | None]]
 """One pass over an object as read: (client, body, config, reader, now) -> when to look again."""
+
+Unpaused = Callable[[], Awaitable[None]]
+"""Returns once the operator is not paused (kopf's peering pauses it while another operator acts)."""
+
+
+async def never_paused() -> None:
+    """Running standalone, or in a test."""
 
 
 @dataclass
@@ -36,8 +51,6 @@ class _Tracked:
     """Event-loop time when the next pass is due: a resync interval after the last pass, or sooner."""
     poked: bool = False
     """A coalesced pass is waiting to start: a child event now rides along with it."""
-    sooner: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when `due` moves earlier, to wake the resync timer."""
 
 
 class Triggers:
@@ -49,12 +62,18 @@ class Triggers:
         config: OperatorConfig,
         reader: Reader,
         run_pass: Pass = reconcile.reconcile,
+        unpaused: Unpaused = never_paused,
     ) -> None:
         self.client = client
         self.config = config
         self.reader = reader
         self.run_pass = run_pass
+        self.unpaused = unpaused
         self._tracked: dict[tuple[str, str], _Tracked] = {}
+        self._wake = asyncio.Event()
+        """Set when an object falls due before the resync loop's next wake-up."""
+        self._next_wake = -math.inf  # event-loop time; the loop is not waiting yet
+        self._resync: asyncio.Task[None] | None = None
 
     def _track(self, namespace: str, name: str) -> _Tracked:
         return self._tracked.setdefault((namespace, name), _Tracked())
@@ -63,8 +82,14 @@ class Triggers:
         """Whether anything is kept in memory for the object."""
         return (namespace, name) in self._tracked
 
+    def register(self, namespace: str, name: str) -> None:
+        """Have the resync loop look at the object: soon when it is new here (`first_look_seconds`),
+        then a resync interval after each pass."""
+        if not self.tracks(namespace, name):
+            self._schedule(self._track(namespace, name), self.config.first_look_seconds)
+
     def forget(self, namespace: str, name: str) -> None:
-        """Drop what is kept in memory for a deleted object."""
+        """Drop what is kept in memory for a deleted object; the resync loop no longer looks at it."""
         self._tracked.pop((namespace, name), None)
 
     async def reconcile(self, namespace: str, name: str, *, when_due: bool = False) -> timedelta | None:
@@ -116,23 +141,79 @@ class Triggers:
             tracked.poked = False  # never leave later events riding on a pass that will not come
             raise
 
-    def when_due(self, namespace: str, name: str) -> tuple[float, asyncio.Event]:
-        """Seconds until the object's next resync pass is due (<= 0: now), and an event set if that
-        moves earlier meanwhile (cleared here, so a waiter misses no change after this call)."""
-        tracked = self._track(namespace, name)
-        tracked.sooner.clear()
-        return tracked.due - asyncio.get_running_loop().time(), tracked.sooner
+    def when_due(self, namespace: str, name: str) -> float:
+        """Seconds until the object's next resync pass is due (<= 0: now; never looked at: now)."""
+        tracked = self._tracked.get((namespace, name))
+        return 0.0 if tracked is None else tracked.due - asyncio.get_running_loop().time()
 
     def defer_if_due(self, namespace: str, name: str) -> None:
         """After a resync pass that did not say when to look next (it failed, or the object is being
-        deleted): in a resync interval, never in a tight loop."""
-        tracked = self._track(namespace, name)
-        if asyncio.get_running_loop().time() >= tracked.due:
+        deleted): in a resync interval, never in a tight loop. A forgotten object stays forgotten."""
+        tracked = self._tracked.get((namespace, name))
+        if tracked is not None and asyncio.get_running_loop().time() >= tracked.due:
             self._schedule(tracked, self.config.resync_seconds)
+
+    def start_resync(self) -> None:
+        """Run the resync loop in a task, unless it runs or was stopped; a loop that failed (a bug)
+        is logged and started again. Its passes post events with `kopf.event`, which works in the
+        context kopf handles an object in (a task runs in a copy of the context it was started
+        from): start it from a handler."""
+        if self._resync is not None and self._resync.done() and not self._resync.cancelled():
+            log.error("the resync loop failed; starting it again", exc_info=self._resync.exception())
+            self._resync = None
+        if self._resync is None:
+            self._resync = asyncio.create_task(self.resync(), name="resync")
+
+    async def stop_resync(self) -> None:
+        """Cancel the resync loop, if started, and its passes in flight."""
+        if self._resync is not None:
+            self._resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync
+
+    async def resync(self) -> None:
+        """The resync loop: run each registered object's pass once due, each in a task of its own (a
+        slow one holds back no other), never while the operator is paused, until cancelled, which
+        cancels the passes in flight."""
+        loop = asyncio.get_running_loop()
+        running: dict[tuple[str, str], asyncio.Task[None]] = {}
+        try:
+            while True:
+                await self.unpaused()
+                self._wake.clear()
+                now = loop.time()
+                self._next_wake = now + self.config.resync_seconds
+                for key, tracked in list(self._tracked.items()):
+                    if key in running:
+                        continue  # looked at again once its pass ends (which wakes the loop)
+                    if tracked.due <= now:
+                        running[key] = task = asyncio.create_task(self._resync_pass(*key))
+                        task.add_done_callback(functools.partial(self._pass_ended, running, key))
+                    else:
+                        self._next_wake = min(self._next_wake, tracked.due)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._next_wake - now)
+        finally:
+            self._next_wake = -math.inf
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _resync_pass(self, namespace: str, name: str) -> None:
+        try:
+            await self.reconcile(namespace, name, when_due=True)
+        except Exception:  # logged and counted; the next pass tries again
+            log.exception("reconcile of %s/%s failed", namespace, name)
+        self.defer_if_due(namespace, name)
+
+    def _pass_ended(
+        self, running: dict[tuple[str, str], asyncio.Task[None]], key: tuple[str, str], _: object
+    ) -> None:
+        running.pop(key, None)
+        self._wake.set()
 
     def _schedule(self, tracked: _Tracked, seconds: float) -> None:
         seconds = min(self.config.resync_seconds, max(seconds, self.config.min_requeue_seconds))
-        due = asyncio.get_running_loop().time() + seconds
-        if due < tracked.due:
-            tracked.sooner.set()
-        tracked.due = due
+        tracked.due = asyncio.get_running_loop().time() + seconds
+        if tracked.due < self._next_wake:
+            self._wake.set()

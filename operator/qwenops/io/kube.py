@@ -120,6 +120,10 @@ class KubeClient(Protocol):
         self, resource: Resource, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
     ) -> Manifest: ...
 
+    async def check_version(
+        self, resource: Resource, namespace: str, name: str, resource_version: str
+    ) -> None: ...
+
     async def patch(
         self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]
     ) -> Manifest: ...
@@ -297,6 +301,24 @@ class Kube:
             body=body, content_type=MERGE_PATCH,
         )  # fmt: skip
         return patched
+
+    async def check_version(
+        self, resource: Resource, namespace: str, name: str, resource_version: str
+    ) -> None:
+        """KubeError(409) if the object was written since `resource_version` was read; writes nothing.
+
+        A merge patch of the status subresource carrying `metadata.resourceVersion` and no `status`
+        key (`status: {}` would give an object without status one, and a new resourceVersion). The
+        API server applies a patch to the object it holds, then its store (registry/generic's
+        Store.Update, inside storage's GuaranteedUpdate) refuses the result with 409 Conflict when
+        its resourceVersion is not the stored one; a result equal to the stored object is not
+        written at all (etcd3's GuaranteedUpdate returns the existing object, and field management
+        leaves managedFields alone when no field was set): no new resourceVersion, no watch event.
+        """
+        body = {"metadata": {"resourceVersion": resource_version}}
+        await asyncio.to_thread(
+            self._call, "PATCH", resource.path(namespace, name, "status"), body=body, content_type=MERGE_PATCH
+        )
 
     async def patch(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
         """A merge patch; carry `metadata.resourceVersion` in `body` to make it conditional."""

@@ -29,7 +29,8 @@ relies on:
 * a simulated Deployment controller (off by default; controllers.py), see
   :attr:`KubeEmulator.deployments_become_available` and
   :meth:`KubeEmulator.set_deployment_ready`;
-* a request log: :meth:`KubeEmulator.request_log` and :meth:`KubeEmulator.writes`.
+* a request log: :meth:`KubeEmulator.request_log` and :meth:`KubeEmulator.writes`; every
+  stored version of an object: :meth:`KubeEmulator.versions`.
 
 Start it with :func:`run_emulator`; give a subprocess (e.g. ``kopf run``) a
 kubeconfig from :func:`write_kubeconfig`; run it standalone with

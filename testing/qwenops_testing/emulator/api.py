@@ -82,6 +82,14 @@ class KubeEmulator(DispatchingEmulator):
         res = resource if isinstance(resource, kmock.resource) else kmock.resource(resource)
         return self._store.current((res, namespace, name))
 
+    def versions(self, resource: str | kmock.resource, namespace: str | None, name: str) -> list[Body]:
+        """Every version of the object the store kept (copies), oldest first: each write's result,
+        its marking for deletion included (its removal is no version); empty when it never existed."""
+        key = (kmock.resource(resource), namespace, name)
+        if key not in self.objects:
+            return []
+        return [copy.deepcopy(dict(v)) for v in self.objects[key].history if v is not None]
+
     def list_objects(self, resource: str | kmock.resource) -> list[Body]:
         """Every existing object of a resource (copies), sorted by namespace and name."""
         return [copy.deepcopy(obj) for _, obj in self._store.live_in(kmock.resource(resource))]
