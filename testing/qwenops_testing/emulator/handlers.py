@@ -9,6 +9,7 @@ from typing import Any
 import kmock
 
 from qwenops_testing.emulator import patches, watches
+from qwenops_testing.emulator.collector import delete_options
 from qwenops_testing.emulator.errors import bad_request, not_found, not_found_resource, not_found_subresource
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.request_log import content_type
@@ -56,7 +57,7 @@ class ApiHandlers:
         key = self._key(request)
         _check_write(request)
         self._existing(key, request.subresource)
-        return self.store.delete(key, request.data)
+        return self.store.delete(key, delete_options(request.data, request.params))
 
     # -- reads -----------------------------------------------------------------------------------
 
