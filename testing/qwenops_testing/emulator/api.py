@@ -9,10 +9,12 @@ from typing import Any
 import attrs
 import kmock
 
-from qwenops_testing.emulator.controllers import DeploymentController
+from qwenops_testing.emulator.controllers import ControllerManager
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
 from qwenops_testing.emulator.handlers import ApiHandlers
+from qwenops_testing.emulator.kubelet import PodTiming
+from qwenops_testing.emulator.nodes import Nodes
 from qwenops_testing.emulator.objects import Body
 from qwenops_testing.emulator.patches import merge_patch
 from qwenops_testing.emulator.request_log import RecordedRequest
@@ -31,7 +33,8 @@ class KubeEmulator(DispatchingEmulator):
 
     _store: Store = attrs.field(init=False)
     _handlers: ApiHandlers = attrs.field(init=False)
-    _controller: DeploymentController = attrs.field(init=False)
+    _controller: ControllerManager = attrs.field(init=False)
+    _nodes: Nodes = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -39,7 +42,8 @@ class KubeEmulator(DispatchingEmulator):
         # and those of objects stored kmock-style, served as kmock would serve them.
         self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
         self._handlers = ApiHandlers(self._store)
-        self._controller = DeploymentController(self._store)
+        self._controller = ControllerManager(self._store)
+        self._nodes = Nodes(self._store)
         # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
         self.fallback[kmock.method.PUT] << self._serve_replace
 
@@ -50,6 +54,13 @@ class KubeEmulator(DispatchingEmulator):
     def close(self) -> None:
         """End every open watch stream (done by :func:`run_emulator` on exit)."""
         self._store.log.close()
+
+    def start_controllers(self) -> None:
+        """Run the simulated controllers in the running event loop (done by :func:`run_emulator`)."""
+        self._controller.start()
+
+    async def stop_controllers(self) -> None:
+        await self._controller.stop()
 
     # -- the request log -------------------------------------------------------------------------
 
@@ -102,14 +113,15 @@ class KubeEmulator(DispatchingEmulator):
             raise not_found(key[0], name)
         return copy.deepcopy(self._store.update(key, old, merge_patch(old, patch), None))
 
-    # -- the simulated Deployment controller (controllers.py) ------------------------------------
+    # -- the simulated controllers (controllers.py) -------------------------------------------------
 
     @property
     def deployments_become_available(self) -> bool:
-        """When True, every Deployment's status says its pods are all ready and available.
+        """When True, every Deployment's pods run and become ready, and its status says so.
 
-        Setting it applies at once to the existing Deployments, and to each later write of one.
-        Turning it off leaves the statuses as they are (the pods keep running).
+        Setting it applies to the existing Deployments, and to each later write of one, a moment
+        later (the controllers run in the background, as in a cluster). Turning it off leaves
+        the Deployments and their pods as they are.
         """
         return self._controller.available_by_default
 
@@ -118,7 +130,7 @@ class KubeEmulator(DispatchingEmulator):
         self._controller.available_by_default = value
 
     def set_deployment_ready(self, namespace: str, name: str, ready: bool | None) -> None:
-        """Hold one Deployment ready (True) or unready (False) whatever the default says.
+        """Hold one Deployment's pods ready (True) or running unready (False) whatever the default says.
 
         The choice stays until changed, also for a Deployment created later; None
         hands it back to :attr:`deployments_become_available`.
@@ -129,16 +141,66 @@ class KubeEmulator(DispatchingEmulator):
         """Give every pod of one Deployment this status, as its kubelet would write it.
 
         For a pod stuck in an init container, or one whose container failed. None
-        hands the pods back to the Deployment's readiness. The Deployment's own
-        status still follows :meth:`set_deployment_ready`.
+        hands the pods back to the Deployment's readiness; the Deployment's status
+        follows its pods'.
         """
         self._controller.set_pod_status(namespace, deployment, status)
+
+    @property
+    def pod_timing(self) -> PodTiming:
+        """How long pods take to start, load and stop (kubelet.py); change its fields at will."""
+        return self._controller.timing
+
+    # -- nodes, the scheduler and evictions (nodes.py, scheduler.py) -------------------------------
+
+    def add_nodes(
+        self, count: int, *, gpus: int, labels: Mapping[str, str] | None = None,
+        taints: list[Mapping[str, Any]] | None = None, prefix: str = "gpu-node",
+    ) -> list[str]:
+        """Add `count` Ready nodes with `gpus` ``nvidia.com/gpu`` each: from the first node on, pods
+        are scheduled onto nodes with room for them (the default, without nodes: unlimited)."""
+        return self._nodes.add(count, gpus=gpus, labels=labels or {}, taints=taints or [], prefix=prefix)
+
+    def evict_pod(self, namespace: str, name: str) -> Body:
+        """Evict a pod as the Eviction subresource does: it terminates within its grace period."""
+        return self._nodes.evict(namespace, name)
+
+    def drain_node(self, name: str) -> list[str]:
+        """``kubectl drain``: cordon the node, then evict every pod on it; the pods' names."""
+        return self._nodes.drain(name)
+
+    # -- the change log: compaction and bookmarks (watches.py) -------------------------------------
+
+    def compact(self, *, expire_watches: bool = True) -> None:
+        """Compact the whole change log now: a watch from an earlier resourceVersion answers 410
+        Gone; with `expire_watches`, every open stream ends with one too."""
+        self._store.log.compact(expire_watches=expire_watches)
+
+    @property
+    def compaction_window(self) -> float | None:
+        """Seconds of changes kept for the watches (None, the default: all of them)."""
+        return self._store.log.window
+
+    @compaction_window.setter
+    def compaction_window(self, seconds: float | None) -> None:
+        self._store.log.window = seconds
+
+    @property
+    def bookmark_interval(self) -> float:
+        """Seconds of silence after which a watch that allows bookmarks gets one (default 60)."""
+        return self._store.log.bookmark_interval
+
+    @bookmark_interval.setter
+    def bookmark_interval(self, seconds: float) -> None:
+        self._store.log.bookmark_interval = seconds
 
     # -- kmock's fallbacks: what a request no reaction of a test answered gets (handlers.py) ----
     # kmock registers these methods as its fallback reactions: overriding them is how a subclass
     # changes what they serve (kmock's docstring invites it; the names are private all the same).
 
     async def _serve_create(self, request: kmock.Request) -> kmock.Response:
+        if request.subresource == "eviction":
+            return kmock.Response(status=201, payload=self._nodes.evict_request(request))
         return await self._handlers.create(request)
 
     async def _serve_update(self, request: kmock.Request) -> Body:

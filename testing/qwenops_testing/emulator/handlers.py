@@ -93,7 +93,8 @@ class ApiHandlers:
                 for key, obj in self.store.live_in(scope.resource, scope.namespace)
                 if scope.sees(key[0], obj)
             ],
-            bookmark=lambda: self._bookmark(scope.resource),
+            bookmark=lambda initial: self._bookmark(scope.resource, initial=initial),
+            bookmarks=request.params.get("allowWatchBookmarks") == "true",
         )
 
     # -- parts -----------------------------------------------------------------------------------
@@ -128,15 +129,11 @@ class ApiHandlers:
             raise bad_request(str(e)) from e
         return Scope(request.resource, request.namespace, request.name, selector)
 
-    def _bookmark(self, resource: kmock.resource) -> Body:
-        return {
-            "apiVersion": api_version(resource),
-            "kind": self.catalog.kind(resource),
-            "metadata": {
-                "resourceVersion": str(self.store.log.rv),
-                "annotations": {"k8s.io/initial-events-end": "true"},
-            },
-        }
+    def _bookmark(self, resource: kmock.resource, *, initial: bool) -> Body:
+        meta: Body = {"resourceVersion": str(self.store.log.rv)}
+        if initial:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"apiVersion": api_version(resource), "kind": self.catalog.kind(resource), "metadata": meta}
 
 
 def _check_write(request: kmock.Request) -> None:
