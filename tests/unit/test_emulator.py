@@ -35,9 +35,11 @@ from tests.unit.emulator_http import (
     QWD_RESOURCE,
     REPO,
     Api,
+    Json,
     deployment,
     owner_ref,
     qwd,
+    until,
 )
 
 
@@ -557,11 +559,13 @@ async def test_deployments_become_available_like_the_real_controller_says(
     emulator.deployments_become_available = True
     created = await api.ok("POST", DEPLOY, deployment(replicas=3))
     assert "status" not in created  # the controller writes after the create, as in a cluster
-    rv = created["metadata"]["resourceVersion"]
-    async with api.watch(f"{DEPLOY}?watch=true&resourceVersion={rv}") as events:
-        event = await events()
-    assert event["type"] == "MODIFIED"
-    status = event["object"]["status"]
+
+    async def available() -> Json:
+        _, fetched = await api.get(f"{DEPLOY}/web")
+        status = fetched.get("status") or {}
+        return status if status.get("availableReplicas") == 3 else None
+
+    status = await until(available, "3 available replicas")
     assert status["observedGeneration"] == 1
     assert {k: status[k] for k in ("replicas", "readyReplicas", "availableReplicas",
                                    "updatedReplicas")} == dict.fromkeys(
@@ -569,10 +573,16 @@ async def test_deployments_become_available_like_the_real_controller_says(
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions == {"Available": ("True", "MinimumReplicasAvailable"),
                           "Progressing": ("True", "NewReplicaSetAvailable")}
-    await api.ok("PATCH", f"{DEPLOY}/web", {"spec": {"replicas": 4}}, content_type=MERGE_PATCH)
-    _, fetched = await api.get(f"{DEPLOY}/web")
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", {"spec": {"replicas": 4}}, content_type=MERGE_PATCH)
+    assert patched["metadata"]["generation"] == 2
+    assert patched["status"]["observedGeneration"] == 1  # the controller has not seen it yet
+
+    async def scaled() -> Json:
+        _, fetched = await api.get(f"{DEPLOY}/web")
+        return fetched if fetched["status"].get("availableReplicas") == 4 else None
+
+    fetched = await until(scaled, "4 available replicas")
     assert fetched["status"]["observedGeneration"] == fetched["metadata"]["generation"] == 2
-    assert fetched["status"]["availableReplicas"] == 4
 
 
 async def test_switching_the_controller_on_marks_existing_deployments(
@@ -580,8 +590,12 @@ async def test_switching_the_controller_on_marks_existing_deployments(
 ) -> None:
     await api.ok("POST", DEPLOY, deployment())
     emulator.deployments_become_available = True
-    _, fetched = await api.get(f"{DEPLOY}/web")
-    assert fetched["status"]["availableReplicas"] == 2
+
+    async def available() -> bool:
+        _, fetched = await api.get(f"{DEPLOY}/web")
+        return (fetched.get("status") or {}).get("availableReplicas") == 2
+
+    await until(available, "2 available replicas")
 
 
 async def test_one_deployment_can_be_held_unready_and_released(
@@ -590,14 +604,19 @@ async def test_one_deployment_can_be_held_unready_and_released(
     emulator.deployments_become_available = True
     emulator.set_deployment_ready("ns", "canary", False)  # before it exists
     await api.ok("POST", DEPLOY, deployment("canary"))
-    _, held = await api.get(f"{DEPLOY}/canary")
-    assert "availableReplicas" not in held["status"]  # the API omits zero counts
-    assert held["status"]["unavailableReplicas"] == 2
-    available = next(c for c in held["status"]["conditions"] if c["type"] == "Available")
+
+    async def status_where(check: Callable[[Json], bool]) -> Json:
+        _, fetched = await api.get(f"{DEPLOY}/canary")
+        status = fetched.get("status") or {}
+        return status if check(status) else None
+
+    held = await until(lambda: status_where(lambda s: s.get("replicas") == 2), "2 pods running unready")
+    assert "availableReplicas" not in held  # the API omits zero counts
+    assert held["unavailableReplicas"] == 2
+    available = next(c for c in held["conditions"] if c["type"] == "Available")
     assert (available["status"], available["reason"]) == ("False", "MinimumReplicasUnavailable")
     emulator.set_deployment_ready("ns", "canary", True)
-    _, released = await api.get(f"{DEPLOY}/canary")
-    assert released["status"]["availableReplicas"] == 2
+    await until(lambda: status_where(lambda s: s.get("availableReplicas") == 2), "released")
     emulator.deployments_become_available = False
     emulator.set_deployment_ready("ns", "canary", None)  # back to the default: left alone
     _, after = await api.get(f"{DEPLOY}/canary")
@@ -684,8 +703,12 @@ async def test_the_cli_serves_and_marks_deployments_available(tmp_path: Path) ->
             api = Api(session)
             await api.ok("POST", DEPLOY, deployment())
             await api.ok("POST", "/api/v1/namespaces/ns/configmaps", {"metadata": {"name": "c"}})
-            _, fetched = await api.get(f"{DEPLOY}/web")
-        assert fetched["status"]["availableReplicas"] == 2
+
+            async def available() -> bool:
+                _, fetched = await api.get(f"{DEPLOY}/web")
+                return (fetched.get("status") or {}).get("availableReplicas") == 2
+
+            await until(available, "2 available replicas")
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=20) == 0
     finally:
@@ -775,7 +798,9 @@ async def test_kopf_runs_end_to_end(
         child = emulator.get_object(deployments, "ns", "chat-web")
         assert child is not None
         assert child["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
-        assert child["status"]["availableReplicas"] == 2
+        await _eventually(
+            lambda: ((emulator.get_object(deployments, "ns", "chat-web") or {}).get("status") or {}).get(
+                "availableReplicas") == 2, "2 available replicas", log)
         stored = emulator.get_object(qwds, "ns", "chat") or {}
         assert stored["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
 
