@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -20,6 +21,8 @@ from qwenops_testing.emulator.patches import merge_patch
 from qwenops_testing.emulator.request_log import RecordedRequest
 from qwenops_testing.emulator.resources import Catalog, ResourceSpec
 from qwenops_testing.emulator.store import Store
+
+_EVICTION = re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/eviction")
 
 
 @attrs.define(kw_only=True)
@@ -46,6 +49,8 @@ class KubeEmulator(DispatchingEmulator):
         self._nodes = Nodes(self._store)
         # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
         self.fallback[kmock.method.PUT] << self._serve_replace
+        # A POST to a named object is no verb kmock knows: the Eviction subresource is served here.
+        self.fallback["post", _EVICTION] << self._serve_eviction
 
     def declare(self, *specs: ResourceSpec) -> None:
         """Serve these resources (discovery, CRUD, watch)."""
@@ -199,9 +204,10 @@ class KubeEmulator(DispatchingEmulator):
     # changes what they serve (kmock's docstring invites it; the names are private all the same).
 
     async def _serve_create(self, request: kmock.Request) -> kmock.Response:
-        if request.subresource == "eviction":
-            return kmock.Response(status=201, payload=self._nodes.evict_request(request))
         return await self._handlers.create(request)
+
+    async def _serve_eviction(self, request: kmock.Request) -> kmock.Response:
+        return kmock.Response(status=201, payload=self._nodes.evict_request(request))
 
     async def _serve_update(self, request: kmock.Request) -> Body:
         return await self._handlers.patch(request)
