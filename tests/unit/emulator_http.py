@@ -30,8 +30,13 @@ class Api:
         self.session = session
 
     async def call(
-        self, method: str, path: str, body: Json = None, *,
-        content_type: str = "application/json", raw: str | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Json = None,
+        *,
+        content_type: str = "application/json",
+        raw: str | None = None,
     ) -> tuple[int, Json]:
         data = raw if raw is not None else (None if body is None else json.dumps(body))
         headers = {"Content-Type": content_type} if data is not None else {}
@@ -47,9 +52,7 @@ class Api:
     async def put(self, path: str, body: Json) -> tuple[int, Json]:
         return await self.call("PUT", path, body)
 
-    async def patch(
-        self, path: str, body: Json, content_type: str = MERGE_PATCH
-    ) -> tuple[int, Json]:
+    async def patch(self, path: str, body: Json, content_type: str = MERGE_PATCH) -> tuple[int, Json]:
         return await self.call("PATCH", path, body, content_type=content_type)
 
     async def delete(self, path: str, body: Json = None) -> tuple[int, Json]:
@@ -74,25 +77,39 @@ class Api:
 
 
 def qwd(name: str = "chat", **extra: Json) -> Json:
-    return {"apiVersion": "qwenops.io/v1alpha1", "kind": "QwenDeployment",
-            "metadata": {"name": name}, "spec": {"replicas": 1}, **extra}
+    return {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"name": name},
+        "spec": {"replicas": 1},
+        **extra,
+    }
 
 
 def deployment(name: str = "web", replicas: int = 2, **metadata: Json) -> Json:
     labels = {"app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, **metadata},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, **metadata},
         "spec": {
-            "replicas": replicas, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels},
-                         "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+            },
         },
     }
 
 
 def owner_ref(owner: Json) -> Json:
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+    }
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10) -> Any:

@@ -36,8 +36,10 @@ async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
 
 def rolling(replicas: int, surge: Any, unavailable: Any, **spec: Any) -> Json:
     body = deployment(replicas=replicas)
-    body["spec"]["strategy"] = {"type": "RollingUpdate",
-                                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}
+    body["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+    }
     body["spec"].update(spec)
     return body
 
@@ -67,8 +69,9 @@ def condition(status: Json, type_: str) -> Json:
 
 
 async def new_image(api: Api, image: str, name: str = "web") -> None:
-    await api.patch(f"{DEPLOY}/{name}", {"spec": {"template": {"spec": {"containers": [
-        {"name": "c", "image": image}]}}}})
+    await api.patch(
+        f"{DEPLOY}/{name}", {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}
+    )
 
 
 async def test_a_deployment_owns_a_replicaset_per_template_which_owns_the_pods(api: Api) -> None:
@@ -79,19 +82,31 @@ async def test_a_deployment_owns_a_replicaset_per_template_which_owns_the_pods(a
     template_hash = rs_meta["labels"]["pod-template-hash"]
     assert re.fullmatch(r"[bcdfghjklmnpqrstvwxz2456789]{6,10}", template_hash)
     assert rs_meta["name"] == f"web-{template_hash}"
-    assert rs_meta["ownerReferences"] == [{
-        "apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": created["metadata"]["uid"],
-        "controller": True, "blockOwnerDeletion": True}]
+    assert rs_meta["ownerReferences"] == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "web",
+            "uid": created["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert replicaset["spec"]["selector"]["matchLabels"] == {"app": "web", "pod-template-hash": template_hash}
     assert replicaset["status"]["availableReplicas"] == 3
     pods = await listed(api, PODS)
     assert len(pods) == 3
     for pod in pods:
-        assert re.fullmatch(rf"web-{template_hash}-[bcdfghjklmnpqrstvwxz2456789]{{5}}", pod["metadata"]["name"])
+        assert re.fullmatch(
+            rf"web-{template_hash}-[bcdfghjklmnpqrstvwxz2456789]{{5}}", pod["metadata"]["name"]
+        )
         assert pod["metadata"]["ownerReferences"][0]["uid"] == rs_meta["uid"]
         assert pod["metadata"]["labels"]["pod-template-hash"] == template_hash
         assert pod["spec"]["nodeName"]  # scheduled
-    assert condition(status, "Progressing")["message"] == f'ReplicaSet "{rs_meta["name"]}" has successfully progressed.'
+    assert (
+        condition(status, "Progressing")["message"]
+        == f'ReplicaSet "{rs_meta["name"]}" has successfully progressed.'
+    )
     assert condition(status, "Available")["message"] == "Deployment has minimum availability."
 
 
@@ -104,7 +119,9 @@ async def test_observed_generation_lags_until_the_controller_has_seen_the_change
     await deployment_status(api, lambda s: s.get("observedGeneration") == 2, "generation 2 observed")
 
 
-async def test_each_pod_becomes_ready_on_its_own_after_its_load_delay(api: Api, emulator: KubeEmulator) -> None:
+async def test_each_pod_becomes_ready_on_its_own_after_its_load_delay(
+    api: Api, emulator: KubeEmulator
+) -> None:
     emulator.pod_timing.load_seconds = 0.3
     async with api.watch(f"{PODS}?watch=true") as events:
         await api.ok("POST", DEPLOY, deployment(replicas=2))
@@ -140,8 +157,12 @@ async def test_a_rolling_update_stays_within_max_surge_and_max_unavailable(
         while True:
             status = (await events())["object"].get("status") or {}
             seen.append(status)
-            if status.get("updatedReplicas") == 3 and status.get("replicas") == 3 and status.get(
-                    "availableReplicas") == 3 and status.get("observedGeneration") == 2:
+            if (
+                status.get("updatedReplicas") == 3
+                and status.get("replicas") == 3
+                and status.get("availableReplicas") == 3
+                and status.get("observedGeneration") == 2
+            ):
                 break
     assert all(s.get("replicas", 0) <= 4 for s in seen), seen  # 3 + maxSurge 1
     assert all(s.get("availableReplicas", 0) >= 3 for s in seen), seen  # 3 - maxUnavailable 0
@@ -149,8 +170,9 @@ async def test_a_rolling_update_stays_within_max_surge_and_max_unavailable(
     assert updated == sorted(updated) and {1, 2, 3} <= set(updated), updated  # one new pod at a time
     replicasets = {rs["metadata"]["name"]: rs for rs in await listed(api, REPLICASETS)}
     assert sorted(rs["spec"]["replicas"] for rs in replicasets.values()) == [0, 3]
-    revisions = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-                 for rs in replicasets.values()}
+    revisions = {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in replicasets.values()
+    }
     assert revisions == {"1", "2"}
 
 
@@ -166,15 +188,20 @@ async def test_max_unavailable_lets_old_pods_go_before_new_ones_are_ready(
         while True:
             status = (await events())["object"].get("status") or {}
             seen.append(status)
-            if status.get("updatedReplicas") == 4 and status.get("availableReplicas") == 4 and status.get(
-                    "observedGeneration") == 2:
+            if (
+                status.get("updatedReplicas") == 4
+                and status.get("availableReplicas") == 4
+                and status.get("observedGeneration") == 2
+            ):
                 break
     assert all(s.get("replicas", 0) <= 4 for s in seen), seen  # no surge
     assert all(s.get("availableReplicas", 0) >= 2 for s in seen), seen  # 4 - 50 %
     assert any(s.get("availableReplicas", 0) < 4 for s in seen), seen
 
 
-async def test_recreate_removes_every_old_pod_before_the_first_new_one(api: Api, emulator: KubeEmulator) -> None:
+async def test_recreate_removes_every_old_pod_before_the_first_new_one(
+    api: Api, emulator: KubeEmulator
+) -> None:
     body = deployment(replicas=2)
     body["spec"]["strategy"] = {"type": "Recreate"}
     await api.ok("POST", DEPLOY, body)
@@ -191,8 +218,11 @@ async def test_recreate_removes_every_old_pod_before_the_first_new_one(api: Api,
             elif event["type"] == "ADDED":
                 assert gone == old, "a new pod before the old ones were gone"
                 break
-    await deployment_status(api, lambda s: s.get("updatedReplicas") == 2 and s.get("availableReplicas") == 2,
-                            "the new pods available")
+    await deployment_status(
+        api,
+        lambda s: s.get("updatedReplicas") == 2 and s.get("availableReplicas") == 2,
+        "the new pods available",
+    )
 
 
 async def test_a_deployment_that_makes_no_progress_exceeds_its_deadline(
@@ -201,18 +231,23 @@ async def test_a_deployment_that_makes_no_progress_exceeds_its_deadline(
     emulator.set_deployment_ready("ns", "web", False)
     await api.ok("POST", DEPLOY, rolling(2, 1, 0, progressDeadlineSeconds=1))
     status = await deployment_status(
-        api, lambda s: any(c["reason"] == "ProgressDeadlineExceeded" for c in s.get("conditions") or []),
-        "ProgressDeadlineExceeded")
+        api,
+        lambda s: any(c["reason"] == "ProgressDeadlineExceeded" for c in s.get("conditions") or []),
+        "ProgressDeadlineExceeded",
+    )
     [replicaset] = await listed(api, REPLICASETS)
     progressing = condition(status, "Progressing")
     assert progressing["status"] == "False"
-    assert progressing["message"] == f'ReplicaSet "{replicaset["metadata"]["name"]}" has timed out progressing.'
+    assert (
+        progressing["message"] == f'ReplicaSet "{replicaset["metadata"]["name"]}" has timed out progressing.'
+    )
     available = condition(status, "Available")
     assert (available["status"], available["reason"]) == ("False", "MinimumReplicasUnavailable")
     assert status["unavailableReplicas"] == 2 and "readyReplicas" not in status
     emulator.set_deployment_ready("ns", "web", True)
-    status = await deployment_status(api, lambda s: condition(s, "Progressing")["reason"] == "NewReplicaSetAvailable",
-                                     "progress again")
+    status = await deployment_status(
+        api, lambda s: condition(s, "Progressing")["reason"] == "NewReplicaSetAvailable", "progress again"
+    )
     assert condition(status, "Progressing")["status"] == "True"
 
 

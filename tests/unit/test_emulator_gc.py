@@ -49,8 +49,11 @@ async def test_foreground_deletion_waits_for_blocking_dependents(api: Api) -> No
 async def test_foreground_deletion_cascades_in_the_foreground_through_each_level(api: Api) -> None:
     owner = await api.ok("POST", QWD, qwd())
     child = await api.ok("POST", DEPLOY, deployment(ownerReferences=[blocking(owner)]))
-    await api.ok("POST", PODS, {"metadata": {"name": "pod", "ownerReferences": [blocking(child)],
-                                             "finalizers": ["keep/me"]}})
+    await api.ok(
+        "POST",
+        PODS,
+        {"metadata": {"name": "pod", "ownerReferences": [blocking(child)], "finalizers": ["keep/me"]}},
+    )
     await api.ok("DELETE", f"{QWD}/chat?propagationPolicy=Foreground")
     _, middle = await api.get(f"{DEPLOY}/web")
     assert middle["metadata"]["finalizers"] == ["foregroundDeletion"]  # it has dependents of its own

@@ -44,7 +44,9 @@ async def test_a_watch_from_a_compacted_resource_version_is_expired(api: Api, em
     assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "c")
 
 
-async def test_an_open_stream_ends_with_410_when_compaction_expires_it(api: Api, emulator: KubeEmulator) -> None:
+async def test_an_open_stream_ends_with_410_when_compaction_expires_it(
+    api: Api, emulator: KubeEmulator
+) -> None:
     async with api.watch(f"{QWD}?watch=true") as events:
         await api.ok("POST", QWD, qwd("a"))
         assert (await events())["type"] == "ADDED"
@@ -80,8 +82,11 @@ async def test_bookmarks_come_when_allowed_and_the_stream_is_quiet(api: Api, emu
         added = await events()
         again = await events()
     assert bookmark["type"] == "BOOKMARK"
-    assert bookmark["object"] == {"apiVersion": "qwenops.io/v1alpha1", "kind": "QwenDeployment",
-                                  "metadata": {"resourceVersion": since}}
+    assert bookmark["object"] == {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"resourceVersion": since},
+    }
     assert added["type"] == "ADDED"
     assert again["type"] == "BOOKMARK"
     assert again["object"]["metadata"]["resourceVersion"] == added["object"]["metadata"]["resourceVersion"]

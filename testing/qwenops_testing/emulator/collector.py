@@ -65,8 +65,9 @@ def policy_of(options: Mapping[str, Any]) -> str:
     if policy is None:
         return "Orphan" if options.get("orphanDependents") else "Background"
     if policy not in POLICIES:
-        raise bad_request(f'Unsupported value: "{policy}": supported values: "Foreground", '
-                          '"Background", "Orphan"')
+        raise bad_request(
+            f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"'
+        )
     return str(policy)
 
 
@@ -151,7 +152,9 @@ class Collector:
         if current is None:
             return
         new = copy.deepcopy(current)
-        new["metadata"]["finalizers"] = [f for f in current["metadata"].get("finalizers") or [] if f != finalizer]
+        new["metadata"]["finalizers"] = [
+            f for f in current["metadata"].get("finalizers") or [] if f != finalizer
+        ]
         if not new["metadata"]["finalizers"]:
             del new["metadata"]["finalizers"]
         self.store.commit(key, current, new)

@@ -117,7 +117,11 @@ class ControllerManager:
 
     def _pod_override(self, pod: Mapping[str, Any]) -> Body | None:
         deployment = self._deployment_of(pod)
-        return None if deployment is None else self._pod_statuses.get((pod["metadata"].get("namespace"), deployment))
+        return (
+            None
+            if deployment is None
+            else self._pod_statuses.get((pod["metadata"].get("namespace"), deployment))
+        )
 
     def _sync_deployment(self, key: ObjectKey, now: Instant) -> float | None:
         if self.decides(key[1], key[2]) is None:

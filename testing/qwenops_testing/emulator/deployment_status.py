@@ -56,7 +56,9 @@ def _condition(status: Mapping[str, Any], type_: str) -> Body | None:
     return next((dict(c) for c in status.get("conditions") or [] if c.get("type") == type_), None)
 
 
-def _set(status: Body, type_: str, value: str, reason: str, message: str, at: str, *, force: bool = False) -> None:
+def _set(
+    status: Body, type_: str, value: str, reason: str, message: str, at: str, *, force: bool = False
+) -> None:
     """``SetDeploymentCondition`` (``force``: also when only the message or time would change)."""
     conditions: list[Body] = list(status.get("conditions") or [])
     current = _condition(status, type_)
@@ -70,8 +72,8 @@ def _set(status: Body, type_: str, value: str, reason: str, message: str, at: st
 
 
 def calculate_status(deployment: Mapping[str, Any], replicasets: list[Body], new: Body | None) -> Body:
-    """The counts and ``Available``, over all the Deployment's ReplicaSets (``new`` among them)."""
-    replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+    """The counts, over all the Deployment's ReplicaSets (``new`` among them), and the conditions
+    as they were."""
     available = _count(replicasets, "availableReplicas")
     wanted = sum(int((rs.get("spec") or {}).get("replicas", 0)) for rs in replicasets)
     counts = {
@@ -97,7 +99,14 @@ def rollout_status(
     replicas = int(spec.get("replicas", 1))
     at = now.stamp
     if status.get("availableReplicas", 0) >= replicas - _max_unavailable(deployment):
-        _set(status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", at)
+        _set(
+            status,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            at,
+        )
     else:
         _set(status, "Available", "False", "MinimumReplicasUnavailable",
              "Deployment does not have minimum availability.", at)  # fmt: skip
@@ -136,7 +145,7 @@ def rollout_status(
 
 def _complete(deployment: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
     replicas = int((deployment.get("spec") or {}).get("replicas", 1))
-    return (
+    return bool(
         status.get("updatedReplicas", 0) == replicas
         and status.get("replicas", 0) == replicas
         and status.get("availableReplicas", 0) == replicas

@@ -97,7 +97,9 @@ class DeploymentController:
                 self._roll(deployment, new, olds)
             self._clean_up(deployment, olds)
         owned = self._replicasets(deployment)
-        new = next((rs for rs in owned if new is not None and rs["metadata"]["uid"] == new["metadata"]["uid"]), None)
+        new = next(
+            (rs for rs in owned if new is not None and rs["metadata"]["uid"] == new["metadata"]["uid"]), None
+        )
         status = calculate_status(deployment, owned, new)
         status, wait = rollout_status(deployment, status, new, created=created is not None, now=now)
         self._write_status(key, status)
@@ -107,8 +109,12 @@ class DeploymentController:
 
     def _replicasets(self, deployment: Mapping[str, Any]) -> list[Body]:
         uid = deployment["metadata"]["uid"]
-        found = [rs for key, rs in self.store.dependents(uid) if key[0] == REPLICASETS and pods.owned_by(rs, uid)]
-        return sorted(found, key=lambda rs: (rs["metadata"].get("creationTimestamp", ""), rs["metadata"]["name"]))
+        found = [
+            rs for key, rs in self.store.dependents(uid) if key[0] == REPLICASETS and pods.owned_by(rs, uid)
+        ]
+        return sorted(
+            found, key=lambda rs: (rs["metadata"].get("creationTimestamp", ""), rs["metadata"]["name"])
+        )
 
     def _create(self, key: ObjectKey, deployment: Body, olds: list[Body]) -> Body:
         meta, spec = deployment["metadata"], deployment.get("spec") or {}

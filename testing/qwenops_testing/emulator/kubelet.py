@@ -82,7 +82,9 @@ class Kubelet:
         bound = self._bound.setdefault(uid, now.mono)
         elapsed = now.mono - bound
         stamp = now.stamp
-        since = (pod.get("status") or {}).get("startTime") or stamp  # kept: a status that holds is not rewritten
+        since = (pod.get("status") or {}).get(
+            "startTime"
+        ) or stamp  # kept: a status that holds is not rewritten
         if elapsed < self.timing.start_seconds:
             self._write(key, pod, pods.starting_status(pod, started=since, at=stamp))
             return self.timing.start_seconds - elapsed

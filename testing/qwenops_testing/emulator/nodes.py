@@ -30,10 +30,18 @@ class Nodes:
         self.store = store
 
     def add(
-        self, count: int, *, gpus: int, labels: Mapping[str, str], taints: list[Mapping[str, Any]], prefix: str
+        self,
+        count: int,
+        *,
+        gpus: int,
+        labels: Mapping[str, str],
+        taints: list[Mapping[str, Any]],
+        prefix: str,
     ) -> list[str]:
         taken = {key[2] for key, _ in self.store.live_in(NODES)}
-        names = [f"{prefix}-{index}" for index in range(len(taken) + count * 2) if f"{prefix}-{index}" not in taken]
+        names = [
+            f"{prefix}-{index}" for index in range(len(taken) + count * 2) if f"{prefix}-{index}" not in taken
+        ]
         for name in names[:count]:
             node = node_object(name, gpus=gpus, labels=labels, taints=taints)
             created = self.store.create(NODES, None, node)
@@ -66,7 +74,9 @@ class Nodes:
         self.store.commit(key, node, cordoned(node))
         evicted = []
         for pod_key, pod in self.store.live_in(PODS):
-            if (pod.get("spec") or {}).get("nodeName") == name and not pod["metadata"].get("deletionTimestamp"):
+            if (pod.get("spec") or {}).get("nodeName") == name and not pod["metadata"].get(
+                "deletionTimestamp"
+            ):
                 self.evict(pod_key[1] or "", pod_key[2])
                 evicted.append(pod_key[2])
         return evicted

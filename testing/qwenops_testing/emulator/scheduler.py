@@ -53,12 +53,13 @@ def requests_of(pod: Mapping[str, Any]) -> dict[str, float]:
         return {name: quantity(value) for name, value in asked.items()}
 
     spec = pod.get("spec") or {}
-    total: Counter[str] = Counter()
+    total: dict[str, float] = {}
     for container in spec.get("containers") or []:
-        total.update(of(container))
+        for name, value in of(container).items():
+            total[name] = total.get(name, 0) + value
     for container in spec.get("initContainers") or []:
         for name, value in of(container).items():
-            total[name] = max(total[name], value)
+            total[name] = max(total.get(name, 0), value)
     return {name: value for name, value in total.items() if value}
 
 
@@ -77,7 +78,11 @@ def tolerates(tolerations: list[Mapping[str, Any]], taint: Mapping[str, Any]) ->
 
 
 def _matches(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, operator, values = expression.get("key", ""), expression.get("operator"), expression.get("values") or []
+    key, operator, values = (
+        expression.get("key", ""),
+        expression.get("operator"),
+        expression.get("values") or [],
+    )
     value = labels.get(key)
     if operator == "In":
         return value in values
@@ -112,7 +117,9 @@ def fits_affinity(pod: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     )
 
 
-def refusals(pod: Mapping[str, Any], node: Mapping[str, Any], used: Mapping[str, float]) -> tuple[list[str], bool]:
+def refusals(
+    pod: Mapping[str, Any], node: Mapping[str, Any], used: Mapping[str, float]
+) -> tuple[list[str], bool]:
     """Why a node cannot take a pod (empty: it can), and whether preemption could ever help."""
     spec, node_spec = pod.get("spec") or {}, node.get("spec") or {}
     tolerations = list(spec.get("tolerations") or [])
@@ -191,24 +198,25 @@ class Scheduler:
             and not pod["metadata"].get("deletionTimestamp")
         )
 
-    def _used(self) -> dict[str, Counter[str]]:
-        used: dict[str, Counter[str]] = {}
+    def _used(self) -> dict[str, dict[str, float]]:
+        """What the pods bound to each node request (terminating ones too), and how many they are."""
+        used: dict[str, dict[str, float]] = {}
         for _, pod in self.store.live_in(PODS):
             node = (pod.get("spec") or {}).get("nodeName")
             if node and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                counter = used.setdefault(node, Counter())
-                counter.update(requests_of(pod))
-                counter["pods"] += 1
+                counter = used.setdefault(node, {})
+                for name, value in {**requests_of(pod), "pods": 1}.items():
+                    counter[name] = counter.get(name, 0) + value
         return used
 
-    def _best(self, pod: Mapping[str, Any], nodes: list[Body], used: dict[str, Counter[str]]) -> str:
+    def _best(self, pod: Mapping[str, Any], nodes: list[Body], used: dict[str, dict[str, float]]) -> str:
         """The least allocated node for what the pod asks (then by name): pods spread."""
 
         def load(node: Body) -> tuple[float, str]:
             name = node["metadata"]["name"]
             allocatable = (node.get("status") or {}).get("allocatable") or {}
             shares = [
-                used.get(name, Counter())[resource] / quantity(allocatable[resource])
+                used.get(name, {}).get(resource, 0) / quantity(allocatable[resource])
                 for resource in requests_of(pod)
                 if quantity(allocatable.get(resource, 0)) > 0
             ]
@@ -223,7 +231,9 @@ class Scheduler:
         status.setdefault("phase", "Pending")
         scheduled = [{"type": "PodScheduled", "status": "True"}]
         kept = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        status["conditions"] = pods.with_conditions(status.get("conditions") or [], scheduled, now.stamp) + kept
+        status["conditions"] = (
+            pods.with_conditions(status.get("conditions") or [], scheduled, now.stamp) + kept
+        )
         self.store.commit(key, pod, new, controllers=False)
 
     def _refuse(self, key: ObjectKey, pod: Body, message: str, now: Instant) -> None:
@@ -236,7 +246,9 @@ class Scheduler:
         refused = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
                    "reason": "Unschedulable", "message": message}  # fmt: skip
         others = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        status["conditions"] = pods.with_conditions(status.get("conditions") or [], [refused], now.stamp) + others
+        status["conditions"] = (
+            pods.with_conditions(status.get("conditions") or [], [refused], now.stamp) + others
+        )
         self.store.commit(key, pod, new, controllers=False)
 
 

@@ -195,7 +195,8 @@ async def watch(
         if initial:
             snapshot.append({"type": "BOOKMARK", "object": bookmark(True)})
     elif since.isdigit() and int(since) < log.compacted_rv:
-        snapshot = [{"type": "ERROR", "object": expired(f"too old resource version: {since} ({log.compacted_rv})")}]
+        message = f"too old resource version: {since} ({log.compacted_rv})"
+        snapshot = [{"type": "ERROR", "object": expired(message)}]
     elif since.isdigit() and int(since) <= log.rv:
         position = log.offset + bisect.bisect_right(log.events, int(since), key=lambda e: e.rv)
     else:  # not ours (e.g. from an earlier emulator): make the client list again
@@ -209,7 +210,8 @@ async def watch(
     async with contextlib.aclosing(log.follow(position, deadline, every)) as events:
         async for logged in events:
             if logged == "EXPIRED":
-                yield {"type": "ERROR", "object": expired("The resourceVersion for the provided watch is too old.")}
+                message = "The resourceVersion for the provided watch is too old."
+                yield {"type": "ERROR", "object": expired(message)}
                 return
             if logged == "BOOKMARK":
                 yield {"type": "BOOKMARK", "object": bookmark(False)}
