@@ -122,11 +122,12 @@ async def test_observed_generation_lags_until_the_controller_has_seen_the_change
 async def test_each_pod_becomes_ready_on_its_own_after_its_load_delay(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    emulator.pod_timing.load_seconds = 0.3
+    emulator.pod_timing.load_seconds = 0.5
     async with api.watch(f"{PODS}?watch=true") as events:
         await api.ok("POST", DEPLOY, deployment(replicas=2))
         loop_time = asyncio.get_running_loop().time
         bound: dict[str, float] = {}
+        loading: set[str] = set()
         ready: dict[str, float] = {}
         while len(ready) < 2:
             event = await events()
@@ -137,11 +138,13 @@ async def test_each_pod_becomes_ready_on_its_own_after_its_load_delay(
                 bound.setdefault(name, loop_time())
             if conditions.get("Ready") == "True":
                 assert name not in ready  # one write makes one pod ready
+                assert name in loading  # after it was seen loading
                 ready[name] = loop_time()
             elif pod.get("status", {}).get("phase") == "Running":
-                assert pod["status"]["containerStatuses"][0]["state"]["running"]  # loading
-    for name, at in ready.items():
-        assert at - bound[name] >= 0.25, (name, at - bound[name])
+                assert pod["status"]["containerStatuses"][0]["state"]["running"]
+                loading.add(name)
+    for name, at in ready.items():  # seen bound late rather than early: the margin is the client's
+        assert at - bound[name] >= 0.3, (name, at - bound[name])
     await deployment_status(api, lambda s: s.get("readyReplicas") == 2, "2 ready")
 
 
