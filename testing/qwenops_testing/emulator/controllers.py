@@ -42,22 +42,56 @@ PASSES_PER_TURN = 200
 """Keys handled before the loop lets the API server answer requests again."""
 
 
+class Runs:
+    """Who runs which pods: the default, a Deployment held ready or unready, a status of a test's own."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.by_default = False
+        self.readiness: dict[tuple[str | None, str], bool] = {}
+        self.pod_statuses: dict[tuple[str | None, str], Body] = {}
+
+    def decides(self, namespace: str | None, deployment: str) -> bool | None:
+        """Whether a Deployment's pods become ready (False: they run unready); None: nobody runs them."""
+        held = self.readiness.get((namespace, deployment))
+        if held is not None:
+            return held
+        return True if self.by_default else None
+
+    def deployment_of(self, obj: Mapping[str, Any]) -> str | None:
+        """The name of the Deployment a ReplicaSet or a pod belongs to, if any."""
+        ref = pods.controller_ref(obj)
+        if ref is not None and ref.get("kind") == "ReplicaSet":
+            key = self.store.key_of(ref.get("uid"))
+            owner = None if key is None else self.store.current(key)
+            ref = None if owner is None else pods.controller_ref(owner)
+        return str(ref["name"]) if ref is not None and ref.get("kind") == "Deployment" else None
+
+    def pod_readiness(self, pod: Mapping[str, Any]) -> bool | None:
+        deployment = self.deployment_of(pod)
+        return True if deployment is None else self.decides(pod["metadata"].get("namespace"), deployment)
+
+    def pod_override(self, pod: Mapping[str, Any]) -> Body | None:
+        deployment = self.deployment_of(pod)
+        if deployment is None:
+            return None
+        return self.pod_statuses.get((pod["metadata"].get("namespace"), deployment))
+
+
 class ControllerManager:
     """See the module's docstring."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.timing = PodTiming()
+        self.runs = Runs(store)
         self.deployments = DeploymentController(store)
         self.replicasets = ReplicaSetController(store)
         self.scheduler = Scheduler(store)
         self.kubelet = Kubelet(store, self.timing)
-        self.kubelet.readiness = self._pod_readiness
-        self.kubelet.override = self._pod_override
+        self.kubelet.readiness = self.runs.pod_readiness
+        self.kubelet.override = self.runs.pod_override
         store.collector.grace_period = grace_period
-        self._available_by_default = False
-        self._readiness: dict[tuple[str | None, str], bool] = {}
-        self._pod_statuses: dict[tuple[str | None, str], Body] = {}
         self._queue: dict[Work, None] = {}
         self._timers: list[tuple[float, int, Work]] = []
         self._order = itertools.count()
@@ -74,70 +108,42 @@ class ControllerManager:
 
     @property
     def available_by_default(self) -> bool:
-        return self._available_by_default
+        return self.runs.by_default
 
     @available_by_default.setter
     def available_by_default(self, value: bool) -> None:
-        self._available_by_default = value
+        self.runs.by_default = value
         self.resync()
 
     def set_ready(self, namespace: str | None, name: str, ready: bool | None) -> None:
         if ready is None:
-            self._readiness.pop((namespace, name), None)
+            self.runs.readiness.pop((namespace, name), None)
         else:
-            self._readiness[namespace, name] = ready
-        self.resync()
+            self.runs.readiness[namespace, name] = ready
+        self._resync_deployment(namespace, name)
 
     def set_pod_status(self, namespace: str | None, deployment: str, status: Body | None) -> None:
         if status is None:
-            self._pod_statuses.pop((namespace, deployment), None)
+            self.runs.pod_statuses.pop((namespace, deployment), None)
         else:
-            self._pod_statuses[namespace, deployment] = copy.deepcopy(status)
-        self.resync()
-
-    def decides(self, namespace: str | None, deployment: str) -> bool | None:
-        """Whether a Deployment's pods become ready (False: they run unready); None: nobody runs them."""
-        held = self._readiness.get((namespace, deployment))
-        if held is not None:
-            return held
-        return True if self._available_by_default else None
-
-    def _deployment_of(self, obj: Mapping[str, Any]) -> str | None:
-        """The name of the Deployment a ReplicaSet or a pod belongs to, if any."""
-        ref = pods.controller_ref(obj)
-        if ref is not None and ref.get("kind") == "ReplicaSet":
-            key = self.store.key_of(ref.get("uid"))
-            owner = None if key is None else self.store.current(key)
-            ref = None if owner is None else pods.controller_ref(owner)
-        return str(ref["name"]) if ref is not None and ref.get("kind") == "Deployment" else None
-
-    def _pod_readiness(self, pod: Mapping[str, Any]) -> bool | None:
-        deployment = self._deployment_of(pod)
-        return True if deployment is None else self.decides(pod["metadata"].get("namespace"), deployment)
-
-    def _pod_override(self, pod: Mapping[str, Any]) -> Body | None:
-        deployment = self._deployment_of(pod)
-        return (
-            None
-            if deployment is None
-            else self._pod_statuses.get((pod["metadata"].get("namespace"), deployment))
-        )
+            self.runs.pod_statuses[namespace, deployment] = copy.deepcopy(status)
+        self._resync_deployment(namespace, deployment)
 
     def _sync_deployment(self, key: ObjectKey, now: Instant) -> float | None:
-        if self.decides(key[1], key[2]) is None:
+        if self.runs.decides(key[1], key[2]) is None:
             return None
         return self.deployments.sync(key, now)
 
     def _sync_replicaset(self, key: ObjectKey, now: Instant) -> float | None:
         replicaset = self.store.current(key)
-        deployment = None if replicaset is None else self._deployment_of(replicaset)
-        if deployment is not None and self.decides(key[1], deployment) is None:
+        deployment = None if replicaset is None else self.runs.deployment_of(replicaset)
+        if deployment is not None and self.runs.decides(key[1], deployment) is None:
             return None
         return self.replicasets.sync(key, now)
 
     def _sync_pod_scheduling(self, key: ObjectKey, now: Instant) -> float | None:
         pod = self.store.current(key)
-        if pod is None or self._pod_readiness(pod) is None:
+        if pod is None or self.runs.pod_readiness(pod) is None:
             return None
         return self.scheduler.sync(key, now)
 
@@ -150,6 +156,19 @@ class ControllerManager:
             for key, _ in self.store.live_in(resource):
                 for name in names:
                     self._queue[name, key] = None
+        self._poke()
+
+    def _resync_deployment(self, namespace: str | None, name: str) -> None:
+        """Look again at one Deployment, its ReplicaSets and their pods."""
+        key: ObjectKey = (DEPLOYMENTS, namespace, name)
+        self._queue["deployment", key] = None
+        deployment = self.store.current(key)
+        for rs_key, _ in self.store.dependents(deployment["metadata"]["uid"]) if deployment else []:
+            self._queue["replicaset", rs_key] = None
+            replicaset = self.store.current(rs_key)
+            for pod_key, _ in self.store.dependents(replicaset["metadata"]["uid"]) if replicaset else []:
+                self._queue["scheduler", pod_key] = None
+                self._queue["kubelet", pod_key] = None
         self._poke()
 
     def _poke(self) -> None:
@@ -174,7 +193,8 @@ class ControllerManager:
                 self.kubelet.forget(meta.get("uid", ""))
                 self._retry_pending()  # its resources are free
         elif event.resource == NODES:
-            self._retry_pending()
+            for pending in self.scheduler.pending():
+                self._queue["scheduler", pending] = None
 
     def _enqueue_owner(self, obj: Mapping[str, Any], name: str, resource: Any) -> None:
         ref = pods.controller_ref(obj)
@@ -182,6 +202,8 @@ class ControllerManager:
             self._queue[name, (resource, obj["metadata"].get("namespace"), ref["name"])] = None
 
     def _retry_pending(self) -> None:
+        if not self.store.live_in(NODES):
+            return  # unlimited: nothing waits for room
         for key in self.scheduler.pending():
             self._queue["scheduler", key] = None
 
