@@ -122,7 +122,7 @@ async def test_observed_generation_lags_until_the_controller_has_seen_the_change
 async def test_each_pod_becomes_ready_on_its_own_after_its_load_delay(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    emulator.pod_timing.load_seconds = 0.5
+    emulator.pod_timing.load_seconds = 1.0
     async with api.watch(f"{PODS}?watch=true") as events:
         await api.ok("POST", DEPLOY, deployment(replicas=2))
         loop_time = asyncio.get_running_loop().time
@@ -144,7 +144,7 @@ async def test_each_pod_becomes_ready_on_its_own_after_its_load_delay(
                 assert pod["status"]["containerStatuses"][0]["state"]["running"]
                 loading.add(name)
     for name, at in ready.items():  # seen bound late rather than early: the margin is the client's
-        assert at - bound[name] >= 0.3, (name, at - bound[name])
+        assert at - bound[name] >= 0.5, (name, at - bound[name])
     await deployment_status(api, lambda s: s.get("readyReplicas") == 2, "2 ready")
 
 
@@ -259,7 +259,7 @@ async def test_a_terminating_pod_keeps_its_deletion_timestamp_for_its_grace_peri
 ) -> None:
     emulator.pod_timing.shutdown_seconds = math.inf  # containers that ignore SIGTERM
     body = deployment(replicas=2)
-    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 2
     await api.ok("POST", DEPLOY, body)
     await deployment_status(api, lambda s: s.get("availableReplicas") == 2, "2 available")
     loop_time = asyncio.get_running_loop().time
@@ -270,14 +270,14 @@ async def test_a_terminating_pod_keeps_its_deletion_timestamp_for_its_grace_peri
             event = await events()
             meta = event["object"]["metadata"]
             if event["type"] == "MODIFIED" and meta.get("deletionTimestamp") and marked_at is None:
-                assert meta["deletionGracePeriodSeconds"] == 1
+                assert meta["deletionGracePeriodSeconds"] == 2
                 marked_at = loop_time()
                 status, still = await api.get(f"{PODS}/{meta['name']}")
                 assert status == 200 and still["metadata"]["deletionTimestamp"]
             elif event["type"] == "DELETED":
                 assert marked_at is not None
                 deleted_at = loop_time()
-    assert deleted_at - marked_at >= 0.9
+    assert deleted_at - marked_at >= 1.0  # 2 s, less what the client may have seen late
     status = await deployment_status(api, lambda s: s.get("replicas") == 1, "1 replica")
     assert status["availableReplicas"] == 1
 
