@@ -110,6 +110,18 @@ async def test_a_deployment_owns_a_replicaset_per_template_which_owns_the_pods(a
     assert condition(status, "Available")["message"] == "Deployment has minimum availability."
 
 
+async def test_a_replicaset_creates_its_pods_one_after_another(api: Api) -> None:
+    async with api.watch(await since_now(api, REPLICASETS)) as events:
+        await api.ok("POST", DEPLOY, deployment(replicas=3))
+        counts: list[int] = []
+        while not counts or counts[-1] < 3:
+            replicaset = (await events())["object"]
+            count = (replicaset.get("status") or {}).get("replicas")
+            if count and (not counts or counts[-1] != count):
+                counts.append(count)
+    assert counts == [1, 2, 3]
+
+
 async def test_observed_generation_lags_until_the_controller_has_seen_the_change(api: Api) -> None:
     await api.ok("POST", DEPLOY, deployment(replicas=1))
     await deployment_status(api, lambda s: s.get("availableReplicas") == 1, "1 available")
