@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from images.serving.vllm_sim import Simulator, run_simulator
-from qwenops_testing.cluster import DEPLOYMENTS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.cluster import DEPLOYMENTS, QWDS, Client, deployments_of, event_reasons, status_of
 from qwenops_testing.emulator import KubeEmulator, run_emulator
 from qwenops_testing.manifests import expected_revision, qwen_deployment
 from qwenops_testing.operator import Operator, eventually
@@ -128,6 +128,45 @@ async def test_a_healthy_canary_goes_through_every_step_and_is_promoted(stack: S
     await eventually(
         lambda: "Promoted" in event_reasons(stack.emulator, NAME), "Promoted event", stack.operator
     )
+
+
+async def test_watches_expired_mid_rollout_change_nothing_the_operator_decides(stack: Stack) -> None:
+    """etcd compacts past every open watch mid-step: kopf gets 410 Gone, lists again, and the
+    rollout goes on exactly as the one above (every step, one promotion, each event once)."""
+    await stack.start_rollout()
+    seen_weights: set[int] = set()
+
+    def in_a_step() -> bool:
+        canary = stack.status().get("canary") or {}
+        if "weight" in canary:
+            seen_weights.add(canary["weight"])
+        return "stepStartedAt" in canary
+
+    await eventually(in_a_step, "a step started", stack.operator)
+    since = stack.emulator.request_count
+    stack.emulator.compact(expire_watches=True)
+
+    def listed_again() -> bool:
+        return any(r.method == "GET" and r.resource == QWDS and r.name is None and r.query.get("watch") != "true"
+                   for r in stack.emulator.request_log(since))  # fmt: skip
+
+    await eventually(listed_again, "kopf listing QwenDeployments again after the 410", stack.operator)
+
+    def promoted() -> bool:
+        in_a_step()
+        return (stack.status().get("stable") or {}).get("revision") == revision(CANARY_COMMIT)
+
+    await eventually(promoted, "the canary promoted", stack.operator, timeout=90)
+    status = stack.status()
+    assert status["phase"] == "Healthy" and status["analysis"]["verdict"] == "Passed"
+    assert {33, 50} <= seen_weights, seen_weights
+    assert [h["outcome"] for h in status["history"]] == ["Promoted"]
+    assert set(deployments_of(stack.emulator, NS, NAME)) == {revision(CANARY_COMMIT)}
+    await eventually(
+        lambda: "Promoted" in event_reasons(stack.emulator, NAME), "Promoted event", stack.operator
+    )
+    reasons = event_reasons(stack.emulator, NAME)
+    assert (reasons.count("RolloutStarted"), reasons.count("StepStarted"), reasons.count("Promoted")) == (1, 2, 1)
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,24 @@ async def test_a_canary_whose_pods_refuse_the_checkpoint_is_rolled_back_naming_t
     assert "(VerificationFailed)" in event["message"] and "model-00002-of-00004.safetensors" in event["message"]
     # The stable kept serving throughout.
     assert deployments_of(emulator, NS, NAME)[stable]["spec"]["replicas"] == 1
+
+
+async def test_pods_that_fit_on_no_node_show_the_schedulers_message_until_a_gpu_frees(
+    emulator: KubeEmulator, client: Client, operator: Operator
+) -> None:
+    emulator.deployments_become_available = True
+    emulator.add_nodes(2, gpus=0, prefix="cpu-node")
+    await client.apply_qwd(manifest(COMMIT_A))
+    await eventually(lambda: stage(emulator) == "Unschedulable", "stage Unschedulable", operator)
+    startup = status_of(emulator, NS, NAME)["startup"]
+    assert startup["pods"] == {"Unschedulable": 1}
+    assert startup["message"] == (
+        "1 Unschedulable: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu. "
+        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    )
+    assert model_ready(emulator)["reason"] == "Unschedulable"
+    await eventually(lambda: "Unschedulable" in event_reasons(emulator, NAME), "an Unschedulable event", operator)
+
+    emulator.add_nodes(1, gpus=1)  # room at last: the pending pod is scheduled there
+    await eventually(lambda: status_of(emulator, NS, NAME).get("phase") == "Healthy", "Healthy", operator)
+    assert stage(emulator) == "Ready"

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -29,64 +27,20 @@ from qwenops_testing.emulator import (
     run_emulator,
     write_kubeconfig,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-QWD = "/apis/qwenops.io/v1alpha1/namespaces/ns/qwendeployments"
-QWD_RESOURCE = "qwenops.io/v1alpha1/qwendeployments"
-DEPLOY = "/apis/apps/v1/namespaces/ns/deployments"
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
-PODS = "/api/v1/namespaces/ns/pods"
-Json = Any
-
-
-class Api:
-    """A tiny HTTP client: every call answers (status, parsed JSON body)."""
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-
-    async def call(
-        self, method: str, path: str, body: Json = None, *,
-        content_type: str = "application/json", raw: str | None = None,
-    ) -> tuple[int, Json]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body))
-        headers = {"Content-Type": content_type} if data is not None else {}
-        async with self.session.request(method, path, data=data, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
-
-    async def get(self, path: str) -> tuple[int, Json]:
-        return await self.call("GET", path)
-
-    async def post(self, path: str, body: Json) -> tuple[int, Json]:
-        return await self.call("POST", path, body)
-
-    async def put(self, path: str, body: Json) -> tuple[int, Json]:
-        return await self.call("PUT", path, body)
-
-    async def patch(
-        self, path: str, body: Json, content_type: str = MERGE_PATCH
-    ) -> tuple[int, Json]:
-        return await self.call("PATCH", path, body, content_type=content_type)
-
-    async def delete(self, path: str, body: Json = None) -> tuple[int, Json]:
-        return await self.call("DELETE", path, body)
-
-    async def ok(self, method: str, path: str, body: Json = None, **kwargs: Any) -> Json:
-        status, answer = await self.call(method, path, body, **kwargs)
-        assert status in (200, 201), (status, answer)
-        return answer
-
-    @contextlib.asynccontextmanager
-    async def watch(self, path: str) -> AsyncIterator[Callable[[], Awaitable[Json]]]:
-        """Open a watch stream; yields a function that reads the next event (or None at its end)."""
-        async with self.session.get(path) as response:
-            assert response.status == 200
-
-            async def next_event() -> Json:
-                line = await asyncio.wait_for(response.content.readline(), timeout=5)
-                return json.loads(line) if line else None
-
-            yield next_event
+from tests.unit.emulator_http import (
+    DEPLOY,
+    LEASES,
+    PODS,
+    QWD,
+    QWD_RESOURCE,
+    REPO,
+    Api,
+    Json,
+    deployment,
+    owner_ref,
+    qwd,
+    until,
+)
 
 
 @pytest_asyncio.fixture
@@ -100,28 +54,6 @@ async def emulator() -> AsyncIterator[KubeEmulator]:
 async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession(str(emulator.url)) as session:
         yield Api(session)
-
-
-def qwd(name: str = "chat", **extra: Json) -> Json:
-    return {"apiVersion": "qwenops.io/v1alpha1", "kind": "QwenDeployment",
-            "metadata": {"name": name}, "spec": {"replicas": 1}, **extra}
-
-
-def deployment(name: str = "web", replicas: int = 2, **metadata: Json) -> Json:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, **metadata},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels},
-                         "spec": {"containers": [{"name": "c", "image": "i"}]}},
-        },
-    }
-
-
-def owner_ref(owner: Json) -> Json:
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
 
 
 # -- 1. object metadata ------------------------------------------------------------------------
@@ -655,11 +587,13 @@ async def test_deployments_become_available_like_the_real_controller_says(
     emulator.deployments_become_available = True
     created = await api.ok("POST", DEPLOY, deployment(replicas=3))
     assert "status" not in created  # the controller writes after the create, as in a cluster
-    rv = created["metadata"]["resourceVersion"]
-    async with api.watch(f"{DEPLOY}?watch=true&resourceVersion={rv}") as events:
-        event = await events()
-    assert event["type"] == "MODIFIED"
-    status = event["object"]["status"]
+
+    async def available() -> Json:
+        _, fetched = await api.get(f"{DEPLOY}/web")
+        status = fetched.get("status") or {}
+        return status if status.get("availableReplicas") == 3 else None
+
+    status = await until(available, "3 available replicas")
     assert status["observedGeneration"] == 1
     assert {k: status[k] for k in ("replicas", "readyReplicas", "availableReplicas",
                                    "updatedReplicas")} == dict.fromkeys(
@@ -667,10 +601,16 @@ async def test_deployments_become_available_like_the_real_controller_says(
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions == {"Available": ("True", "MinimumReplicasAvailable"),
                           "Progressing": ("True", "NewReplicaSetAvailable")}
-    await api.ok("PATCH", f"{DEPLOY}/web", {"spec": {"replicas": 4}}, content_type=MERGE_PATCH)
-    _, fetched = await api.get(f"{DEPLOY}/web")
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", {"spec": {"replicas": 4}}, content_type=MERGE_PATCH)
+    assert patched["metadata"]["generation"] == 2
+    assert patched["status"]["observedGeneration"] == 1  # the controller has not seen it yet
+
+    async def scaled() -> Json:
+        _, fetched = await api.get(f"{DEPLOY}/web")
+        return fetched if fetched["status"].get("availableReplicas") == 4 else None
+
+    fetched = await until(scaled, "4 available replicas")
     assert fetched["status"]["observedGeneration"] == fetched["metadata"]["generation"] == 2
-    assert fetched["status"]["availableReplicas"] == 4
 
 
 async def test_switching_the_controller_on_marks_existing_deployments(
@@ -678,8 +618,12 @@ async def test_switching_the_controller_on_marks_existing_deployments(
 ) -> None:
     await api.ok("POST", DEPLOY, deployment())
     emulator.deployments_become_available = True
-    _, fetched = await api.get(f"{DEPLOY}/web")
-    assert fetched["status"]["availableReplicas"] == 2
+
+    async def available() -> bool:
+        _, fetched = await api.get(f"{DEPLOY}/web")
+        return (fetched.get("status") or {}).get("availableReplicas") == 2
+
+    await until(available, "2 available replicas")
 
 
 async def test_one_deployment_can_be_held_unready_and_released(
@@ -688,14 +632,19 @@ async def test_one_deployment_can_be_held_unready_and_released(
     emulator.deployments_become_available = True
     emulator.set_deployment_ready("ns", "canary", False)  # before it exists
     await api.ok("POST", DEPLOY, deployment("canary"))
-    _, held = await api.get(f"{DEPLOY}/canary")
-    assert "availableReplicas" not in held["status"]  # the API omits zero counts
-    assert held["status"]["unavailableReplicas"] == 2
-    available = next(c for c in held["status"]["conditions"] if c["type"] == "Available")
+
+    async def status_where(check: Callable[[Json], bool]) -> Json:
+        _, fetched = await api.get(f"{DEPLOY}/canary")
+        status = fetched.get("status") or {}
+        return status if check(status) else None
+
+    held = await until(lambda: status_where(lambda s: s.get("replicas") == 2), "2 pods running unready")
+    assert "availableReplicas" not in held  # the API omits zero counts
+    assert held["unavailableReplicas"] == 2
+    available = next(c for c in held["conditions"] if c["type"] == "Available")
     assert (available["status"], available["reason"]) == ("False", "MinimumReplicasUnavailable")
     emulator.set_deployment_ready("ns", "canary", True)
-    _, released = await api.get(f"{DEPLOY}/canary")
-    assert released["status"]["availableReplicas"] == 2
+    await until(lambda: status_where(lambda s: s.get("availableReplicas") == 2), "released")
     emulator.deployments_become_available = False
     emulator.set_deployment_ready("ns", "canary", None)  # back to the default: left alone
     _, after = await api.get(f"{DEPLOY}/canary")
@@ -782,8 +731,12 @@ async def test_the_cli_serves_and_marks_deployments_available(tmp_path: Path) ->
             api = Api(session)
             await api.ok("POST", DEPLOY, deployment())
             await api.ok("POST", "/api/v1/namespaces/ns/configmaps", {"metadata": {"name": "c"}})
-            _, fetched = await api.get(f"{DEPLOY}/web")
-        assert fetched["status"]["availableReplicas"] == 2
+
+            async def available() -> bool:
+                _, fetched = await api.get(f"{DEPLOY}/web")
+                return (fetched.get("status") or {}).get("availableReplicas") == 2
+
+            await until(available, "2 available replicas")
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=20) == 0
     finally:
@@ -873,7 +826,9 @@ async def test_kopf_runs_end_to_end(
         child = emulator.get_object(deployments, "ns", "chat-web")
         assert child is not None
         assert child["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
-        assert child["status"]["availableReplicas"] == 2
+        await _eventually(
+            lambda: ((emulator.get_object(deployments, "ns", "chat-web") or {}).get("status") or {}).get(
+                "availableReplicas") == 2, "2 available replicas", log)
         stored = emulator.get_object(qwds, "ns", "chat") or {}
         assert stored["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
 

@@ -24,11 +24,30 @@ relies on:
 * ``labelSelector`` and ``fieldSelector`` (``metadata.name``,
   ``metadata.namespace``) on lists and watches (selectors.py); watches resume from a
   ``resourceVersion``, honour ``sendInitialEvents`` and ``timeoutSeconds`` (watches.py);
-* finalizers and owner-reference garbage collection (background propagation);
+* finalizers, and deletion as the garbage collector carries it out (collector.py): background,
+  foreground (the ``foregroundDeletion`` finalizer until no dependent with ``blockOwnerDeletion``
+  is left) and orphan propagation, from the DeleteOptions or the query; a running pod terminates
+  gracefully, keeping its deletionTimestamp until its containers stop or its grace period ends;
 * ``/api/v1/namespaces`` (kmock's path parser crashes on it; dispatch.py);
-* a simulated Deployment controller (off by default; controllers.py), see
-  :attr:`KubeEmulator.deployments_become_available` and
-  :meth:`KubeEmulator.set_deployment_ready`;
+* a change log compacted as etcd compacts (:meth:`KubeEmulator.compact`,
+  :attr:`KubeEmulator.compaction_window`): a watch from a compacted resourceVersion, or an open
+  stream a compaction expires, gets an ERROR event with a 410 ``Expired`` Status; periodic
+  BOOKMARKs with ``allowWatchBookmarks=true`` (:attr:`KubeEmulator.bookmark_interval`);
+* the cluster's controllers, simulated and asynchronous (controllers.py; they run in the event
+  loop after the request that woke them is answered, so ``observedGeneration`` lags): the
+  Deployment controller (deployments.py: a ReplicaSet ``<deployment>-<pod-template-hash>`` per
+  template, rolled out within the strategy's ``maxSurge``/``maxUnavailable``, or recreated; the
+  real status counts and ``Available``/``Progressing`` conditions, ``ProgressDeadlineExceeded``
+  included), the ReplicaSet controller (replicasets.py: pods ``<replicaset>-<suffix>`` created one
+  after another), the scheduler (scheduler.py: unlimited without Node objects; with nodes from
+  :meth:`KubeEmulator.add_nodes`, finite ``nvidia.com/gpu``, taints and tolerations,
+  ``nodeSelector`` and required node affinity, and kube-scheduler's ``Unschedulable`` message when
+  a pod fits nowhere; pods retried as room frees) and the kubelets (kubelet.py: each pod starts,
+  loads and becomes ready on its own clock, :attr:`KubeEmulator.pod_timing`). Nobody runs a
+  Deployment's pods until :attr:`KubeEmulator.deployments_become_available` or
+  :meth:`KubeEmulator.set_deployment_ready` says so; :meth:`KubeEmulator.set_pod_status` gives
+  them a status of the test's own. Evictions: the Eviction subresource,
+  :meth:`KubeEmulator.evict_pod` and :meth:`KubeEmulator.drain_node` (nodes.py);
 * a request log: :meth:`KubeEmulator.request_log` and :meth:`KubeEmulator.writes`; every
   stored version of an object: :meth:`KubeEmulator.versions`.
 
@@ -40,11 +59,13 @@ Deliberately left out (a real cluster shows these): admission, schema/CEL
 validation and defaulting (e.g. ``spec.replicas`` is not defaulted), RBAC, the
 strategic merge of lists by key, server-side apply and managedFields, ``dryRun``
 (answers 400), pagination (``limit``/``continue`` are ignored, lists are
-whole), ``resourceVersion`` on lists (always the latest state), periodic watch
-bookmarks, foreground/orphan propagation (every deletion is background),
-namespace existence checks and
-namespace deletion cascading to the objects in it, graceful pod termination,
-and every controller other than the simulated Deployment status.
+whole), ``resourceVersion`` on lists (always the latest state), namespace existence checks and
+namespace deletion cascading to the objects in it, Endpoints and EndpointSlices,
+PodDisruptionBudgets (an eviction is never refused), priorities and preemption (no pod is ever
+a victim), CPU and memory pressure (a node has room for any CPU and memory asked), failing
+probes and restarts (but as :meth:`KubeEmulator.set_pod_status` writes them), and every
+controller but the four above. The garbage collector acts within the request, where the real one
+acts a moment later.
 """
 
 from qwenops_testing.emulator.api import KubeEmulator

@@ -3,35 +3,42 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import attrs
 import kmock
 
-from qwenops_testing.emulator.controllers import DeploymentController
+from qwenops_testing.emulator.controllers import ControllerManager
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
 from qwenops_testing.emulator.handlers import ApiHandlers
+from qwenops_testing.emulator.nodes import Nodes
 from qwenops_testing.emulator.objects import Body
 from qwenops_testing.emulator.patches import merge_patch
 from qwenops_testing.emulator.request_log import RecordedRequest
 from qwenops_testing.emulator.resources import Catalog, ResourceSpec
+from qwenops_testing.emulator.simulation import SimulatedCluster
 from qwenops_testing.emulator.store import Store
+
+_EVICTION = re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/eviction")
 
 
 @attrs.define(kw_only=True)
-class KubeEmulator(DispatchingEmulator):
+class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     """kmock's Kubernetes emulator, following the API conventions an operator relies on.
 
     Use it like kmock (``emulator.objects[...]``, ``emulator['patch'] << 500``
     to inject a failure), but note that writes change the store in the fallback
-    handlers: a write intercepted by a reaction of your own changes nothing.
+    handlers: a write intercepted by a reaction of your own changes nothing. The
+    cluster behind it is steered through :class:`SimulatedCluster`'s methods.
     """
 
     _store: Store = attrs.field(init=False)
     _handlers: ApiHandlers = attrs.field(init=False)
-    _controller: DeploymentController = attrs.field(init=False)
+    _controller: ControllerManager = attrs.field(init=False)
+    _nodes: Nodes = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -39,9 +46,12 @@ class KubeEmulator(DispatchingEmulator):
         # and those of objects stored kmock-style, served as kmock would serve them.
         self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
         self._handlers = ApiHandlers(self._store)
-        self._controller = DeploymentController(self._store)
+        self._controller = ControllerManager(self._store)
+        self._nodes = Nodes(self._store)
         # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
         self.fallback[kmock.method.PUT] << self._serve_replace
+        # A POST to a named object is no verb kmock knows: the Eviction subresource is served here.
+        self.fallback["post", _EVICTION] << self._serve_eviction
 
     def declare(self, *specs: ResourceSpec) -> None:
         """Serve these resources (discovery, CRUD, watch)."""
@@ -110,44 +120,15 @@ class KubeEmulator(DispatchingEmulator):
             raise not_found(key[0], name)
         return copy.deepcopy(self._store.update(key, old, merge_patch(old, patch), None))
 
-    # -- the simulated Deployment controller (controllers.py) ------------------------------------
-
-    @property
-    def deployments_become_available(self) -> bool:
-        """When True, every Deployment's status says its pods are all ready and available.
-
-        Setting it applies at once to the existing Deployments, and to each later write of one.
-        Turning it off leaves the statuses as they are (the pods keep running).
-        """
-        return self._controller.available_by_default
-
-    @deployments_become_available.setter
-    def deployments_become_available(self, value: bool) -> None:
-        self._controller.available_by_default = value
-
-    def set_deployment_ready(self, namespace: str, name: str, ready: bool | None) -> None:
-        """Hold one Deployment ready (True) or unready (False) whatever the default says.
-
-        The choice stays until changed, also for a Deployment created later; None
-        hands it back to :attr:`deployments_become_available`.
-        """
-        self._controller.set_ready(namespace, name, ready)
-
-    def set_pod_status(self, namespace: str, deployment: str, status: Body | None) -> None:
-        """Give every pod of one Deployment this status, as its kubelet would write it.
-
-        For a pod stuck in an init container, or one whose container failed. None
-        hands the pods back to the Deployment's readiness. The Deployment's own
-        status still follows :meth:`set_deployment_ready`.
-        """
-        self._controller.set_pod_status(namespace, deployment, status)
-
     # -- kmock's fallbacks: what a request no reaction of a test answered gets (handlers.py) ----
     # kmock registers these methods as its fallback reactions: overriding them is how a subclass
     # changes what they serve (kmock's docstring invites it; the names are private all the same).
 
     async def _serve_create(self, request: kmock.Request) -> kmock.Response:
         return await self._handlers.create(request)
+
+    async def _serve_eviction(self, request: kmock.Request) -> kmock.Response:
+        return kmock.Response(status=201, payload=self._nodes.evict_request(request))
 
     async def _serve_update(self, request: kmock.Request) -> Body:
         return await self._handlers.patch(request)

@@ -77,3 +77,11 @@ def gone(since: str) -> Body:
         "code": 410, "reason": "Expired",
         "message": f"too old or unknown resource version: {since}",
     }
+
+
+def expired(message: str) -> Body:
+    """The Status a watch stream sends (an ERROR event) once what it asks for was compacted."""
+    return {
+        "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+        "code": 410, "reason": "Expired", "message": message,
+    }

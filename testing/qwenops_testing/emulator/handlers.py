@@ -9,6 +9,7 @@ from typing import Any
 import kmock
 
 from qwenops_testing.emulator import patches, watches
+from qwenops_testing.emulator.collector import delete_options
 from qwenops_testing.emulator.errors import bad_request, not_found, not_found_resource, not_found_subresource
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.request_log import content_type
@@ -56,7 +57,7 @@ class ApiHandlers:
         key = self._key(request)
         _check_write(request)
         self._existing(key, request.subresource)
-        return self.store.delete(key, request.data)
+        return self.store.delete(key, delete_options(request.data, request.params))
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -92,7 +93,8 @@ class ApiHandlers:
                 for key, obj in self.store.live_in(scope.resource, scope.namespace)
                 if scope.sees(key[0], obj)
             ],
-            bookmark=lambda: self._bookmark(scope.resource),
+            bookmark=lambda initial: self._bookmark(scope.resource, initial=initial),
+            bookmarks=request.params.get("allowWatchBookmarks") == "true",
         )
 
     # -- parts -----------------------------------------------------------------------------------
@@ -127,15 +129,11 @@ class ApiHandlers:
             raise bad_request(str(e)) from e
         return Scope(request.resource, request.namespace, request.name, selector)
 
-    def _bookmark(self, resource: kmock.resource) -> Body:
-        return {
-            "apiVersion": api_version(resource),
-            "kind": self.catalog.kind(resource),
-            "metadata": {
-                "resourceVersion": str(self.store.log.rv),
-                "annotations": {"k8s.io/initial-events-end": "true"},
-            },
-        }
+    def _bookmark(self, resource: kmock.resource, *, initial: bool) -> Body:
+        meta: Body = {"resourceVersion": str(self.store.log.rv)}
+        if initial:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"apiVersion": api_version(resource), "kind": self.catalog.kind(resource), "metadata": meta}
 
 
 def _check_write(request: kmock.Request) -> None:

@@ -32,8 +32,10 @@ SERVER_OWNED_METADATA = (
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def now() -> str:
-    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now(after: float = 0) -> str:
+    """The wall clock (plus `after` seconds) as the API writes it."""
+    moment = datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(seconds=after)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def with_metadata(key: ObjectKey, raw: Body) -> Body:

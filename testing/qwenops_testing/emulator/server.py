@@ -34,9 +34,11 @@ async def run_emulator(
     emulator.declare(*resources)
     emulator.deployments_become_available = deployments_become_available
     async with emulator, kmock.Server(emulator, host=host, port=port or None):
+        emulator.start_controllers()
         try:
             yield emulator
         finally:
+            await emulator.stop_controllers()
             emulator.close()
             await asyncio.sleep(0)  # let the watch streams see it and end
 

@@ -1,5 +1,5 @@
 """The objects as an API server keeps them: metadata, resourceVersions and generations, finalizers,
-owner-reference garbage collection, and a change log for the watches.
+deletion (carried out by the garbage collector, collector.py), and a change log for the watches.
 
 The objects live in kmock's ``objects`` array (so that tests can read and seed them kmock-style);
 the store decides what each write makes of them. Every change bumps the global resourceVersion
@@ -16,6 +16,7 @@ from typing import Any
 import kmock
 
 from qwenops_testing.emulator import objects
+from qwenops_testing.emulator.collector import Collector
 from qwenops_testing.emulator.errors import already_exists, conflict, not_found, not_found_resource
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.resources import Catalog, api_version
@@ -77,6 +78,7 @@ class Store:
         self.catalog = catalog
         self.log = EventLog()
         self.controllers: list[Callable[[ObjectKey], None]] = []
+        self.collector = Collector(self)
         self._index = Index()
 
     # -- reading ---------------------------------------------------------------------------------
@@ -118,8 +120,12 @@ class Store:
                 found.append((key, current))
         return sorted(found, key=_by_name)
 
-    def _exists(self, uid: str | None) -> bool:
-        key = self._indexed().uids.get(uid or "")
+    def key_of(self, uid: str | None) -> ObjectKey | None:
+        """The key of the object that has (or last had) this uid."""
+        return self._indexed().uids.get(uid or "")
+
+    def exists(self, uid: str | None) -> bool:
+        key = self.key_of(uid)
         current = None if key is None else self.current(key)
         return current is not None and current["metadata"].get("uid") == uid
 
@@ -154,7 +160,7 @@ class Store:
         index.add(key, stored)
         self.log.append("ADDED", resource, None, stored)
         self._run_controllers(key)
-        self._collect_orphan(key)
+        self.collector.collect_orphan(key)
         return stored
 
     def update(self, key: ObjectKey, old: Body, new: Any, subresource: str | None) -> Body:
@@ -184,8 +190,10 @@ class Store:
             "labels"
         ) != old["metadata"].get("labels"):
             self._indexed().add_references(key, stored)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            self._remove(key, stored)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get(
+            "deletionGracePeriodSeconds"
+        ):
+            self.remove(key, stored)
             return stored
         self.log.append("MODIFIED", resource, old, stored)
         if controllers:
@@ -193,7 +201,7 @@ class Store:
         return stored
 
     def delete(self, key: ObjectKey, options: Any = None) -> Body:
-        """A DELETE: marked for deletion while finalizers remain, else removed (its dependents collected)."""
+        """A DELETE: its preconditions checked, then as the collector carries it out (collector.py)."""
         resource, _, name = key
         obj = self.current(key)
         if obj is None:
@@ -204,55 +212,36 @@ class Store:
             if expected is not None and str(expected) != obj["metadata"].get(field):
                 raise conflict(resource, name, f"Precondition failed: {field} in precondition: "
                                f"{expected}, {field} in object meta: {obj['metadata'].get(field)}")
-        if obj["metadata"].get("deletionTimestamp"):
-            return obj  # already being deleted, waiting for its finalizers
-        if obj["metadata"].get("finalizers"):
-            new = copy.deepcopy(obj)
-            new["metadata"]["deletionTimestamp"] = objects.now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            new["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
-            new["metadata"]["resourceVersion"] = self.log.next_rv()
-            self.array[key].history.append(new)
-            stored = self.array[key].raw
-            self.log.append("MODIFIED", resource, obj, stored)
-            return stored
+        return self.collector.delete(key, obj, options)
+
+    def mark_deleted(self, key: ObjectKey, obj: Body, *, finalizers: list[str], grace: int) -> Body:
+        """Mark an object for deletion: it stays until its finalizers are gone and `grace` is over."""
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        meta["deletionTimestamp"] = objects.now(after=grace)
+        meta["deletionGracePeriodSeconds"] = grace
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if not obj["metadata"].get("deletionTimestamp"):
+            meta["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+        meta["resourceVersion"] = self.log.next_rv()
+        self.array[key].history.append(new)
+        stored = self.array[key].raw
+        self.log.append("MODIFIED", key[0], obj, stored)
+        return stored
+
+    def remove_now(self, key: ObjectKey, obj: Body) -> Body:
+        """Remove an object at once (its resourceVersion bumped), then collect its garbage."""
         final = copy.deepcopy(obj)
         final["metadata"]["resourceVersion"] = self.log.next_rv()
-        self._remove(key, final)
+        self.remove(key, final)
         return final
 
-    def _remove(self, key: ObjectKey, final: Body) -> None:
+    def remove(self, key: ObjectKey, final: Body) -> None:
         """Finally remove an object (its resourceVersion already bumped), then collect garbage."""
         self.array[key].delete()
         self.log.append("DELETED", key[0], final, final)
-        uid = final["metadata"].get("uid")
-        if uid:
-            self._collect_garbage(uid)
-
-    def _collect_garbage(self, owner_uid: str) -> None:
-        """Background propagation: delete the dependents left with no existing owner."""
-        for key, obj in self.dependents(owner_uid):
-            refs: list[Body] = obj["metadata"].get("ownerReferences") or []
-            current = self.current(key)
-            if current is None:
-                continue  # already collected in this cascade
-            if any(self._exists(ref.get("uid")) for ref in refs if ref.get("uid") != owner_uid):
-                new = copy.deepcopy(current)
-                new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
-                self.commit(key, current, new)
-            else:
-                self.delete(key)
-
-    def _collect_orphan(self, key: ObjectKey) -> None:
-        """The garbage collector deletes a new dependent whose owners are all gone already.
-
-        A client that read its owner just before the owner's deletion may create a
-        child after the cascade ran; a real cluster collects it, and so does this.
-        """
-        current = self.current(key)
-        refs: list[Body] = (current or {}).get("metadata", {}).get("ownerReferences") or []
-        if refs and not any(self._exists(ref.get("uid")) for ref in refs):
-            self.delete(key)
+        self.collector.removed(final)
 
     def _run_controllers(self, key: ObjectKey) -> None:
         for controller in self.controllers:
