@@ -205,10 +205,10 @@ class Kube:
             status = response.status
         except ApiException as exc:
             raise KubeError(exc.status or 0, str(exc.reason)) from exc
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
-            # Not reached: refused, reset, DNS, a timeout; urllib3 gives up with MaxRetryError (no
-            # OSError) after its retries, and says why in the message.
-            raise KubeError(0, str(exc)) from exc
+        except urllib3.exceptions.MaxRetryError as exc:  # urllib3 gave up after its retries (no OSError)
+            raise KubeError(0, f"cannot reach the API server: {exc.reason}") from exc
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, reset, DNS, a timeout
+            raise KubeError(0, f"cannot reach the API server: {exc}") from exc
         if status >= 400:
             raise KubeError(status, _message(data))
         return json.loads(data) if data else None

@@ -87,6 +87,8 @@ class Target:
         try:
             return _run(self.client.get(kube.QWENDEPLOYMENTS, self.namespace, self.name))
         except kube.KubeError as exc:
+            if exc.status == 0:  # not reached: what was asked adds nothing
+                raise CommandError(EXIT_ERROR, _one_line(exc)) from exc
             raise CommandError(EXIT_ERROR, f"cannot read {naming.KIND} {self}: {_one_line(exc)}") from exc
 
     def require(self) -> dict[str, Any]:
