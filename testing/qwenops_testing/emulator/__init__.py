@@ -56,21 +56,30 @@ from qwenops_testing.emulator.patches import (
     merge_patch,
 )
 from qwenops_testing.emulator.request_log import RecordedRequest
-from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, ResourceSpec
-from qwenops_testing.emulator.server import kubeconfig, run_emulator, write_kubeconfig
+from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, SERVICES, ResourceSpec
+from qwenops_testing.emulator.server import (
+    DEFAULT_NAMESPACES,
+    default_crds,
+    kubeconfig,
+    run_emulator,
+    write_kubeconfig,
+)
 
 __all__ = [
     "APPLY_PATCH",
+    "DEFAULT_NAMESPACES",
     "DEFAULT_RESOURCES",
     "DEPLOYMENTS",
     "JSON_PATCH",
     "MERGE_PATCH",
     "PODS",
+    "SERVICES",
     "STRATEGIC_MERGE_PATCH",
     "ApiError",
     "KubeEmulator",
     "RecordedRequest",
     "ResourceSpec",
+    "default_crds",
     "kubeconfig",
     "merge_patch",
     "run_emulator",
