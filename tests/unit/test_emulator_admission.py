@@ -6,14 +6,15 @@ generation."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
+import yaml
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.render import desired
@@ -28,6 +29,7 @@ QWDS = "qwenops.io/v1alpha1/qwendeployments"
 DEPLOY = f"/apis/apps/v1/namespaces/{NS}/deployments"
 SERVICES = f"/api/v1/namespaces/{NS}/services"
 COMMIT = "a" * 40
+VALID = sorted((Path(__file__).resolve().parents[1] / "manifests" / "valid").glob("*.yaml"))
 NOT_CHECKED = (
     "some validation rules were not checked because the object was invalid; "
     "correct the existing errors to complete validation"
@@ -395,26 +397,25 @@ async def test_a_deployments_generation_follows_its_spec_and_annotations_not_lab
 # -- what the operator renders, against the defaults ---------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [
-    {},
-    {"nodePool": {"gpusPerReplica": 2, "nodeSelector": {"gpu": "h100"},
-                  "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-     "engine": {"tensorParallelSize": 2}},
-    {"model": {"cache": {"claimName": "weights"}, "tokenSecret": {"name": "hf"}}},
-], ids=["minimal", "placement", "cache-and-token"])  # fmt: skip
-async def test_the_operators_children_stay_derivative_of_what_the_api_stores(http: Http, spec: Json) -> None:
+@pytest.mark.parametrize("path", VALID, ids=lambda path: path.stem)
+async def test_the_operators_children_stay_derivative_of_what_the_api_stores(http: Http, path: Path) -> None:
     """The operator writes nothing when every field it renders is stored as rendered
-    (render/diff.py's is_derivative): so it must hold against the API server's defaults."""
-    manifest = qwen_deployment(COMMIT, namespace=NS, **copy.deepcopy(spec))
-    stored_qwd = await http.ok("POST", QWD, manifest)
+    (render/diff.py's is_derivative): so it must hold against the API server's defaults, for every
+    valid manifest of the corpus."""
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    stored_qwd = await http.ok("POST", f"/apis/qwenops.io/v1alpha1/namespaces/{manifest['metadata']['namespace']}"
+                               "/qwendeployments", manifest)  # fmt: skip
     parsed = with_image(QwenDeploymentSpec.model_validate(stored_qwd["spec"]), SERVING_IMAGE)
-    owner = desired.Owner(name="chat", namespace=NS, uid=stored_qwd["metadata"]["uid"])
+    meta = stored_qwd["metadata"]
+    owner = desired.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
     revision = revision_of(parsed)
     children = [
-        (DEPLOY, desired.desired_deployment(owner, parsed, revision, track="stable", replicas=2)),
-        *((SERVICES, service) for service in desired.desired_services(owner, stable=revision, canary=None)),
+        ("apps/v1/deployments", desired.desired_deployment(owner, parsed, revision, track="stable", replicas=2)),
+        *(("v1/services", service) for service in desired.desired_services(owner, stable=revision, canary=None)),
     ]
-    for path, child in children:
-        stored = await http.ok("POST", path, child)
+    for resource, child in children:
+        group_version, plural = resource.rsplit("/", 1)
+        prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        stored = await http.ok("POST", f"{prefix}/namespaces/{meta['namespace']}/{plural}", child)
         assert stored["spec"] != child["spec"], "the API server added nothing: the test would prove nothing"
         assert is_derivative(child, stored), child["metadata"]["name"]
