@@ -17,7 +17,8 @@ QWD_PATH = "/apis/qwenops.io/v1alpha1/namespaces/{namespace}/qwendeployments"
 
 
 class Client:
-    """Writes as `kubectl` would send them (the emulator does no admission: the CRD is not checked)."""
+    """Writes as `kubectl` would send them: with ``fieldValidation=Strict``, so that a field the CRD
+    does not declare is refused, not dropped; any error answer raises AssertionError."""
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
@@ -25,6 +26,8 @@ class Client:
     async def call(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Any:
+        if method in ("POST", "PUT", "PATCH") and "fieldValidation=" not in path:
+            path += f"{'&' if '?' in path else '?'}fieldValidation=Strict"
         async with self.session.request(
             method, path, json=body, headers={"Content-Type": content_type}
         ) as response:

@@ -3,7 +3,8 @@
 One operator (a short resync) serves a valid QwenDeployment until it is Healthy. Then every
 manifest of tests/manifests/invalid/, every generated hostile spec an API server could store and
 every spec only the models refuse (tests/hostile_specs.py) is written straight into the emulator,
-as an object stored under an older CRD would be (the emulator admits anything). For each, the
+as an object stored under an older CRD would be (the emulator serves QwenDeployments without their
+schema meanwhile: nothing pruned, defaulted or refused). For each, the
 operator must set InvalidSpec=True with a message naming the field, and nothing may change but
 the QwenDeployment's status, kopf's annotations on it and Events: every Deployment and Service
 keeps its resourceVersion. At the end the valid spec comes back and the same Deployment serves,
@@ -167,44 +168,45 @@ async def test_no_invalid_or_hostile_spec_changes_a_running_deployment(
 
         failures: list[str] = []
         timings: dict[str, float] = {}
-        for case in cases:
-            started = time.monotonic()
-            since = emulator.request_count
-            name = case.manifest["metadata"]["name"]
-            if case.own_object:
-                await client.apply_qwd(case.manifest)
-            else:
-                await replace_spec(client.session, NAME, case.manifest.get("spec"))
-            try:
-                refused = await eventually(
-                    functools.partial(invalid_spec, emulator, name), f"{case.name}: InvalidSpec", operator,
-                    timeout=PER_CASE_TIMEOUT,
-                )  # fmt: skip
-            except AssertionError as exc:
-                failures.append(str(exc).split("\n--- operator log")[0])
-                continue
-            finally:
-                timings[case.name] = time.monotonic() - started
-            flat_message = re.sub(r"\[(\d+)\]", r".\1", refused["message"])
-            if case.expect not in flat_message:
-                failures.append(f"{case.name}: InvalidSpec does not name {case.expect}: {refused['message'][:300]}")
-            if refused["status"].get("phase") != "Degraded":
-                failures.append(f"{case.name}: phase {refused['status'].get('phase')}")
-            mine = [
-                w for w in emulator.writes(since, include_events=True)
-                if not (w.method in ("PUT", "POST") and w.resource == QWDS and w.name in (name, None))
-            ]  # fmt: skip
-            if bad := forbidden_writes(mine, {NAME, name}):
-                failures.append(f"{case.name}: writes other than status and events: {bad}")
-            if (now := children(emulator)) != before:
-                changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-                failures.append(f"{case.name}: children changed: {changed}")
-            if case.own_object:
-                await client.delete(f"{QWD_PATH.format(namespace=NS)}/{name}")
-                await eventually(functools.partial(gone, emulator, name), f"{name} deleted", operator)
-            if len(failures) >= MAX_FAILURES:
-                failures.append(f"... stopped after {len(timings)} of {len(cases)} specs")
-                break
+        with emulator.without_schema(QWDS):  # as stored under an older, looser CRD
+            for case in cases:
+                started = time.monotonic()
+                since = emulator.request_count
+                name = case.manifest["metadata"]["name"]
+                if case.own_object:
+                    await client.apply_qwd(case.manifest)
+                else:
+                    await replace_spec(client.session, NAME, case.manifest.get("spec"))
+                try:
+                    refused = await eventually(
+                        functools.partial(invalid_spec, emulator, name), f"{case.name}: InvalidSpec", operator,
+                        timeout=PER_CASE_TIMEOUT,
+                    )  # fmt: skip
+                except AssertionError as exc:
+                    failures.append(str(exc).split("\n--- operator log")[0])
+                    continue
+                finally:
+                    timings[case.name] = time.monotonic() - started
+                flat_message = re.sub(r"\[(\d+)\]", r".\1", refused["message"])
+                if case.expect not in flat_message:
+                    failures.append(f"{case.name}: InvalidSpec does not name {case.expect}: {refused['message'][:300]}")
+                if refused["status"].get("phase") != "Degraded":
+                    failures.append(f"{case.name}: phase {refused['status'].get('phase')}")
+                mine = [
+                    w for w in emulator.writes(since, include_events=True)
+                    if not (w.method in ("PUT", "POST") and w.resource == QWDS and w.name in (name, None))
+                ]  # fmt: skip
+                if bad := forbidden_writes(mine, {NAME, name}):
+                    failures.append(f"{case.name}: writes other than status and events: {bad}")
+                if (now := children(emulator)) != before:
+                    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+                    failures.append(f"{case.name}: children changed: {changed}")
+                if case.own_object:
+                    await client.delete(f"{QWD_PATH.format(namespace=NS)}/{name}")
+                    await eventually(functools.partial(gone, emulator, name), f"{name} deleted", operator)
+                if len(failures) >= MAX_FAILURES:
+                    failures.append(f"... stopped after {len(timings)} of {len(cases)} specs")
+                    break
 
         slowest = sorted(timings.items(), key=lambda item: -item[1])[:3]
         print(

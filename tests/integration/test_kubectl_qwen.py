@@ -107,6 +107,8 @@ async def playing_operator(emulator: KubeEmulator, client: Client) -> AsyncItera
     try:
         yield result
     finally:
+        if task.done() and not task.cancelled() and (failed := task.exception()) is not None:
+            raise failed  # e.g. a status the API server refused: say so rather than time out
         task.cancel()
 
 
@@ -290,10 +292,12 @@ async def test_promote_waits_until_the_operator_acted_and_says_what_it_did(
 async def test_undo_waits_when_the_operator_reports_undo(
     emulator: KubeEmulator, client: Client, kubeconfig: Path, playing_operator: dict[str, Any]
 ) -> None:
-    await store(emulator, client, f.healthy())  # the status has `previous`: an operator that knows undo
+    healthy = f.healthy()  # the status has `previous`: an operator that knows undo
+    await store(emulator, client, healthy)
+    previous = healthy["status"]["previous"]  # what the override serves, whole as the CRD requires
     playing_operator.update(
         phase="Progressing", message="undo: serving revision 5e6f7a8b9c",
-        override={"revision": f.OLDER, "specRevision": f.STABLE, "at": "2026-03-01T03:00:00Z"},
+        override={**previous, "specRevision": f.STABLE, "at": "2026-03-01T03:00:00Z"},
     )  # fmt: skip
 
     run = await qwen(kubeconfig, "undo", NAME)

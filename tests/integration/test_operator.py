@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from qwenops.api import naming
+from qwenops.render.diff import is_derivative
 from qwenops_testing.cluster import (
     DEPLOYMENTS,
     QWDS,
@@ -82,6 +83,8 @@ async def test_children_are_created_with_owner_references(
         "Available": "True", "Progressing": "False", "InvalidSpec": "False", "ModelReady": "True"
     }
     assert status["startup"]["stage"] == "Ready" and status["startup"]["pods"] == {"Ready": 2}
+    warned = [(w.method, w.path, w.warnings) for w in emulator.writes() if w.warnings]
+    assert warned == [], "a write carried fields the CRD does not declare: the API server drops them"
     await eventually(
         lambda: {"Serving", "Available", "ModelReady"} <= set(event_reasons(emulator, NAME)), "events", operator
     )
@@ -176,11 +179,15 @@ async def test_drift_is_corrected(emulator: KubeEmulator, client: Client, operat
         for w in emulator.writes(since)
         if w.method == "PATCH" and w.resource in (DEPLOYMENTS, SERVICES)
     }
-    # Only the drifted fields are sent back, as merge patches; a foreign selector key is removed with null.
+    # Only the drifted fields are sent back, as merge patches: the containers as the operator renders
+    # them (the API server's defaults left to it); a foreign selector key is removed with null.
     assert restores[name].content_type == "application/merge-patch+json"
-    assert restores[name].body == {
-        "spec": {"template": {"spec": {"containers": desired["spec"]["template"]["spec"]["containers"]}}}
-    }
+    sent = restores[name].body["spec"]["template"]["spec"]["containers"]
+    assert restores[name].body == {"spec": {"template": {"spec": {"containers": sent}}}}
+    assert sent[0]["args"] == desired_args
+    assert is_derivative(sent, desired["spec"]["template"]["spec"]["containers"])
+    restored = deployments_of(emulator, NS, NAME)[rev]["spec"]["template"]["spec"]["containers"]
+    assert restored == desired["spec"]["template"]["spec"]["containers"]  # defaulted again, as before
     assert restores[f"{NAME}-stable"].body == {"spec": {"selector": {"app": None}}}
 
     await client.delete(f"{DEPLOYMENT_PATH}/{name}")
@@ -217,7 +224,8 @@ async def test_an_invalid_spec_is_reported_and_touches_no_child(
 
     since = emulator.request_count
     # As if stored under an older CRD that allowed branches: the emulator, like one, admits it.
-    await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": "main"}, "replicas": 5}})
+    with emulator.without_schema(QWDS):
+        await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": "main"}, "replicas": 5}})
 
     def refused() -> dict[str, Any] | None:
         status = status_of(emulator, NS, NAME)

@@ -1,5 +1,7 @@
-"""Talking to the emulated API over HTTP, for the tests of the emulator: a tiny client, the paths
-and the objects they write, and a wait for a condition."""
+"""Talking to the emulated API over HTTP, for the tests of the emulator (test_emulator*.py): the
+paths and the objects they write, two small clients over one request (:class:`Api` answers the
+status and body, :class:`Http` the headers too), the fixtures of the tests of what it does to a
+write (test_emulator_admission, test_emulator_defaults), and a wait for a condition."""
 
 from __future__ import annotations
 
@@ -11,16 +13,46 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest_asyncio
 
-from qwenops_testing.emulator import MERGE_PATCH
+from qwenops_testing.emulator import DEFAULT_RESOURCES, MERGE_PATCH, KubeEmulator, ResourceSpec, run_emulator
+from qwenops_testing.manifests import qwen_deployment
 
 REPO = Path(__file__).resolve().parents[2]
-QWD = "/apis/qwenops.io/v1alpha1/namespaces/ns/qwendeployments"
-QWD_RESOURCE = "qwenops.io/v1alpha1/qwendeployments"
-DEPLOY = "/apis/apps/v1/namespaces/ns/deployments"
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
-PODS = "/api/v1/namespaces/ns/pods"
+NS = "ns"
+NAMESPACES = ("default", NS, "other")
+"""The namespaces the emulators of these tests start with (objects are created only in existing ones)."""
+CORPUS_NS = "llm"
+"""The namespace of the manifest corpus (tests/manifests), which the admission fixture has too."""
+QWD = f"/apis/qwenops.io/v1alpha1/namespaces/{NS}/qwendeployments"
+QWDS = "qwenops.io/v1alpha1/qwendeployments"
+# A custom resource without a schema, as most tests of the API semantics need: those alone.
+WIDGETS = f"/apis/example.com/v1/namespaces/{NS}/widgets"
+WIDGET_RESOURCE = "example.com/v1/widgets"
+WIDGET = ResourceSpec("example.com", "v1", "widgets", "Widget", status=True)
+RESOURCES = (*DEFAULT_RESOURCES, WIDGET)
+DEPLOY = f"/apis/apps/v1/namespaces/{NS}/deployments"
+SERVICES = f"/api/v1/namespaces/{NS}/services"
+LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
+PODS = f"/api/v1/namespaces/{NS}/pods"
+COMMIT = "a" * 40
 Json = Any
+
+
+async def request(
+    session: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    body: Json = None,
+    *,
+    content_type: str = "application/json",
+    raw: str | None = None,
+) -> tuple[int, Json, dict[str, str]]:
+    """One request: (status, parsed JSON body, headers)."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body))
+    headers = {"Content-Type": content_type} if data is not None else {}
+    async with session.request(method, path, data=data, headers=headers) as response:
+        return response.status, await response.json(content_type=None), dict(response.headers)
 
 
 class Api:
@@ -38,10 +70,8 @@ class Api:
         content_type: str = "application/json",
         raw: str | None = None,
     ) -> tuple[int, Json]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body))
-        headers = {"Content-Type": content_type} if data is not None else {}
-        async with self.session.request(method, path, data=data, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
+        status, answer, _ = await request(self.session, method, path, body, content_type=content_type, raw=raw)
+        return status, answer
 
     async def get(self, path: str) -> tuple[int, Json]:
         return await self.call("GET", path)
@@ -76,14 +106,49 @@ class Api:
             yield next_event
 
 
-def qwd(name: str = "chat", **extra: Json) -> Json:
+class Http:
+    """Every call answers (status, parsed JSON body, headers)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, body: Json = None, content_type: str = "application/json"
+    ) -> tuple[int, Json, dict[str, str]]:
+        return await request(self.session, method, path, body, content_type=content_type)
+
+    async def ok(self, method: str, path: str, body: Json = None, content_type: str = "application/json") -> Json:
+        status, answer, _ = await self.call(method, path, body, content_type)
+        assert status in (200, 201), (status, answer)
+        return answer
+
+
+@pytest_asyncio.fixture
+async def emulator() -> AsyncIterator[KubeEmulator]:
+    async with run_emulator(namespaces=(*NAMESPACES, CORPUS_NS)) as emulator:
+        yield emulator
+        assert not emulator.errors, emulator.errors  # refusals are Status answers, not errors
+
+
+@pytest_asyncio.fixture
+async def http(emulator: KubeEmulator) -> AsyncIterator[Http]:
+    async with aiohttp.ClientSession(str(emulator.url)) as session:
+        yield Http(session)
+
+
+def widget(name: str = "chat", **extra: Json) -> Json:
     return {
-        "apiVersion": "qwenops.io/v1alpha1",
-        "kind": "QwenDeployment",
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
         "metadata": {"name": name},
         "spec": {"replicas": 1},
         **extra,
     }
+
+
+def chat(**spec: Json) -> Json:
+    """A QwenDeployment the CRD admits."""
+    return qwen_deployment(COMMIT, namespace=NS, **spec)
 
 
 def deployment(name: str = "web", replicas: int = 2, **metadata: Json) -> Json:
@@ -101,6 +166,18 @@ def deployment(name: str = "web", replicas: int = 2, **metadata: Json) -> Json:
             },
         },
     }
+
+
+def bare_deployment(name: str = "web", **pod_spec: Json) -> Json:
+    """A Deployment with only what a client must write (no replicas, no strategy): the API server
+    defaults the rest."""
+    labels = {"app": name}
+    spec = {"containers": [{"name": "c", "image": "registry.example/c:1.0"}], **pod_spec}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": spec}},
+    }  # fmt: skip
 
 
 def owner_ref(owner: Json) -> Json:

@@ -27,25 +27,29 @@ from qwenops_testing.emulator import (
     run_emulator,
     write_kubeconfig,
 )
+from qwenops_testing.manifests import qwen_deployment
 from tests.unit.emulator_http import (
     DEPLOY,
     LEASES,
+    NAMESPACES,
     PODS,
     QWD,
-    QWD_RESOURCE,
     REPO,
+    RESOURCES,
+    WIDGET_RESOURCE,
+    WIDGETS,
     Api,
     Json,
     deployment,
     owner_ref,
-    qwd,
     until,
+    widget,
 )
 
 
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator() as emulator:
+    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
         yield emulator
         assert not emulator.errors, emulator.errors  # expected API failures are not errors
 
@@ -60,7 +64,7 @@ async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
 
 
 async def test_create_sets_uid_timestamp_resource_version_and_generation(api: Api) -> None:
-    status, obj = await api.post(QWD, qwd())
+    status, obj = await api.post(WIDGETS, widget())
     assert status == 201
     meta = obj["metadata"]
     assert uuid.UUID(meta["uid"]).version == 4
@@ -68,33 +72,33 @@ async def test_create_sets_uid_timestamp_resource_version_and_generation(api: Ap
     assert meta["resourceVersion"].isdigit()
     assert meta["generation"] == 1
     assert meta["namespace"] == "ns"
-    assert (obj["apiVersion"], obj["kind"]) == ("qwenops.io/v1alpha1", "QwenDeployment")
+    assert (obj["apiVersion"], obj["kind"]) == ("example.com/v1", "Widget")
 
 
 async def test_resource_version_is_global_and_grows_on_every_write(api: Api) -> None:
-    a = await api.ok("POST", QWD, qwd("a"))
+    a = await api.ok("POST", WIDGETS, widget("a"))
     b = await api.ok("POST", DEPLOY, deployment("b"))
-    c = await api.ok("PATCH", f"{QWD}/a", {"metadata": {"labels": {"x": "1"}}},
+    c = await api.ok("PATCH", f"{WIDGETS}/a", {"metadata": {"labels": {"x": "1"}}},
                      content_type=MERGE_PATCH)
-    d = await api.ok("PATCH", f"{QWD}/a/status", {"status": {"phase": "P"}},
+    d = await api.ok("PATCH", f"{WIDGETS}/a/status", {"status": {"phase": "P"}},
                      content_type=MERGE_PATCH)
     e = await api.ok("DELETE", f"{DEPLOY}/b")
     versions = [int(x["metadata"]["resourceVersion"]) for x in (a, b, c, d, e)]
     assert versions == sorted(versions)
     assert len(set(versions)) == 5
-    _, listing = await api.get(QWD)
+    _, listing = await api.get(WIDGETS)
     assert listing["metadata"]["resourceVersion"] == str(versions[-1])
 
 
 async def test_generation_counts_spec_changes_only_with_a_status_subresource(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    labelled = await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"labels": {"a": "b"}}},
+    await api.ok("POST", WIDGETS, widget())
+    labelled = await api.ok("PATCH", f"{WIDGETS}/chat", {"metadata": {"labels": {"a": "b"}}},
                             content_type=MERGE_PATCH)
     assert labelled["metadata"]["generation"] == 1
-    with_status = await api.ok("PATCH", f"{QWD}/chat/status", {"status": {"phase": "Healthy"}},
+    with_status = await api.ok("PATCH", f"{WIDGETS}/chat/status", {"status": {"phase": "Healthy"}},
                                content_type=MERGE_PATCH)
     assert with_status["metadata"]["generation"] == 1
-    respecced = await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 3}},
+    respecced = await api.ok("PATCH", f"{WIDGETS}/chat", {"spec": {"replicas": 3}},
                              content_type=MERGE_PATCH)
     assert respecced["metadata"]["generation"] == 2
 
@@ -117,17 +121,17 @@ async def test_generation_counts_everything_outside_metadata_without_a_status_su
 async def test_a_write_that_changes_nothing_keeps_the_resource_version(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    created = await api.ok("POST", QWD, qwd())
-    again = await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 1}},
+    created = await api.ok("POST", WIDGETS, widget())
+    again = await api.ok("PATCH", f"{WIDGETS}/chat", {"spec": {"replicas": 1}},
                          content_type=MERGE_PATCH)
     assert again["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
     rv = created["metadata"]["resourceVersion"]
-    async with api.watch(f"{QWD}?watch=true&resourceVersion={rv}&timeoutSeconds=0.3") as events:
+    async with api.watch(f"{WIDGETS}?watch=true&resourceVersion={rv}&timeoutSeconds=0.3") as events:
         assert await events() is None  # no event for the no-op write
 
 
 async def test_generate_name_gets_a_random_suffix(api: Api) -> None:
-    _, obj = await api.post(QWD, {"metadata": {"generateName": "chat-"}, "spec": {}})
+    _, obj = await api.post(WIDGETS, {"metadata": {"generateName": "chat-"}, "spec": {}})
     assert re.fullmatch(r"chat-[a-z0-9]{5}", obj["metadata"]["name"])
 
 
@@ -135,11 +139,11 @@ async def test_generate_name_gets_a_random_suffix(api: Api) -> None:
 
 
 async def test_writes_to_the_main_resource_ignore_status(api: Api) -> None:
-    created = await api.ok("POST", QWD, qwd(status={"phase": "Forged"}))
+    created = await api.ok("POST", WIDGETS, widget(status={"phase": "Forged"}))
     assert "status" not in created
-    await api.ok("PATCH", f"{QWD}/chat/status", {"status": {"phase": "Real"}},
+    await api.ok("PATCH", f"{WIDGETS}/chat/status", {"status": {"phase": "Real"}},
                  content_type=MERGE_PATCH)
-    patched = await api.ok("PATCH", f"{QWD}/chat",
+    patched = await api.ok("PATCH", f"{WIDGETS}/chat",
                            {"spec": {"replicas": 2}, "status": {"phase": "Forged"}},
                            content_type=MERGE_PATCH)
     assert patched["status"] == {"phase": "Real"}
@@ -147,16 +151,16 @@ async def test_writes_to_the_main_resource_ignore_status(api: Api) -> None:
 
 
 async def test_writes_to_status_change_only_status(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
     patched = await api.ok(
-        "PATCH", f"{QWD}/chat/status",
+        "PATCH", f"{WIDGETS}/chat/status",
         {"spec": {"replicas": 9}, "metadata": {"labels": {"x": "y"}}, "status": {"phase": "P"}},
         content_type=MERGE_PATCH,
     )
     assert patched["spec"] == {"replicas": 1}
     assert "labels" not in patched["metadata"]
     assert patched["status"] == {"phase": "P"}
-    _, fetched = await api.get(f"{QWD}/chat/status")
+    _, fetched = await api.get(f"{WIDGETS}/chat/status")
     assert fetched["status"] == {"phase": "P"}
 
 
@@ -171,18 +175,18 @@ async def test_status_of_a_resource_without_the_subresource_is_not_found(api: Ap
 
 
 async def test_a_stale_resource_version_in_a_patch_is_a_conflict(api: Api) -> None:
-    created = await api.ok("POST", QWD, qwd())
+    created = await api.ok("POST", WIDGETS, widget())
     stale = created["metadata"]["resourceVersion"]
-    await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 2}}, content_type=MERGE_PATCH)
+    await api.ok("PATCH", f"{WIDGETS}/chat", {"spec": {"replicas": 2}}, content_type=MERGE_PATCH)
     status, answer = await api.patch(
-        f"{QWD}/chat", {"metadata": {"resourceVersion": stale}, "spec": {"replicas": 3}}
+        f"{WIDGETS}/chat", {"metadata": {"resourceVersion": stale}, "spec": {"replicas": 3}}
     )
     assert status == 409
     assert answer["kind"] == "Status"
     assert answer["reason"] == "Conflict"
     assert answer["code"] == 409
     assert "the object has been modified" in answer["message"]
-    _, current = await api.get(f"{QWD}/chat")
+    _, current = await api.get(f"{WIDGETS}/chat")
     assert current["spec"] == {"replicas": 2}
 
 
@@ -191,41 +195,41 @@ async def test_a_status_patch_of_a_resource_version_alone_checks_it_and_writes_n
 ) -> None:
     """As the API server: the precondition is checked on the patched object, then a result equal to
     the stored object is not written (no new resourceVersion, no event), status or not."""
-    created = await api.ok("POST", QWD, qwd())
+    created = await api.ok("POST", WIDGETS, widget())
     rv = created["metadata"]["resourceVersion"]
-    checked = await api.ok("PATCH", f"{QWD}/chat/status", {"metadata": {"resourceVersion": rv}},
+    checked = await api.ok("PATCH", f"{WIDGETS}/chat/status", {"metadata": {"resourceVersion": rv}},
                            content_type=MERGE_PATCH)
     assert checked["metadata"]["resourceVersion"] == rv
     assert "status" not in checked
-    async with api.watch(f"{QWD}?watch=true&resourceVersion={rv}&timeoutSeconds=0.3") as events:
+    async with api.watch(f"{WIDGETS}?watch=true&resourceVersion={rv}&timeoutSeconds=0.3") as events:
         assert await events() is None
-    await api.ok("PATCH", f"{QWD}/chat/status", {"status": {"phase": "P"}}, content_type=MERGE_PATCH)
-    status, answer = await api.patch(f"{QWD}/chat/status", {"metadata": {"resourceVersion": rv}})
+    await api.ok("PATCH", f"{WIDGETS}/chat/status", {"status": {"phase": "P"}}, content_type=MERGE_PATCH)
+    status, answer = await api.patch(f"{WIDGETS}/chat/status", {"metadata": {"resourceVersion": rv}})
     assert (status, answer["reason"]) == (409, "Conflict")
 
 
 async def test_a_stale_resource_version_in_a_put_is_a_conflict(api: Api) -> None:
-    created = await api.ok("POST", QWD, qwd())
+    created = await api.ok("POST", WIDGETS, widget())
     fresh = dict(created, spec={"replicas": 5})
-    replaced = await api.ok("PUT", f"{QWD}/chat", fresh)
+    replaced = await api.ok("PUT", f"{WIDGETS}/chat", fresh)
     assert replaced["spec"] == {"replicas": 5}
-    status, answer = await api.put(f"{QWD}/chat", dict(created, spec={"replicas": 7}))
+    status, answer = await api.put(f"{WIDGETS}/chat", dict(created, spec={"replicas": 7}))
     assert (status, answer["reason"]) == (409, "Conflict")
 
 
 async def test_delete_preconditions_are_checked(api: Api) -> None:
-    created = await api.ok("POST", QWD, qwd())
+    created = await api.ok("POST", WIDGETS, widget())
     status, answer = await api.delete(
-        f"{QWD}/chat", {"preconditions": {"resourceVersion": "999999"}}
+        f"{WIDGETS}/chat", {"preconditions": {"resourceVersion": "999999"}}
     )
     assert (status, answer["reason"]) == (409, "Conflict")
     ok = {"preconditions": {"uid": created["metadata"]["uid"]}}
-    assert (await api.delete(f"{QWD}/chat", ok))[0] == 200
+    assert (await api.delete(f"{WIDGETS}/chat", ok))[0] == 200
 
 
 async def test_creating_an_existing_object_is_a_conflict(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    status, answer = await api.post(QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.post(WIDGETS, widget())
     assert (status, answer["reason"]) == (409, "AlreadyExists")
 
 
@@ -233,14 +237,14 @@ async def test_creating_an_existing_object_is_a_conflict(api: Api) -> None:
 
 
 async def test_merge_patch_replaces_lists_and_null_deletes(api: Api) -> None:
-    await api.ok("POST", QWD, qwd(spec={"args": ["a", "b"], "keep": 1, "drop": 2}))
-    patched = await api.ok("PATCH", f"{QWD}/chat", {"spec": {"args": ["c"], "drop": None}},
+    await api.ok("POST", WIDGETS, widget(spec={"args": ["a", "b"], "keep": 1, "drop": 2}))
+    patched = await api.ok("PATCH", f"{WIDGETS}/chat", {"spec": {"args": ["c"], "drop": None}},
                            content_type=MERGE_PATCH)
     assert patched["spec"] == {"args": ["c"], "keep": 1}
 
 
 async def test_json_patch_applies_operations(api: Api) -> None:
-    created = await api.ok("POST", QWD, qwd(spec={"args": ["a"], "n": 1}))
+    created = await api.ok("POST", WIDGETS, widget(spec={"args": ["a"], "n": 1}))
     ops = [
         {"op": "test", "path": "/metadata/resourceVersion",
          "value": created["metadata"]["resourceVersion"]},
@@ -248,24 +252,24 @@ async def test_json_patch_applies_operations(api: Api) -> None:
         {"op": "replace", "path": "/spec/n", "value": 2},
         {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]},
     ]
-    patched = await api.ok("PATCH", f"{QWD}/chat", ops, content_type=JSON_PATCH)
+    patched = await api.ok("PATCH", f"{WIDGETS}/chat", ops, content_type=JSON_PATCH)
     assert patched["spec"] == {"args": ["a", "b"], "n": 2}
     assert patched["metadata"]["finalizers"] == ["x/y"]
 
 
 async def test_json_patch_with_a_failing_test_is_unprocessable(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
     ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "1234567"},
            {"op": "remove", "path": "/spec"}]
-    status, answer = await api.patch(f"{QWD}/chat", ops, JSON_PATCH)
+    status, answer = await api.patch(f"{WIDGETS}/chat", ops, JSON_PATCH)
     assert (status, answer["reason"]) == (422, "Invalid")
-    _, current = await api.get(f"{QWD}/chat")
+    _, current = await api.get(f"{WIDGETS}/chat")
     assert current["spec"] == {"replicas": 1}
 
 
 async def test_json_patch_needs_a_list_of_operations(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    status, answer = await api.patch(f"{QWD}/chat", {"spec": {"replicas": 2}}, JSON_PATCH)
+    await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.patch(f"{WIDGETS}/chat", {"spec": {"replicas": 2}}, JSON_PATCH)
     assert (status, answer["reason"]) == (400, "BadRequest")
 
 
@@ -276,32 +280,32 @@ async def test_strategic_merge_patch_is_a_merge_patch_that_replaces_lists(api: A
                            {"spec": {"containers": [{"name": "b", "image": "2"}]}},
                            content_type=STRATEGIC_MERGE_PATCH)
     # A real API server would keep container "a" (merge by name); the emulator replaces the list.
-    assert patched["spec"] == {"containers": [{"name": "b", "image": "2"}], "n": 1}
+    assert (patched["spec"]["containers"], patched["spec"]["n"]) == ([{"name": "b", "image": "2"}], 1)
     status, answer = await api.patch(f"{DEPLOY}/web", {"spec": {"$patch": "replace"}},
                                      STRATEGIC_MERGE_PATCH)
     assert (status, answer["reason"]) == (422, "Invalid")
 
 
 async def test_server_side_apply_fails_loudly(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    status, answer = await api.call("PATCH", f"{QWD}/chat?fieldManager=t",
+    await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.call("PATCH", f"{WIDGETS}/chat?fieldManager=t",
                                     raw="spec: {replicas: 5}", content_type=APPLY_PATCH)
     assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
     assert "does not implement server-side apply" in answer["message"]
-    _, current = await api.get(f"{QWD}/chat")
+    _, current = await api.get(f"{WIDGETS}/chat")
     assert current["spec"] == {"replicas": 1}
 
 
 async def test_patch_with_an_unknown_content_type_is_unsupported(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    status, _ = await api.patch(f"{QWD}/chat", {"spec": {}}, "application/json")
+    await api.ok("POST", WIDGETS, widget())
+    status, _ = await api.patch(f"{WIDGETS}/chat", {"spec": {}}, "application/json")
     assert status == 415
 
 
 async def test_put_replaces_the_whole_object(api: Api) -> None:
-    created = await api.ok("POST", QWD, qwd(spec={"a": 1, "b": 2}))
+    created = await api.ok("POST", WIDGETS, widget(spec={"a": 1, "b": 2}))
     body = {"metadata": {"name": "chat", "labels": {"l": "v"}}, "spec": {"c": 3}}
-    replaced = await api.ok("PUT", f"{QWD}/chat", body)
+    replaced = await api.ok("PUT", f"{WIDGETS}/chat", body)
     assert replaced["spec"] == {"c": 3}
     assert replaced["metadata"]["labels"] == {"l": "v"}
     assert replaced["metadata"]["uid"] == created["metadata"]["uid"]
@@ -309,45 +313,45 @@ async def test_put_replaces_the_whole_object(api: Api) -> None:
 
 
 async def test_put_on_a_missing_object_is_not_found(api: Api) -> None:
-    status, answer = await api.put(f"{QWD}/ghost", qwd("ghost"))
+    status, answer = await api.put(f"{WIDGETS}/ghost", widget("ghost"))
     assert (status, answer["reason"]) == (404, "NotFound")
 
 
 async def test_dry_run_is_refused_rather_than_applied(api: Api) -> None:
-    status, _ = await api.post(f"{QWD}?dryRun=All", qwd())
+    status, _ = await api.post(f"{WIDGETS}?dryRun=All", widget())
     assert status == 400
-    assert (await api.get(f"{QWD}/chat"))[0] == 404
+    assert (await api.get(f"{WIDGETS}/chat"))[0] == 404
 
 
 async def test_a_write_intercepted_by_a_kmock_reaction_changes_nothing(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    await api.ok("POST", QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
     emulator["patch"] << 500
-    status, _ = await api.call("PATCH", f"{QWD}/chat", {"spec": {"replicas": 9}},
+    status, _ = await api.call("PATCH", f"{WIDGETS}/chat", {"spec": {"replicas": 9}},
                                content_type=MERGE_PATCH)
     assert status == 500
-    stored = emulator.get_object("qwenops.io/v1alpha1/qwendeployments", "ns", "chat") or {}
+    stored = emulator.get_object(WIDGET_RESOURCE, "ns", "chat") or {}
     assert stored["spec"] == {"replicas": 1}
 
 
 async def test_a_reaction_on_a_slice_of_requests_serves_only_that_slice(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    await api.ok("POST", QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
     emulator["get"][1:2] << 503  # a slice: kmock's own check decides which requests it sees
-    statuses = [(await api.get(f"{QWD}/chat"))[0] for _ in range(3)]
+    statuses = [(await api.get(f"{WIDGETS}/chat"))[0] for _ in range(3)]
     assert statuses == [200, 503, 200]
 
 
 async def test_objects_stored_kmock_style_are_listed_beside_created_ones(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    await api.ok("POST", QWD, qwd("created"))
-    seeded = {**qwd("seeded"), "metadata": {"name": "seeded", "namespace": "ns"}}
-    emulator.objects[QWD_RESOURCE, "ns", "seeded"] = seeded
-    await api.ok("POST", QWD, qwd("later"))
-    status, listed = await api.get(QWD)
+    await api.ok("POST", WIDGETS, widget("created"))
+    seeded = {**widget("seeded"), "metadata": {"name": "seeded", "namespace": "ns"}}
+    emulator.objects[WIDGET_RESOURCE, "ns", "seeded"] = seeded
+    await api.ok("POST", WIDGETS, widget("later"))
+    status, listed = await api.get(WIDGETS)
     assert status == 200
     assert [item["metadata"]["name"] for item in listed["items"]] == ["created", "later", "seeded"]
 
@@ -355,9 +359,9 @@ async def test_objects_stored_kmock_style_are_listed_beside_created_ones(
 async def test_patch_object_writes_like_a_patch_without_a_request(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    await api.ok("POST", QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
     since = emulator.request_count
-    patched = emulator.patch_object(QWD_RESOURCE, "ns", "chat", {"spec": {"replicas": 3}})
+    patched = emulator.patch_object(WIDGET_RESOURCE, "ns", "chat", {"spec": {"replicas": 3}})
     assert patched["spec"] == {"replicas": 3} and patched["metadata"]["generation"] == 2
     assert emulator.request_count == since
 
@@ -432,12 +436,12 @@ async def test_a_filtered_watch_sees_objects_enter_and_leave_the_selection(api: 
 
 
 async def test_a_watch_resumes_after_the_given_resource_version(api: Api) -> None:
-    await api.ok("POST", QWD, qwd("a"))
-    b = await api.ok("POST", QWD, qwd("b"))
-    await api.ok("POST", QWD, qwd("c"))
-    await api.ok("DELETE", f"{QWD}/a")
+    await api.ok("POST", WIDGETS, widget("a"))
+    b = await api.ok("POST", WIDGETS, widget("b"))
+    await api.ok("POST", WIDGETS, widget("c"))
+    await api.ok("DELETE", f"{WIDGETS}/a")
     since = b["metadata"]["resourceVersion"]
-    async with api.watch(f"{QWD}?watch=true&resourceVersion={since}&timeoutSeconds=0.3") as events:
+    async with api.watch(f"{WIDGETS}?watch=true&resourceVersion={since}&timeoutSeconds=0.3") as events:
         seen = [await events() for _ in range(3)]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in seen[:2]] == [
         ("ADDED", "c"), ("DELETED", "a")]
@@ -445,15 +449,15 @@ async def test_a_watch_resumes_after_the_given_resource_version(api: Api) -> Non
 
 
 async def test_a_watch_from_an_unknown_resource_version_is_gone(api: Api) -> None:
-    async with api.watch(f"{QWD}?watch=true&resourceVersion=99999") as events:
+    async with api.watch(f"{WIDGETS}?watch=true&resourceVersion=99999") as events:
         event = await events()
     assert event["type"] == "ERROR"
     assert event["object"]["code"] == 410
 
 
 async def test_a_watch_with_initial_events_ends_them_with_a_bookmark(api: Api) -> None:
-    await api.ok("POST", QWD, qwd("a"))
-    path = f"{QWD}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+    await api.ok("POST", WIDGETS, widget("a"))
+    path = f"{WIDGETS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
     async with api.watch(path) as events:
         added, bookmark = await events(), await events()
     assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "a")
@@ -465,47 +469,47 @@ async def test_a_watch_with_initial_events_ends_them_with_a_bookmark(api: Api) -
 
 
 async def test_deletion_waits_for_finalizers(api: Api) -> None:
-    await api.ok("POST", QWD, qwd(metadata={"name": "chat", "finalizers": ["x/y"]}))
-    marked = await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("POST", WIDGETS, widget(metadata={"name": "chat", "finalizers": ["x/y"]}))
+    marked = await api.ok("DELETE", f"{WIDGETS}/chat")
     assert marked["metadata"]["deletionTimestamp"]
     assert marked["metadata"]["generation"] == 2
     rv = marked["metadata"]["resourceVersion"]
-    status, answer = await api.patch(f"{QWD}/chat", {"metadata": {"finalizers": ["x/y", "new"]}})
+    status, answer = await api.patch(f"{WIDGETS}/chat", {"metadata": {"finalizers": ["x/y", "new"]}})
     assert (status, answer["reason"]) == (422, "Invalid")
-    async with api.watch(f"{QWD}?watch=true&resourceVersion={rv}") as events:
-        await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"finalizers": None}},
+    async with api.watch(f"{WIDGETS}?watch=true&resourceVersion={rv}") as events:
+        await api.ok("PATCH", f"{WIDGETS}/chat", {"metadata": {"finalizers": None}},
                      content_type=MERGE_PATCH)
         event = await events()
     assert event["type"] == "DELETED"
-    assert (await api.get(f"{QWD}/chat"))[0] == 404
+    assert (await api.get(f"{WIDGETS}/chat"))[0] == 404
 
 
 async def test_every_version_of_an_object_is_kept_for_the_tests(api: Api, emulator: KubeEmulator) -> None:
-    assert emulator.versions(QWD_RESOURCE, "ns", "chat") == []
-    await api.ok("POST", QWD, qwd(metadata={"name": "chat", "finalizers": ["x/y"]}))
-    await api.ok("DELETE", f"{QWD}/chat")
-    await api.ok("PATCH", f"{QWD}/chat", {"metadata": {"finalizers": None}}, content_type=MERGE_PATCH)
-    versions = emulator.versions(QWD_RESOURCE, "ns", "chat")
+    assert emulator.versions(WIDGET_RESOURCE, "ns", "chat") == []
+    await api.ok("POST", WIDGETS, widget(metadata={"name": "chat", "finalizers": ["x/y"]}))
+    await api.ok("DELETE", f"{WIDGETS}/chat")
+    await api.ok("PATCH", f"{WIDGETS}/chat", {"metadata": {"finalizers": None}}, content_type=MERGE_PATCH)
+    versions = emulator.versions(WIDGET_RESOURCE, "ns", "chat")
     assert [v["metadata"].get("finalizers") for v in versions] == [["x/y"], ["x/y"], None]
     assert [bool(v["metadata"].get("deletionTimestamp")) for v in versions] == [False, True, True]
 
 
 async def test_removing_an_owner_deletes_its_dependents_transitively(api: Api) -> None:
-    owner = await api.ok("POST", QWD, qwd())
+    owner = await api.ok("POST", WIDGETS, widget())
     child = await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)]))
     await api.ok("POST", PODS, {"metadata": {"name": "pod", "ownerReferences": [owner_ref(child)]}})
     await api.ok("POST", PODS, {"metadata": {"name": "bystander"}})
-    await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("DELETE", f"{WIDGETS}/chat")
     assert (await api.get(f"{DEPLOY}/web"))[0] == 404
     assert (await api.get(f"{PODS}/pod"))[0] == 404
     assert (await api.get(f"{PODS}/bystander"))[0] == 200
 
 
 async def test_garbage_collection_honours_the_dependents_finalizers(api: Api) -> None:
-    owner = await api.ok("POST", QWD, qwd())
+    owner = await api.ok("POST", WIDGETS, widget())
     await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)],
                                             finalizers=["keep/me"]))
-    await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("DELETE", f"{WIDGETS}/chat")
     _, child = await api.get(f"{DEPLOY}/web")
     assert child["metadata"]["deletionTimestamp"]
     await api.ok("PATCH", f"{DEPLOY}/web", {"metadata": {"finalizers": []}},
@@ -514,20 +518,20 @@ async def test_garbage_collection_honours_the_dependents_finalizers(api: Api) ->
 
 
 async def test_a_dependent_with_another_owner_loses_only_the_reference(api: Api) -> None:
-    first = await api.ok("POST", QWD, qwd("first"))
-    second = await api.ok("POST", QWD, qwd("second"))
+    first = await api.ok("POST", WIDGETS, widget("first"))
+    second = await api.ok("POST", WIDGETS, widget("second"))
     refs = [owner_ref(first), owner_ref(second)]
     await api.ok("POST", DEPLOY, deployment(ownerReferences=refs))
-    await api.ok("DELETE", f"{QWD}/first")
+    await api.ok("DELETE", f"{WIDGETS}/first")
     _, child = await api.get(f"{DEPLOY}/web")
     assert child["metadata"]["ownerReferences"] == [owner_ref(second)]
-    await api.ok("DELETE", f"{QWD}/second")
+    await api.ok("DELETE", f"{WIDGETS}/second")
     assert (await api.get(f"{DEPLOY}/web"))[0] == 404
 
 
 async def test_a_dependent_created_after_its_owner_was_deleted_is_collected(api: Api) -> None:
-    owner = await api.ok("POST", QWD, qwd())
-    await api.ok("DELETE", f"{QWD}/chat")
+    owner = await api.ok("POST", WIDGETS, widget())
+    await api.ok("DELETE", f"{WIDGETS}/chat")
     await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(owner)]))  # a late writer
     assert (await api.get(f"{DEPLOY}/web"))[0] == 404
     await api.ok("POST", DEPLOY, deployment("unowned"))
@@ -538,13 +542,14 @@ async def test_a_dependent_created_after_its_owner_was_deleted_is_collected(api:
 
 
 async def test_namespaces_are_served_cluster_scoped(api: Api) -> None:
-    async with api.watch("/api/v1/namespaces?watch=true") as events:
+    rv = (await api.get("/api/v1/namespaces"))[1]["metadata"]["resourceVersion"]
+    async with api.watch(f"/api/v1/namespaces?watch=true&resourceVersion={rv}") as events:
         created = await api.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "llm"}})
         event = await events()
     assert "namespace" not in created["metadata"]
     assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "llm")
     _, listing = await api.get("/api/v1/namespaces")
-    assert [item["metadata"]["name"] for item in listing["items"]] == ["llm"]
+    assert [item["metadata"]["name"] for item in listing["items"]] == ["default", "llm", "ns", "other"]
     assert (await api.get("/api/v1/namespaces/llm"))[1]["kind"] == "Namespace"
     _, discovery = await api.get("/api/v1")
     namespaces = next(r for r in discovery["resources"] if r["name"] == "namespaces")
@@ -656,29 +661,29 @@ async def test_one_deployment_can_be_held_unready_and_released(
 
 async def test_the_request_log_records_what_was_sent(api: Api, emulator: KubeEmulator) -> None:
     since = emulator.request_count
-    await api.ok("POST", f"{QWD}?fieldManager=me", qwd())
-    await api.ok("PATCH", f"{QWD}/chat", {"spec": {"replicas": 2}}, content_type=MERGE_PATCH)
+    await api.ok("POST", f"{WIDGETS}?fieldManager=me", widget())
+    await api.ok("PATCH", f"{WIDGETS}/chat", {"spec": {"replicas": 2}}, content_type=MERGE_PATCH)
     log = emulator.request_log(since)
-    assert [(r.method, r.path) for r in log] == [("POST", QWD), ("PATCH", f"{QWD}/chat")]
+    assert [(r.method, r.path) for r in log] == [("POST", WIDGETS), ("PATCH", f"{WIDGETS}/chat")]
     assert log[0].query == {"fieldManager": "me"}
     assert log[1].content_type == MERGE_PATCH
     assert log[1].body == {"spec": {"replicas": 2}}
     assert (log[1].resource, log[1].namespace, log[1].name) == (
-        "qwenops.io/v1alpha1/qwendeployments", "ns", "chat")
+        WIDGET_RESOURCE, "ns", "chat")
 
 
 async def test_writes_counts_writes_only_and_leaves_out_events(
     api: Api, emulator: KubeEmulator
 ) -> None:
-    await api.ok("POST", QWD, qwd())
+    await api.ok("POST", WIDGETS, widget())
     since = emulator.request_count
-    await api.get(f"{QWD}/chat")
-    await api.get(QWD)
+    await api.get(f"{WIDGETS}/chat")
+    await api.get(WIDGETS)
     await api.ok("POST", "/api/v1/namespaces/ns/events", {"metadata": {"generateName": "e-"}})
     await api.ok("POST", "/apis/events.k8s.io/v1/namespaces/ns/events",
                  {"metadata": {"generateName": "e-"}})
     assert emulator.writes(since) == []
-    await api.ok("DELETE", f"{QWD}/chat")
+    await api.ok("DELETE", f"{WIDGETS}/chat")
     assert [w.method for w in emulator.writes(since)] == ["DELETE"]
     assert len(emulator.writes(since, include_events=True)) == 3
 
@@ -708,7 +713,7 @@ async def test_the_kubernetes_client_works_through_the_kubeconfig(
         return [*names, str(spec.replicas), str(spec.paused)]
 
     since = emulator.request_count
-    assert await asyncio.to_thread(use_client) == ["llm", "5", "True"]
+    assert await asyncio.to_thread(use_client) == ["default", "llm", "ns", "other", "5", "True"]
     patches = [w.content_type for w in emulator.writes(since) if w.method == "PATCH"]
     # The client's default for a dict body is a strategic merge patch: on a real server it merges
     # lists such as containers by name, which the emulator does not (it replaces them).
@@ -719,7 +724,7 @@ async def test_the_cli_serves_and_marks_deployments_available(tmp_path: Path) ->
     kubeconfig = tmp_path / "kubeconfig"
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "qwenops_testing.emulator", "--port", "0", "--kubeconfig", str(kubeconfig),
-        "--resources", "v1/configmaps:ConfigMap",
+        "--resources", "v1/configmaps:ConfigMap", "--namespaces", "ns",
         cwd=REPO, stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -764,7 +769,7 @@ OPERATOR = textwrap.dedent("""
         }
         kopf.adopt(child, owner=body)
         kubernetes.client.AppsV1Api().create_namespaced_deployment(namespace, child)
-        patch.status["phase"] = "Created"
+        patch.status["phase"] = "Progressing"
 
     @kopf.on.delete("qwenops.io", "v1alpha1", "qwendeployments")
     def deleted(**_):
@@ -810,17 +815,16 @@ async def test_kopf_runs_end_to_end(
     emulator: KubeEmulator, api: Api, tmp_path: Path, scope: list[str]
 ) -> None:
     emulator.deployments_become_available = True
-    emulator.create_object("v1/namespaces", {"metadata": {"name": "ns"}})  # `-n ns` waits for it
     qwds, deployments = "qwenops.io/v1alpha1/qwendeployments", "apps/v1/deployments"
     async with kopf_running(tmp_path, emulator.url, *scope) as log:
         # kopf watches before it handles anything: wait for its watch request to arrive.
         await _eventually(lambda: any(r.query.get("watch") == "true" and r.resource == qwds
                                       for r in emulator.request_log()), "kopf's watch", log)
-        owner = await api.ok("POST", QWD, qwd(spec={"replicas": 2}))
+        owner = await api.ok("POST", QWD, qwen_deployment("a" * 40, namespace="ns", replicas=2))
 
         def handled() -> bool:
             obj = emulator.get_object(qwds, "ns", "chat") or {}
-            return (obj.get("status") or {}).get("phase") == "Created"
+            return (obj.get("status") or {}).get("phase") == "Progressing"
 
         await _eventually(handled, "the handler's status", log)
         child = emulator.get_object(deployments, "ns", "chat-web")

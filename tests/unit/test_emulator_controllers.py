@@ -15,14 +15,14 @@ import aiohttp
 import pytest_asyncio
 
 from qwenops_testing.emulator import KubeEmulator, run_emulator
-from tests.unit.emulator_http import DEPLOY, PODS, Api, Json, deployment, until
+from tests.unit.emulator_http import DEPLOY, NAMESPACES, PODS, RESOURCES, Api, Json, deployment, until
 
 REPLICASETS = "/apis/apps/v1/namespaces/ns/replicasets"
 
 
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator() as emulator:
+    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
         emulator.deployments_become_available = True
         yield emulator
         assert not emulator.errors, emulator.errors
@@ -120,6 +120,36 @@ async def test_a_replicaset_creates_its_pods_one_after_another(api: Api) -> None
             if count and (not counts or counts[-1] != count):
                 counts.append(count)
     assert counts == [1, 2, 3]
+
+
+async def test_a_replicasets_pods_are_admitted_like_a_clients(api: Api) -> None:
+    """The ReplicaSet controller creates its pods through the API server: defaulted (requests from
+    limits, quantities canonical, the pod's own defaults), as the admission of any create does."""
+    body = deployment(replicas=1)
+    body["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"memory": "1024Mi", "cpu": 0.5}}
+    await api.ok("POST", DEPLOY, body)
+
+    async def a_pod() -> Json:
+        return (await api.ok("GET", PODS))["items"]
+
+    pod = (await until(a_pod, "a pod"))[0]
+    container = pod["spec"]["containers"][0]
+    assert container["resources"] == {"limits": {"memory": "1Gi", "cpu": "500m"},
+                                      "requests": {"memory": "1Gi", "cpu": "500m"}}  # fmt: skip
+    assert container["imagePullPolicy"] == "Always"  # image "i": the tag latest
+    assert (pod["spec"]["dnsPolicy"], pod["spec"]["enableServiceLinks"]) == ("ClusterFirst", True)
+
+
+async def test_the_controllers_revision_annotation_is_no_new_generation(api: Api) -> None:
+    """It is written as UpdateStatus writes it: a Deployment's generation follows its spec and the
+    annotations a client writes, not the controller's."""
+    await api.ok("POST", DEPLOY, deployment(replicas=1))
+    done = await deployment_status(api, lambda s: s.get("availableReplicas") == 1, "1 available")
+    _, stored = await api.get(f"{DEPLOY}/web")
+    assert stored["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    assert stored["metadata"]["generation"] == done["observedGeneration"] == 1
+    annotated = await api.patch(f"{DEPLOY}/web", {"metadata": {"annotations": {"a": "b"}}})
+    assert annotated[1]["metadata"]["generation"] == 2
 
 
 async def test_observed_generation_lags_until_the_controller_has_seen_the_change(api: Api) -> None:

@@ -9,12 +9,23 @@ import aiohttp
 import pytest_asyncio
 
 from qwenops_testing.emulator import KubeEmulator, run_emulator
-from tests.unit.emulator_http import DEPLOY, PODS, QWD, Api, Json, deployment, owner_ref, qwd
+from tests.unit.emulator_http import (
+    DEPLOY,
+    NAMESPACES,
+    PODS,
+    RESOURCES,
+    WIDGETS,
+    Api,
+    Json,
+    deployment,
+    owner_ref,
+    widget,
+)
 
 
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator() as emulator:
+    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
         yield emulator
         assert not emulator.errors, emulator.errors
 
@@ -30,51 +41,51 @@ def blocking(owner: Json) -> Json:
 
 
 async def test_foreground_deletion_waits_for_blocking_dependents(api: Api) -> None:
-    owner = await api.ok("POST", QWD, qwd())
+    owner = await api.ok("POST", WIDGETS, widget())
     await api.ok("POST", DEPLOY, deployment(ownerReferences=[blocking(owner)], finalizers=["keep/me"]))
     await api.ok("POST", PODS, {"metadata": {"name": "loose", "ownerReferences": [owner_ref(owner)]}})
-    marked = await api.ok("DELETE", f"{QWD}/chat", {"propagationPolicy": "Foreground"})
+    marked = await api.ok("DELETE", f"{WIDGETS}/chat", {"propagationPolicy": "Foreground"})
     assert marked["metadata"]["deletionTimestamp"]
     assert marked["metadata"]["finalizers"] == ["foregroundDeletion"]
     assert (await api.get(f"{PODS}/loose"))[0] == 404  # deleted too, but it never blocked
     _, child = await api.get(f"{DEPLOY}/web")
     assert child["metadata"]["deletionTimestamp"]  # being deleted, held by its own finalizer
-    _, waiting = await api.get(f"{QWD}/chat")
+    _, waiting = await api.get(f"{WIDGETS}/chat")
     assert waiting["metadata"]["finalizers"] == ["foregroundDeletion"]
     await api.patch(f"{DEPLOY}/web", {"metadata": {"finalizers": None}})
     assert (await api.get(f"{DEPLOY}/web"))[0] == 404
-    assert (await api.get(f"{QWD}/chat"))[0] == 404
+    assert (await api.get(f"{WIDGETS}/chat"))[0] == 404
 
 
 async def test_foreground_deletion_cascades_in_the_foreground_through_each_level(api: Api) -> None:
-    owner = await api.ok("POST", QWD, qwd())
+    owner = await api.ok("POST", WIDGETS, widget())
     child = await api.ok("POST", DEPLOY, deployment(ownerReferences=[blocking(owner)]))
     await api.ok(
         "POST",
         PODS,
         {"metadata": {"name": "pod", "ownerReferences": [blocking(child)], "finalizers": ["keep/me"]}},
     )
-    await api.ok("DELETE", f"{QWD}/chat?propagationPolicy=Foreground")
+    await api.ok("DELETE", f"{WIDGETS}/chat?propagationPolicy=Foreground")
     _, middle = await api.get(f"{DEPLOY}/web")
     assert middle["metadata"]["finalizers"] == ["foregroundDeletion"]  # it has dependents of its own
     await api.patch(f"{PODS}/pod", {"metadata": {"finalizers": None}})
-    for path in (f"{PODS}/pod", f"{DEPLOY}/web", f"{QWD}/chat"):
+    for path in (f"{PODS}/pod", f"{DEPLOY}/web", f"{WIDGETS}/chat"):
         assert (await api.get(path))[0] == 404, path
 
 
 async def test_foreground_deletion_of_an_object_without_dependents_goes_at_once(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    await api.ok("DELETE", f"{QWD}/chat", {"propagationPolicy": "Foreground"})
-    assert (await api.get(f"{QWD}/chat"))[0] == 404
+    await api.ok("POST", WIDGETS, widget())
+    await api.ok("DELETE", f"{WIDGETS}/chat", {"propagationPolicy": "Foreground"})
+    assert (await api.get(f"{WIDGETS}/chat"))[0] == 404
 
 
 async def test_orphan_deletion_leaves_the_dependents_without_the_reference(api: Api) -> None:
-    first = await api.ok("POST", QWD, qwd("first"))
-    second = await api.ok("POST", QWD, qwd("second"))
+    first = await api.ok("POST", WIDGETS, widget("first"))
+    second = await api.ok("POST", WIDGETS, widget("second"))
     await api.ok("POST", DEPLOY, deployment(ownerReferences=[owner_ref(first), owner_ref(second)]))
     await api.ok("POST", PODS, {"metadata": {"name": "pod", "ownerReferences": [owner_ref(first)]}})
-    await api.ok("DELETE", f"{QWD}/first", {"propagationPolicy": "Orphan"})
-    assert (await api.get(f"{QWD}/first"))[0] == 404
+    await api.ok("DELETE", f"{WIDGETS}/first", {"propagationPolicy": "Orphan"})
+    assert (await api.get(f"{WIDGETS}/first"))[0] == 404
     status, pod = await api.get(f"{PODS}/pod")
     assert status == 200 and "ownerReferences" not in pod["metadata"]
     _, child = await api.get(f"{DEPLOY}/web")
@@ -82,18 +93,18 @@ async def test_orphan_deletion_leaves_the_dependents_without_the_reference(api: 
 
 
 async def test_orphan_dependents_in_the_query_is_the_orphan_policy(api: Api) -> None:
-    owner = await api.ok("POST", QWD, qwd(metadata={"name": "chat", "finalizers": ["keep/me"]}))
+    owner = await api.ok("POST", WIDGETS, widget(metadata={"name": "chat", "finalizers": ["keep/me"]}))
     await api.ok("POST", PODS, {"metadata": {"name": "pod", "ownerReferences": [owner_ref(owner)]}})
-    marked = await api.ok("DELETE", f"{QWD}/chat?orphanDependents=true")
+    marked = await api.ok("DELETE", f"{WIDGETS}/chat?orphanDependents=true")
     assert marked["metadata"]["finalizers"] == ["keep/me", "orphan"]
-    _, held = await api.get(f"{QWD}/chat")
+    _, held = await api.get(f"{WIDGETS}/chat")
     assert held["metadata"]["finalizers"] == ["keep/me"]  # the orphan finalizer did its work
     status, pod = await api.get(f"{PODS}/pod")
     assert status == 200 and "ownerReferences" not in pod["metadata"]
 
 
 async def test_an_unknown_propagation_policy_is_a_bad_request(api: Api) -> None:
-    await api.ok("POST", QWD, qwd())
-    status, answer = await api.delete(f"{QWD}/chat", {"propagationPolicy": "Sideways"})
+    await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.delete(f"{WIDGETS}/chat", {"propagationPolicy": "Sideways"})
     assert (status, answer["reason"]) == (400, "BadRequest")
-    assert (await api.get(f"{QWD}/chat"))[0] == 200
+    assert (await api.get(f"{WIDGETS}/chat"))[0] == 200

@@ -12,14 +12,14 @@ import pytest_asyncio
 
 from qwenops.policy import startup
 from qwenops_testing.emulator import KubeEmulator, run_emulator
-from tests.unit.emulator_http import DEPLOY, PODS, Api, Json, deployment, until
+from tests.unit.emulator_http import DEPLOY, NAMESPACES, PODS, RESOURCES, Api, Json, deployment, until
 
 GPU = "nvidia.com/gpu"
 
 
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator() as emulator:
+    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
         emulator.deployments_become_available = True
         yield emulator
         assert not emulator.errors, emulator.errors

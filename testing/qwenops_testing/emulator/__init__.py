@@ -2,17 +2,32 @@
 
 ``kmock.KubernetesEmulator`` (kmock 0.8) is a plain JSON store: no uid,
 resourceVersion or generation, PUT merges, a PATCH on ``/status`` also changes
-``spec``, no label selectors, no garbage collection, and a server-side-apply
-PATCH answers 200 while changing nothing. :class:`KubeEmulator` keeps kmock's
-server, DSL, request recording and ``objects`` store, and replaces what it does
-on writes, lists and watches with the Kubernetes API conventions an operator
-relies on:
+``spec``, no label selectors, no garbage collection, no admission, and a
+server-side-apply PATCH answers 200 while changing nothing. :class:`KubeEmulator`
+keeps kmock's server, DSL, request recording and ``objects`` store, and replaces
+what it does on writes, lists and watches with what a Kubernetes 1.35 API server
+does that an operator relies on:
 
 * object metadata: ``uid``, ``creationTimestamp``, a global monotonically
   increasing ``resourceVersion`` (bumped on every write that changes
   something), ``generation`` (1 on create, +1 when anything outside
   ``metadata``/``status`` changes, or outside ``metadata`` for resources
-  without a status subresource, and when a deletion is marked) (objects.py, store.py);
+  without a status subresource, and when a deletion is marked; a Deployment's
+  also when its annotations change, as apps/v1 does) (objects.py, store.py);
+* admission on every create and update, over HTTP or through
+  :meth:`KubeEmulator.create_object` / :meth:`KubeEmulator.patch_object`
+  (admission.py): a CRD's pruning, structural defaults, OpenAPI schema and CEL
+  rules, ratcheted on updates (:meth:`KubeEmulator.install_crd`; the
+  QwenDeployment CRD is installed by :func:`run_emulator`), with
+  ``fieldValidation`` (``Strict``: unknown fields a 400; ``Warn``, the default:
+  a ``Warning`` header, kept in :attr:`RecordedRequest.warnings`; ``Ignore``);
+  the status subresource checked against the status schema; errors as the API
+  server words them (``Invalid`` with ``details.causes``); a namespaced create
+  only in an existing namespace; at most one ``controller: true``
+  ownerReference; the defaults of Services (with a cluster IP), Deployments,
+  pod templates and pods, and their resource quantities canonical
+  (defaults.py, quantity.py). :meth:`KubeEmulator.without_schema` stores a
+  custom resource as written, as an older, looser CRD would have;
 * the ``status`` subresource, for resources declared with it;
 * optimistic concurrency: 409 Conflict on a stale ``metadata.resourceVersion``
   (in a PUT/PATCH body or in the DeleteOptions' preconditions);
@@ -29,6 +44,8 @@ relies on:
   is left) and orphan propagation, from the DeleteOptions or the query; a running pod terminates
   gracefully, keeping its deletionTimestamp until its containers stop or its grace period ends;
 * ``/api/v1/namespaces`` (kmock's path parser crashes on it; dispatch.py);
+  :func:`run_emulator` starts with the namespace ``default``, and the suites
+  create theirs;
 * a change log compacted as etcd compacts (:meth:`KubeEmulator.compact`,
   :attr:`KubeEmulator.compaction_window`): a watch from a compacted resourceVersion, or an open
   stream a compaction expires, gets an ERROR event with a 410 ``Expired`` Status; periodic
@@ -55,12 +72,17 @@ Start it with :func:`run_emulator`; give a subprocess (e.g. ``kopf run``) a
 kubeconfig from :func:`write_kubeconfig`; run it standalone with
 ``python -m qwenops_testing.emulator --port 0 --kubeconfig PATH`` (server.py).
 
-Deliberately left out (a real cluster shows these): admission, schema/CEL
-validation and defaulting (e.g. ``spec.replicas`` is not defaulted), RBAC, the
-strategic merge of lists by key, server-side apply and managedFields, ``dryRun``
+Deliberately left out (a real cluster shows these): the validation of built-in
+objects (a Deployment or Service is defaulted, never refused, and keeps fields
+its type does not have; names are not checked as DNS names), the defaults of
+kinds other than Services, Deployments and pods (an HTTPRoute's, for one), what
+admission plugins add to pods (service account, tolerations, priority),
+NodePort allocation, validating and mutating webhooks, admission policies,
+RBAC, ``date-time`` and other formats, duplicate JSON keys, the strategic
+merge of lists by key, server-side apply and managedFields, ``dryRun``
 (answers 400), pagination (``limit``/``continue`` are ignored, lists are
-whole), ``resourceVersion`` on lists (always the latest state), namespace existence checks and
-namespace deletion cascading to the objects in it, Endpoints and EndpointSlices,
+whole), ``resourceVersion`` on lists (always the latest state), namespace
+deletion cascading to the objects in it, Endpoints and EndpointSlices,
 PodDisruptionBudgets (an eviction is never refused), priorities and preemption (no pod is ever
 a victim), CPU and memory pressure (a node has room for any CPU and memory asked), failing
 probes and restarts (but as :meth:`KubeEmulator.set_pod_status` writes them), and every
@@ -78,21 +100,30 @@ from qwenops_testing.emulator.patches import (
     merge_patch,
 )
 from qwenops_testing.emulator.request_log import RecordedRequest
-from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, ResourceSpec
-from qwenops_testing.emulator.server import kubeconfig, run_emulator, write_kubeconfig
+from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, SERVICES, ResourceSpec
+from qwenops_testing.emulator.server import (
+    DEFAULT_NAMESPACES,
+    default_crds,
+    kubeconfig,
+    run_emulator,
+    write_kubeconfig,
+)
 
 __all__ = [
     "APPLY_PATCH",
+    "DEFAULT_NAMESPACES",
     "DEFAULT_RESOURCES",
     "DEPLOYMENTS",
     "JSON_PATCH",
     "MERGE_PATCH",
     "PODS",
+    "SERVICES",
     "STRATEGIC_MERGE_PATCH",
     "ApiError",
     "KubeEmulator",
     "RecordedRequest",
     "ResourceSpec",
+    "default_crds",
     "kubeconfig",
     "merge_patch",
     "run_emulator",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -10,6 +11,7 @@ from typing import Any
 import attrs
 import kmock
 
+from qwenops_testing.emulator.admission import Admission
 from qwenops_testing.emulator.controllers import ControllerManager
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
@@ -36,6 +38,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     """
 
     _store: Store = attrs.field(init=False)
+    _admission: Admission = attrs.field(init=False)
     _handlers: ApiHandlers = attrs.field(init=False)
     _controller: ControllerManager = attrs.field(init=False)
     _nodes: Nodes = attrs.field(init=False)
@@ -45,6 +48,8 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         # kmock's _get_resources (private; no public equivalent): the resources its reactions name
         # and those of objects stored kmock-style, served as kmock would serve them.
         self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
+        self._admission = Admission(self._store, self._store.catalog)
+        self._store.admission = self._admission
         self._handlers = ApiHandlers(self._store)
         self._controller = ControllerManager(self._store)
         self._nodes = Nodes(self._store)
@@ -56,6 +61,15 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     def declare(self, *specs: ResourceSpec) -> None:
         """Serve these resources (discovery, CRUD, watch)."""
         self._store.catalog.declare(*specs)
+
+    def install_crd(self, crd: Mapping[str, Any]) -> None:
+        """Serve a CRD's resource, admitted by its schema as an API server would (admission.py)."""
+        self.declare(self._admission.install(crd))
+
+    def without_schema(self, resource: str | kmock.resource) -> contextlib.AbstractContextManager[None]:
+        """While inside, store the resource's objects as written: no pruning, defaults, schema or CEL
+        rules, as under an older CRD that admitted them (``with emulator.without_schema(...):``)."""
+        return self._admission.without_schema(kmock.resource(resource))
 
     def close(self) -> None:
         """End every open watch stream (done by :func:`run_emulator` on exit)."""
@@ -69,8 +83,9 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         return len(self)
 
     def request_log(self, since: int = 0) -> list[RecordedRequest]:
-        """Every request from index ``since`` on, in arrival order."""
-        return [RecordedRequest.of(request) for request in list(self)[since:]]
+        """Every request from index ``since`` on, in arrival order, with the warnings it was answered."""
+        warned = self._handlers.warnings
+        return [RecordedRequest.of(request, warned.get(request.id, ())) for request in list(self)[since:]]
 
     def writes(self, since: int = 0, *, include_events: bool = False) -> list[RecordedRequest]:
         """POST/PUT/PATCH/DELETE requests from ``since`` on; Event posts only if asked."""
@@ -107,13 +122,13 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     def create_object(
         self, resource: str | kmock.resource, body: Mapping[str, Any], namespace: str | None = None
     ) -> Body:
-        """Create an object as a POST would (metadata, watch event, controllers)."""
+        """Create an object as a POST would (admission, metadata, watch event, controllers)."""
         return copy.deepcopy(self._store.create(kmock.resource(resource), namespace, dict(body)))
 
     def patch_object(
         self, resource: str | kmock.resource, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> Body:
-        """Merge-patch an object as a PATCH would (not its status), without a request in the log."""
+        """Merge-patch an object as a PATCH would (admitted; not its status), without a request in the log."""
         key = (kmock.resource(resource), namespace, name)
         old = self._store.current(key)
         if old is None:
@@ -130,10 +145,10 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     async def _serve_eviction(self, request: kmock.Request) -> kmock.Response:
         return kmock.Response(status=201, payload=self._nodes.evict_request(request))
 
-    async def _serve_update(self, request: kmock.Request) -> Body:
+    async def _serve_update(self, request: kmock.Request) -> kmock.Response:
         return await self._handlers.patch(request)
 
-    async def _serve_replace(self, request: kmock.Request) -> Body:
+    async def _serve_replace(self, request: kmock.Request) -> kmock.Response:
         return await self._handlers.replace(request)
 
     async def _serve_delete(self, request: kmock.Request) -> Body:

@@ -140,7 +140,8 @@ class DeploymentController:
         if (meta.get("annotations") or {}).get(REVISION) != str(revision):
             new = copy.deepcopy(deployment)
             new["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
-            self.store.commit(key, deployment, new, controllers=False)
+            # UpdateStatus, as the real controller writes it: no new generation for the annotation.
+            self.store.commit(key, deployment, new, controllers=False, subresource="status")
         return created
 
     def _scale(self, replicaset: Body, replicas: int) -> None:
@@ -216,7 +217,7 @@ class DeploymentController:
             return
         new = copy.deepcopy(deployment)
         new["status"] = status
-        self.store.commit(key, deployment, new, controllers=False)
+        self.store.commit(key, deployment, new, controllers=False, subresource="status")
 
 
 __all__ = ["HASH_LABEL", "PODS", "DeploymentController", "fenceposts", "template_hash"]

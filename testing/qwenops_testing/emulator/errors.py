@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import attrs
 import kmock
@@ -10,6 +11,17 @@ import kmock
 from qwenops_testing.emulator.resources import qualified, resource_id
 
 Body = dict[str, Any]
+
+
+class FieldError(Protocol):
+    """One cause of a 422 (qwenops_testing.crd_schema.Violation is one)."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def message(self) -> str: ...
 
 
 @attrs.frozen
@@ -61,9 +73,39 @@ def conflict(resource: kmock.resource, name: str, why: str | None = None) -> Api
                     details(resource, name))
 
 
-def invalid(resource: kmock.resource, name: str, message: str) -> ApiError:
-    return ApiError(422, "Invalid", f'{qualified(resource)} "{name}" is invalid: {message}',
-                    details(resource, name))
+def invalid(resource: kmock.resource, name: str, message: str, *, kind: str | None = None) -> ApiError:
+    """A 422 the emulator words itself (a patch it cannot apply), or one without causes."""
+    return ApiError(422, "Invalid", f'{qualified_kind(resource, kind)} "{name}" is invalid: {message}',
+                    _invalid_details(resource, name, kind))
+
+
+def invalid_fields(resource: kmock.resource, kind: str, name: str, errors: Sequence[FieldError]) -> ApiError:
+    """``apierrors.NewInvalid``: ``QwenDeployment.qwenops.io "chat" is invalid: spec.replicas:
+    Invalid value: ...`` (several errors in brackets), and one cause per error."""
+    listed = [str(error) for error in errors]
+    message = listed[0] if len(listed) == 1 else f"[{', '.join(listed)}]"
+    body = _invalid_details(resource, name, kind)
+    body["causes"] = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]
+    return ApiError(422, "Invalid", f'{qualified_kind(resource, kind)} "{name}" is invalid: {message}', body)
+
+
+def qualified_kind(resource: kmock.resource, kind: str | None) -> str:
+    """``QwenDeployment.qwenops.io``, ``Deployment.apps``, ``Service``: how NewInvalid names a kind."""
+    if kind is None:
+        return qualified(resource)
+    return f"{kind}.{resource.group}" if resource.group else kind
+
+
+def _invalid_details(resource: kmock.resource, name: str, kind: str | None) -> Body:
+    return {"name": name, "group": resource.group, "kind": kind or resource.plural}
+
+
+def cannot_decode(kind: str, version: str, why: str, *, patch: bool) -> ApiError:
+    """A body the API server cannot decode into its type: a 400, worded as create/update or patch
+    word it (``... cannot be handled as a Deployment: ...``, or the decoder's error alone)."""
+    if patch:
+        return bad_request(why)
+    return bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: {why}')
 
 
 def unsupported_media_type(message: str) -> ApiError:

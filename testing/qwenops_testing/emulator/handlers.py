@@ -3,12 +3,14 @@ conventions (status codes, ``Status`` bodies, the status subresource, lists and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import kmock
 
 from qwenops_testing.emulator import patches, watches
+from qwenops_testing.emulator.admission import Options
 from qwenops_testing.emulator.collector import delete_options
 from qwenops_testing.emulator.errors import bad_request, not_found, not_found_resource, not_found_subresource
 from qwenops_testing.emulator.objects import Body, ObjectKey
@@ -24,34 +26,46 @@ class ApiHandlers:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.catalog = store.catalog
+        self.warnings: dict[int, tuple[str, ...]] = {}  # by request id: what the answer warned of
 
     # -- writes ----------------------------------------------------------------------------------
 
     async def create(self, request: kmock.Request) -> kmock.Response:
         assert request.resource is not None
-        _check_write(request)
-        obj = self.store.create(request.resource, request.namespace, request.data)
-        return kmock.Response(status=201, payload=obj)
+        options = _check_write(request)
+        obj = self.store.create(request.resource, request.namespace, request.data, options)
+        return self._answer(request, obj, options, status=201)
 
-    async def patch(self, request: kmock.Request) -> Body:
+    async def patch(self, request: kmock.Request) -> kmock.Response:
         """PATCH, by the patch type in the Content-Type header."""
         media_type = content_type(request.headers)
         if media_type == patches.APPLY_PATCH:  # before anything else: SSA may also create objects
             raise patches.server_side_apply_refused()
         key = self._key(request)
-        _check_write(request)
+        options = _check_write(request, patch=True)
         old = self._existing(key, request.subresource)
         new = patches.patched(old, request.data, media_type, key[0], key[2])
-        return self.store.update(key, old, new, request.subresource)
+        return self._answer(request, self.store.update(key, old, new, request.subresource, options), options)
 
-    async def replace(self, request: kmock.Request) -> Body:
+    async def replace(self, request: kmock.Request) -> kmock.Response:
         """PUT: replace the whole object (or its status)."""
         if request.resource is None or request.name is None:
             raise kmock.KubernetesEndpointNotFoundError()
         key = self._key(request)
-        _check_write(request)
+        options = _check_write(request)
         old = self._existing(key, request.subresource)
-        return self.store.update(key, old, request.data, request.subresource)
+        stored = self.store.update(key, old, request.data, request.subresource, options)
+        return self._answer(request, stored, options)
+
+    def _answer(
+        self, request: kmock.Request, obj: Body, options: Options, status: int = 200
+    ) -> kmock.Response:
+        """The stored object, with a ``Warning`` header per warning (RFC 7234's code 299)."""
+        if not options.warnings:
+            return kmock.Response(status=status, payload=obj)
+        self.warnings[request.id] = tuple(options.warnings)
+        header = ", ".join(f"299 - {json.dumps(warning)}" for warning in options.warnings)
+        return kmock.Response(status=status, payload=obj, headers={"Warning": header})
 
     async def delete(self, request: kmock.Request) -> Body:
         key = self._key(request)
@@ -136,6 +150,7 @@ class ApiHandlers:
         return {"apiVersion": api_version(resource), "kind": self.catalog.kind(resource), "metadata": meta}
 
 
-def _check_write(request: kmock.Request) -> None:
+def _check_write(request: kmock.Request, *, patch: bool = False) -> Options:
     if request.params.get("dryRun"):
         raise bad_request("the emulator does not implement dryRun")
+    return Options.of(request.params, patch=patch)

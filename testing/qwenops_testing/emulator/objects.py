@@ -14,6 +14,7 @@ from typing import Any
 import kmock
 
 from qwenops_testing.emulator.errors import bad_request, conflict, invalid
+from qwenops_testing.emulator.resources import DEPLOYMENTS
 
 Body = dict[str, Any]
 ObjectKey = tuple[kmock.resource, str | None, str]
@@ -54,6 +55,21 @@ def spec_part(obj: Mapping[str, Any], *, has_status: bool) -> Body:
     """What counts for ``generation``: all but metadata, and but status with a status subresource."""
     skipped = {"metadata", "status"} if has_status else {"metadata"}
     return {k: v for k, v in obj.items() if k not in skipped}
+
+
+def bumps_generation(
+    resource: kmock.resource, old: Body, new: Body, *, has_status: bool, subresource: str | None = None
+) -> bool:
+    """Whether an update changes ``generation``: a change of :func:`spec_part`, and for an apps/v1
+    Deployment of its annotations too (pkg/registry/apps/deployment/strategy.go, PrepareForUpdate,
+    still so in 1.35: "annotation updates bump the generation because annotations are copied from
+    deployments to their replica sets"), but not through ``/status`` (the status strategy has no
+    such rule: the Deployment controller's UpdateStatus sets the revision annotation without a
+    new generation); labels never do."""
+    if spec_part(new, has_status=has_status) != spec_part(old, has_status=has_status):
+        return True
+    annotations = [obj["metadata"].get("annotations") or {} for obj in (old, new)]
+    return resource == DEPLOYMENTS and subresource is None and annotations[0] != annotations[1]
 
 
 def to_create(resource: kmock.resource, url_namespace: str | None, body: Any, *, namespaced: bool) -> Body:
@@ -151,6 +167,7 @@ def updated(
     if old["metadata"].get("deletionTimestamp"):
         added = set(meta.get("finalizers") or []) - set(old["metadata"].get("finalizers") or [])
         if added:
+            found = "[]string{" + ", ".join(f'"{f}"' for f in sorted(added)) + "}"
             raise invalid(resource, name, "metadata.finalizers: Forbidden: no new finalizers can be "
-                          "added if the object is being deleted")
+                          f"added if the object is being deleted, found new finalizers {found}", kind=kind)
     return result

@@ -5,7 +5,8 @@ A pass creates at most one missing pod (``<replicaset>-<suffix>``, owned by the 
 between other work, as the real controller's burst of creations does; a surplus is deleted
 (gracefully, as any pod: collector.py) the least valuable first: unscheduled, then pending, then
 not ready, then the youngest. The status counts the active pods, the ready ones, and those ready
-for ``minReadySeconds`` (available), and says which generation it has seen.
+for ``minReadySeconds`` (available), and says which generation it has seen. Its pods are
+created through admission, as a client's are (defaulted; refused outside an existing namespace).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenops_testing.emulator import pods
+from qwenops_testing.emulator.errors import ApiError
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.pods import PODS
 from qwenops_testing.emulator.store import Store
@@ -23,6 +25,9 @@ from qwenops_testing.emulator.timing import Instant
 
 BURST = 1
 """Pods one pass creates before it runs again."""
+REFUSED_RETRY_SECONDS = 1.0
+"""When to try again after the API server refused a pod (admission.py), as the real controller
+retries with a backoff."""
 
 
 def owned_pods(store: Store, replicaset: Mapping[str, Any]) -> list[tuple[ObjectKey, Body]]:
@@ -82,9 +87,12 @@ class ReplicaSetController:
         active = [(k, pod) for k, pod in owned if pods.is_active(pod)]
         again: float | None = None
         if len(active) < wanted:
-            for _ in range(min(BURST, wanted - len(active))):
-                self.store.create(PODS, key[1], pods.new_pod(replicaset))
-            again = 0.0 if len(active) + BURST < wanted else None
+            try:
+                for _ in range(min(BURST, wanted - len(active))):
+                    self.store.create(PODS, key[1], pods.new_pod(replicaset))
+                again = 0.0 if len(active) + BURST < wanted else None
+            except ApiError:  # refused by admission (its namespace gone, say): try again later
+                again = REFUSED_RETRY_SECONDS
         elif len(active) > wanted:
             surplus = sorted(active, key=lambda item: _deletion_rank(item[1]))[: len(active) - wanted]
             for pod_key, _ in surplus:

@@ -28,6 +28,7 @@ class RecordedRequest:
     namespace: str | None
     name: str | None
     subresource: str | None
+    warnings: tuple[str, ...] = ()  # the Warning headers of the answer (unknown fields dropped)
 
     @property
     def is_write(self) -> bool:
@@ -39,7 +40,7 @@ class RecordedRequest:
         return self.resource in EVENT_RESOURCES
 
     @classmethod
-    def of(cls, request: kmock.Request) -> RecordedRequest:
+    def of(cls, request: kmock.Request, warnings: tuple[str, ...] = ()) -> RecordedRequest:
         return cls(
             index=request.id,
             method=str(request.method.value),
@@ -51,6 +52,7 @@ class RecordedRequest:
             namespace=request.namespace,
             name=request.name,
             subresource=request.subresource,
+            warnings=warnings,
         )
 
 

@@ -66,6 +66,7 @@ DEFAULT_RESOURCES: tuple[ResourceSpec, ...] = (
 
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
 PODS = kmock.resource("", "v1", "pods")
+SERVICES = kmock.resource("", "v1", "services")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 
 

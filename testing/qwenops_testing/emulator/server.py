@@ -10,15 +10,24 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import kmock
 import yaml
 
+from qwenops.api.crd import build_crd
 from qwenops_testing.emulator.api import KubeEmulator
-from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, ResourceSpec
+from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, NAMESPACES, ResourceSpec
+
+DEFAULT_NAMESPACES = ("default",)
+"""The namespaces a new emulator has, as a new cluster has ``default`` (the suites make their own)."""
+
+
+def default_crds() -> tuple[dict[str, Any], ...]:
+    """The CRDs a new emulator admits by: the operator's QwenDeployment, as generated."""
+    return (build_crd(),)
 
 
 @contextlib.asynccontextmanager
@@ -27,11 +36,21 @@ async def run_emulator(
     port: int = 0,
     *,
     resources: Iterable[ResourceSpec] = DEFAULT_RESOURCES,
+    crds: Iterable[Mapping[str, Any]] | None = None,
+    namespaces: Iterable[str] = DEFAULT_NAMESPACES,
     deployments_become_available: bool = False,
 ) -> AsyncIterator[KubeEmulator]:
-    """Serve a :class:`KubeEmulator` over HTTP; ``emulator.url`` is where (port 0: any free one)."""
+    """Serve a :class:`KubeEmulator` over HTTP; ``emulator.url`` is where (port 0: any free one).
+
+    `crds` (None: :func:`default_crds`) are installed after `resources` are declared; the
+    `namespaces` exist from the start.
+    """
     emulator = KubeEmulator()
     emulator.declare(*resources)
+    for crd in default_crds() if crds is None else crds:
+        emulator.install_crd(crd)
+    for namespace in namespaces:
+        emulator.create_object(NAMESPACES, {"metadata": {"name": namespace}})
     emulator.deployments_become_available = deployments_become_available
     async with emulator, kmock.Server(emulator, host=host, port=port or None):
         emulator.start_controllers()
@@ -68,7 +87,7 @@ def write_kubeconfig(path: str | Path, url: object, *, namespace: str = "default
 async def _serve_forever(args: argparse.Namespace) -> None:
     specs = [*DEFAULT_RESOURCES, *(ResourceSpec.parse(text) for text in args.resources)]
     async with run_emulator(
-        args.host, args.port, resources=specs,
+        args.host, args.port, resources=specs, namespaces=[*DEFAULT_NAMESPACES, *args.namespaces],
         deployments_become_available=not args.no_deployments_available,
     ) as emulator:
         url = str(emulator.url).rstrip("/")
@@ -93,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--resources", nargs="*", default=[], metavar="SPEC",
         help="more resources: [group/]version/plural[:Kind][:cluster][:status]",
+    )
+    parser.add_argument(
+        "--namespaces", nargs="*", default=[], metavar="NAME",
+        help="namespaces to create besides default (objects are created only in existing ones)",
     )
     parser.add_argument(
         "--no-deployments-available", action="store_true",

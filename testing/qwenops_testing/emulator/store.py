@@ -16,6 +16,7 @@ from typing import Any
 import kmock
 
 from qwenops_testing.emulator import objects
+from qwenops_testing.emulator.admission import Options, Write
 from qwenops_testing.emulator.collector import Collector
 from qwenops_testing.emulator.errors import already_exists, conflict, not_found, not_found_resource
 from qwenops_testing.emulator.objects import Body, ObjectKey
@@ -71,7 +72,9 @@ def _by_name(item: tuple[ObjectKey, Body]) -> tuple[str, str]:
 
 class Store:
     """See the module's docstring. `controllers` are called with the key of each object a client
-    created or changed (not with the keys of their own writes: they pass ``controllers=False``)."""
+    created or changed (not with the keys of their own writes: they pass ``controllers=False``).
+    `admission` sees every create and update before it is stored (not a controller's
+    :meth:`commit`, nor what the garbage collector writes)."""
 
     def __init__(self, array: kmock.ObjectsArray, catalog: Catalog) -> None:
         self.array = array
@@ -79,6 +82,7 @@ class Store:
         self.log = EventLog()
         self.controllers: list[Callable[[ObjectKey], None]] = []
         self.collector = Collector(self)
+        self.admission: Callable[[Write], None] | None = None  # admission.py's, for a client's writes
         self._index = Index()
 
     # -- reading ---------------------------------------------------------------------------------
@@ -138,11 +142,16 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def create(self, resource: kmock.resource, url_namespace: str | None, body: Any) -> Body:
-        """A POST: the object as written (a controller's follow-up write comes later, as in a cluster)."""
+    def create(
+        self, resource: kmock.resource, url_namespace: str | None, body: Any, options: Options | None = None
+    ) -> Body:
+        """A POST: the object as admitted (a controller's follow-up write comes later, as in a cluster)."""
         if not self.catalog.known(resource):
             raise not_found_resource(resource)
         obj = objects.to_create(resource, url_namespace, body, namespaced=self.catalog.namespaced(resource))
+        if self.catalog.has_status(resource):
+            obj.pop("status", None)  # written through /status only
+        self._admit(Write(resource, self.catalog.kind(resource), obj, None, options or Options()))
         key: ObjectKey = (resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
         if self.current(key) is not None:
             raise already_exists(resource, key[2])
@@ -163,24 +172,41 @@ class Store:
         self.collector.collect_orphan(key)
         return stored
 
-    def update(self, key: ObjectKey, old: Body, new: Any, subresource: str | None) -> Body:
-        """A PUT or PATCH whose result is `new` (the client's whole new body, or its status)."""
+    def update(
+        self, key: ObjectKey, old: Body, new: Any, subresource: str | None, options: Options | None = None
+    ) -> Body:
+        """A PUT or PATCH whose result is `new` (the client's whole new body, or its status), admitted."""
         resource = key[0]
         stored = objects.updated(
             key, old, new, subresource, api_version=api_version(resource),
             kind=self.catalog.kind(resource), has_status=self.catalog.has_status(resource),
         )
-        return self.commit(key, old, stored)
+        self._admit(Write(resource, self.catalog.kind(resource), stored, old, options or Options()))
+        return self.commit(key, old, stored, subresource=subresource)
 
-    def commit(self, key: ObjectKey, old: Body, new: Body, *, controllers: bool = True) -> Body:
-        """Store the next version of an existing object; a no-op changes nothing at all."""
+    def _admit(self, write: Write) -> None:
+        if self.admission is not None:
+            self.admission(write)
+
+    def commit(
+        self,
+        key: ObjectKey,
+        old: Body,
+        new: Body,
+        *,
+        controllers: bool = True,
+        subresource: str | None = None,
+    ) -> Body:
+        """Store the next version of an existing object; a no-op changes nothing at all. `subresource`:
+        the write's, as the API server's strategy for it counts the generation (``status``: a
+        controller's UpdateStatus)."""
         if new == old:
             return old
         resource = key[0]
         meta = new["metadata"]
         generation = int(old["metadata"].get("generation", 1))
         has_status = self.catalog.has_status(resource)
-        if objects.spec_part(new, has_status=has_status) != objects.spec_part(old, has_status=has_status):
+        if objects.bumps_generation(resource, old, new, has_status=has_status, subresource=subresource):
             generation += 1
         meta["generation"] = generation
         meta["resourceVersion"] = self.log.next_rv()
