@@ -1,7 +1,8 @@
 """Talking to the emulated API over HTTP, for the tests of the emulator (test_emulator*.py): the
 paths and the objects they write, two small clients over one request (:class:`Api` answers the
-status and body, :class:`Http` the headers too), the fixtures of the tests of what it does to a
-write (test_emulator_admission, test_emulator_defaults), and a wait for a condition."""
+status and body, :class:`Http` the headers too), the fixtures every one of those tests
+uses (an emulator with the Widget resource and the namespaces, and a client of each kind), and a
+wait for a condition."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
 from qwenops_testing.emulator import DEFAULT_RESOURCES, MERGE_PATCH, KubeEmulator, ResourceSpec, run_emulator
@@ -23,7 +25,7 @@ NS = "ns"
 NAMESPACES = ("default", NS, "other")
 """The namespaces the emulators of these tests start with (objects are created only in existing ones)."""
 CORPUS_NS = "llm"
-"""The namespace of the manifest corpus (tests/manifests), which the admission fixture has too."""
+"""The namespace of the manifest corpus (tests/manifests): the admission tests' emulator has it too."""
 QWD = f"/apis/qwenops.io/v1alpha1/namespaces/{NS}/qwendeployments"
 QWDS = "qwenops.io/v1alpha1/qwendeployments"
 # A custom resource without a schema, as most tests of the API semantics need: those alone.
@@ -124,10 +126,19 @@ class Http:
 
 
 @pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator(namespaces=(*NAMESPACES, CORPUS_NS)) as emulator:
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[KubeEmulator]:
+    """The emulated API with the Widget resource and NAMESPACES, plus a test module's own
+    `EXTRA_NAMESPACES` (the admission tests' corpus namespace)."""
+    extra = tuple(getattr(request.module, "EXTRA_NAMESPACES", ()))
+    async with run_emulator(resources=RESOURCES, namespaces=(*NAMESPACES, *extra)) as emulator:
         yield emulator
         assert not emulator.errors, emulator.errors  # refusals are Status answers, not errors
+
+
+@pytest_asyncio.fixture
+async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession(str(emulator.url)) as session:
+        yield Api(session)
 
 
 @pytest_asyncio.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from qwenops_testing.emulator import (
     APPLY_PATCH,
@@ -24,41 +23,28 @@ from qwenops_testing.emulator import (
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
     KubeEmulator,
-    run_emulator,
     write_kubeconfig,
 )
 from qwenops_testing.manifests import qwen_deployment
 from tests.unit.emulator_http import (
     DEPLOY,
     LEASES,
-    NAMESPACES,
     PODS,
     QWD,
     REPO,
-    RESOURCES,
     WIDGET_RESOURCE,
     WIDGETS,
     Api,
     Json,
+    api,
     deployment,
+    emulator,
     owner_ref,
     until,
     widget,
 )
 
-
-@pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
-        yield emulator
-        assert not emulator.errors, emulator.errors  # expected API failures are not errors
-
-
-@pytest_asyncio.fixture
-async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(str(emulator.url)) as session:
-        yield Api(session)
-
+__all__ = ["api", "emulator"]  # the fixtures
 
 # -- 1. object metadata ------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ import pytest
 
 from qwenops_testing.crd_schema import NOT_CHECKED
 from qwenops_testing.emulator import MERGE_PATCH, KubeEmulator
-from tests.unit.emulator_http import DEPLOY, QWD, QWDS, Http, bare_deployment, chat, emulator, http
+from tests.unit.emulator_http import CORPUS_NS, DEPLOY, QWD, QWDS, Http, bare_deployment, chat, emulator, http
 
 __all__ = ["emulator", "http"]  # the fixtures
+EXTRA_NAMESPACES = (CORPUS_NS,)
 
 
 # -- the QwenDeployment CRD: defaults, pruning, field validation ----------------------------------

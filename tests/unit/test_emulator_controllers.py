@@ -8,30 +8,32 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-import pytest_asyncio
+import pytest
 
-from qwenops_testing.emulator import KubeEmulator, run_emulator
-from tests.unit.emulator_http import DEPLOY, NAMESPACES, PODS, RESOURCES, Api, Json, deployment, until
+from qwenops_testing.emulator import KubeEmulator
+from tests.unit.emulator_http import (
+    DEPLOY,
+    PODS,
+    Api,
+    Json,
+    api,
+    deployment,
+    emulator,
+    until,
+)
+
+__all__ = ["api", "emulator"]  # the fixtures
 
 REPLICASETS = "/apis/apps/v1/namespaces/ns/replicasets"
 
 
-@pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
-        emulator.deployments_become_available = True
-        yield emulator
-        assert not emulator.errors, emulator.errors
-
-
-@pytest_asyncio.fixture
-async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(str(emulator.url)) as session:
-        yield Api(session)
+@pytest.fixture(autouse=True)
+def pods_run(emulator: KubeEmulator) -> None:
+    """The emulated cluster runs every Deployment's pods in these tests."""
+    emulator.deployments_become_available = True
 
 
 def rolling(replicas: int, surge: Any, unavailable: Any, **spec: Any) -> Json:

@@ -17,9 +17,20 @@ from qwenops.render.defaults import revision_of, with_image
 from qwenops.render.diff import is_derivative
 from qwenops_testing.emulator import MERGE_PATCH
 from qwenops_testing.manifests import SERVING_IMAGE
-from tests.unit.emulator_http import DEPLOY, NS, SERVICES, Http, Json, bare_deployment, emulator, http
+from tests.unit.emulator_http import (
+    CORPUS_NS,
+    DEPLOY,
+    NS,
+    SERVICES,
+    Http,
+    Json,
+    bare_deployment,
+    emulator,
+    http,
+)
 
 __all__ = ["emulator", "http"]  # the fixtures
+EXTRA_NAMESPACES = (CORPUS_NS,)
 
 VALID = sorted((Path(__file__).resolve().parents[1] / "manifests" / "valid").glob("*.yaml"))
 

@@ -3,37 +3,20 @@ checked over HTTP: background, foreground with blockOwnerDeletion, orphan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
-import pytest_asyncio
-
-from qwenops_testing.emulator import KubeEmulator, run_emulator
 from tests.unit.emulator_http import (
     DEPLOY,
-    NAMESPACES,
     PODS,
-    RESOURCES,
     WIDGETS,
     Api,
     Json,
+    api,
     deployment,
+    emulator,
     owner_ref,
     widget,
 )
 
-
-@pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
-        yield emulator
-        assert not emulator.errors, emulator.errors
-
-
-@pytest_asyncio.fixture
-async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(str(emulator.url)) as session:
-        yield Api(session)
+__all__ = ["api", "emulator"]  # the fixtures
 
 
 def blocking(owner: Json) -> Json:

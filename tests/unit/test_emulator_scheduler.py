@@ -4,31 +4,32 @@ and affinity, evictions and drains, and pods rescheduled when room frees."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-import pytest_asyncio
+import pytest
 
 from qwenops.policy import startup
-from qwenops_testing.emulator import KubeEmulator, run_emulator
-from tests.unit.emulator_http import DEPLOY, NAMESPACES, PODS, RESOURCES, Api, Json, deployment, until
+from qwenops_testing.emulator import KubeEmulator
+from tests.unit.emulator_http import (
+    DEPLOY,
+    PODS,
+    Api,
+    Json,
+    api,
+    deployment,
+    emulator,
+    until,
+)
+
+__all__ = ["api", "emulator"]  # the fixtures
 
 GPU = "nvidia.com/gpu"
 
 
-@pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
-        emulator.deployments_become_available = True
-        yield emulator
-        assert not emulator.errors, emulator.errors
-
-
-@pytest_asyncio.fixture
-async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(str(emulator.url)) as session:
-        yield Api(session)
+@pytest.fixture(autouse=True)
+def pods_run(emulator: KubeEmulator) -> None:
+    """The emulated cluster runs every Deployment's pods in these tests."""
+    emulator.deployments_become_available = True
 
 
 def gpu_deployment(replicas: int, gpus: int = 1, name: str = "web", **pod_spec: Any) -> Json:

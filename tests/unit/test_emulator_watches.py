@@ -3,26 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from qwenops_testing.emulator import KubeEmulator
+from tests.unit.emulator_http import (
+    WIDGETS,
+    Api,
+    api,
+    emulator,
+    until,
+    widget,
+)
 
-import aiohttp
-import pytest_asyncio
-
-from qwenops_testing.emulator import KubeEmulator, run_emulator
-from tests.unit.emulator_http import NAMESPACES, RESOURCES, WIDGETS, Api, until, widget
-
-
-@pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[KubeEmulator]:
-    async with run_emulator(resources=RESOURCES, namespaces=NAMESPACES) as emulator:
-        yield emulator
-        assert not emulator.errors, emulator.errors
-
-
-@pytest_asyncio.fixture
-async def api(emulator: KubeEmulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(str(emulator.url)) as session:
-        yield Api(session)
+__all__ = ["api", "emulator"]  # the fixtures
 
 
 async def test_a_watch_from_a_compacted_resource_version_is_expired(api: Api, emulator: KubeEmulator) -> None:
