@@ -66,9 +66,12 @@ class Resource:
     version: str
     plural: str
 
-    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+        """The path of an object, or of its collection (no `name`); `namespace` None: of every namespace."""
         prefix = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        path = f"{prefix}/namespaces/{quote(namespace)}/{self.plural}"
+        if namespace is not None:
+            prefix += f"/namespaces/{quote(namespace)}"
+        path = f"{prefix}/{self.plural}"
         if name is not None:
             path += f"/{quote(name)}"
         if subresource is not None:
@@ -132,8 +135,10 @@ class KubeClient(Protocol):
 class Kube:
     """The API through one `kubernetes.client.ApiClient`; each call in a worker thread."""
 
-    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+    def __init__(self, api: kubernetes.client.ApiClient, *, timeout: float | None = 30) -> None:
         self.api = api
+        self.timeout = timeout
+        """Seconds a request may take (None: no limit)."""
 
     @classmethod
     def connect(cls, threads: int | None = None) -> "Kube":
@@ -156,14 +161,19 @@ class Kube:
 
     @classmethod
     def from_kubeconfig(
-        cls, path: str | None = None, context: str | None = None
+        cls, path: str | None = None, context: str | None = None, *, timeout: float | None = 30
     ) -> tuple["Kube", str | None]:
         """A kubeconfig loaded as kubectl does (`path`, else $KUBECONFIG, else ~/.kube/config), in
         `context` (else the current one); and that context's namespace, if it names one.
 
+        Each request gets one try of at most `timeout` seconds (None: no limit), as kubectl's
+        `--request-timeout`: urllib3's default retries would make a server that never answers
+        take four times as long.
         A missing or unreadable kubeconfig, or an unknown context, is a KubeError(0, ...).
         """
         configuration = kubernetes.client.Configuration()
+        if timeout is not None:
+            configuration.retries = 0
         try:
             contexts, current = kubernetes.config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -171,7 +181,7 @@ class Kube:
             )
         except (kubernetes.config.ConfigException, OSError, ValueError, TypeError) as exc:
             raise KubeError(0, f"cannot load the kubeconfig: {exc}") from exc
-        client = cls(kubernetes.client.ApiClient(configuration))
+        client = cls(kubernetes.client.ApiClient(configuration), timeout=timeout)
         chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else current
         namespace = ((chosen or {}).get("context") or {}).get("namespace")
         return client, str(namespace) if namespace else None
@@ -199,19 +209,29 @@ class Kube:
             response = self.api.call_api(
                 method, url, header_params=headers,
                 body=body,
-                _request_timeout=30,
+                _request_timeout=self.timeout,
             )  # fmt: skip
             data = response.read()  # type: ignore[no-untyped-call]
             status = response.status
         except ApiException as exc:
             raise KubeError(exc.status or 0, str(exc.reason)) from exc
         except urllib3.exceptions.MaxRetryError as exc:  # urllib3 gave up after its retries (no OSError)
-            raise KubeError(0, f"cannot reach the API server: {exc.reason}") from exc
+            raise KubeError(0, self._unreached(exc.reason)) from exc
         except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, reset, DNS, a timeout
-            raise KubeError(0, f"cannot reach the API server: {exc}") from exc
+            raise KubeError(0, self._unreached(exc)) from exc
         if status >= 400:
             raise KubeError(status, _message(data))
         return json.loads(data) if data else None
+
+    def _unreached(self, why: Exception | None) -> str:
+        """One line: the server did not answer in time, else why it could not be reached."""
+        # A refused connection (NewConnectionError) is a ConnectTimeoutError too, for old callers.
+        timed_out = isinstance(why, urllib3.exceptions.TimeoutError | TimeoutError) and not isinstance(
+            why, urllib3.exceptions.NewConnectionError
+        )
+        if timed_out and self.timeout is not None:
+            return f"cannot reach the API server: no answer within {self.timeout:g}s"
+        return f"cannot reach the API server: {why}"
 
     async def get(self, resource: Resource, namespace: str, name: str) -> Manifest | None:
         """The object, or None when it does not exist."""
@@ -230,6 +250,12 @@ class Kube:
         listed = await asyncio.to_thread(
             self._call, "GET", resource.path(namespace), query=[("labelSelector", label_selector)]
         )
+        items: list[Manifest] = listed.get("items") or []
+        return items
+
+    async def list_all(self, resource: Resource, namespace: str | None) -> list[Manifest]:
+        """Every object of a kind in `namespace`, or in every namespace (None)."""
+        listed = await asyncio.to_thread(self._call, "GET", resource.path(namespace))
         items: list[Manifest] = listed.get("items") or []
         return items
 

@@ -24,10 +24,11 @@ def header(screen: Screen) -> list[str]:
     message = text_at(status, "message")
     if not status:
         message = "no status yet: the operator has not reconciled this object (is it running?)"
-    if message:
+    if message and not screen.wide:
         # The reading a message ends with is the Analysis section's, in full: keep its verdict only.
         message = _READING_DETAIL.sub(r"\1", without_queries(message))
-        lines.append(screen.line("Message", message))
+    if message:
+        lines.append(screen.line("Message", " ".join(message.split()) if screen.wide else message))
     generation = number_at(screen.obj, "metadata", "generation")
     observed = number_at(status, "observedGeneration")
     if status and generation is not None and (observed is None or observed < generation):

@@ -23,6 +23,8 @@ class Screen:
     obj: Mapping[str, Any]
     now: datetime
     style: Style
+    wide: bool = False
+    """Everything in full: the message with each breached SLO's query."""
 
     @property
     def spec(self) -> Any:

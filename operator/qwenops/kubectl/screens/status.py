@@ -21,10 +21,10 @@ from qwenops.kubectl.screens.trouble import conditions, last_rollback
 
 
 def render_status(
-    obj: Mapping[str, Any], now: datetime, *, color: bool = False, unicode: bool = False
+    obj: Mapping[str, Any], now: datetime, *, color: bool = False, unicode: bool = False, wide: bool = False
 ) -> str:
     """The `kubectl qwen status` screen of one QwenDeployment (as the API returns it)."""
-    screen = Screen(obj, now, Style(color, unicode))
+    screen = Screen(obj, now, Style(color, unicode), wide)
     sections = [
         header(screen),
         [*revisions(screen), *canary(screen), *pods(screen)],
