@@ -146,7 +146,7 @@ class Terminal:
 
     def redraws(self) -> int:
         self.feed()
-        return self.raw.count(b"\x1b[1;1H")
+        return self.raw.count(b"Ctrl-C to stop")  # the footer, written once a redraw
 
     async def until_exit(self, process: asyncio.subprocess.Process) -> None:
         """Wait for `process` to end, reading what it writes meanwhile (a full pty would block it)."""
