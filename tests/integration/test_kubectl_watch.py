@@ -101,9 +101,14 @@ async def test_a_piped_watch_says_since_when_the_api_is_out_and_resumes_when_it_
         while line := await stream.readline():
             lines.append(line.decode())
 
-    readers = [asyncio.create_task(collect(process.stdout, out)), asyncio.create_task(collect(process.stderr, err))]
+    readers = [
+        asyncio.create_task(collect(process.stdout, out)),
+        asyncio.create_task(collect(process.stderr, err)),
+    ]
     try:
-        await eventually(lambda: any(line.startswith("Conditions:") for line in out), "the first block", timeout=15)
+        await eventually(
+            lambda: any(line.startswith("Conditions:") for line in out), "the first block", timeout=15
+        )
         await link.cut()
         await eventually(lambda: err, "the outage said", timeout=15)
         assert err[0].startswith("error: cannot reach the API server: ")
@@ -112,7 +117,9 @@ async def test_a_piped_watch_says_since_when_the_api_is_out_and_resumes_when_it_
         await client.patch(f"{OBJECT_PATH}/status", {"status": {"phase": "Paused", "message": "paused now"}})
         await link.restore()
         await eventually(lambda: any("answers again" in line for line in err), "the API back", timeout=15)
-        await eventually(lambda: any("Phase:         Paused" in line for line in out), "the change seen", timeout=15)
+        await eventually(
+            lambda: any("Phase:         Paused" in line for line in out), "the change seen", timeout=15
+        )
         assert process.returncode is None  # still watching
     finally:
         process.send_signal(signal.SIGINT)
@@ -180,7 +187,10 @@ async def test_the_watch_fits_80x20_in_place_and_shows_an_outage_at_the_bottom(
         assert rows[2] == "Phase:         Progressing"
         assert rows[3].startswith("Message:       step 2/3 at 50%")
         assert rows[-1].startswith("every 0.2s, last read ")
-        assert any(row.startswith("... ") and row.endswith("more lines: a taller terminal shows them") for row in rows)
+        assert any(
+            row.startswith("... ") and row.endswith("more lines: a taller terminal shows them")
+            for row in rows
+        )
         assert terminal.scrolled_off() == 0, "a redraw scrolled the screen"
         assert b"\x1b[?1049h" in terminal.raw  # the alternate screen: nothing left in the scrollback
 
