@@ -1,5 +1,6 @@
 """The plugin's pure screens added for on call: fitting a terminal, the list, and what `wait --for` means."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,13 @@ from qwenops.kubectl.screens.status import render_status
 from qwenops.kubectl.screens.style import visible_len
 from qwenops.kubectl.screens.wait_for import met, never, parse_for
 from tests import status_fixtures as f
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _plain(text: str) -> str:
+    return ANSI.sub("", text)
+
 
 NOW = f.NOW
 
@@ -33,10 +41,12 @@ def test_a_status_screen_fits_any_terminal_and_keeps_its_top(width: int, height:
         assert rows[-2].startswith("... ") and "more lines" in rows[-2]
 
 
-def test_the_message_is_wrapped_under_its_column_not_cut() -> None:
+@pytest.mark.parametrize("color", [False, True])
+def test_the_message_is_wrapped_under_its_column_not_cut(color: bool) -> None:
     obj = f.canary_at_step_2()
     obj["status"]["message"] = "word " * 30
-    rows = fit(render_status(obj, NOW), [], 60, 40)
+    rows = [_plain(row) for row in fit(render_status(obj, NOW, color=color), [], 60, 40)]
+    assert all(len(row) <= 60 for row in rows)
     start = next(i for i, row in enumerate(rows) if row.startswith("Message:"))
     continued = [row for row in rows[start + 1 :] if row.startswith(" " * 15)]
     assert "".join(row[15:] for row in [rows[start], *continued]).split() == ["word"] * 30

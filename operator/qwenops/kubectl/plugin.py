@@ -125,7 +125,10 @@ def parser() -> argparse.ArgumentParser:
         "only once the operator observed the latest spec.",
     )  # fmt: skip
     wait.add_argument("name", metavar="NAME")
-    wait.add_argument("--for", dest="wait_for", type=wanted, required=True, metavar="CONDITION")
+    wait.add_argument(
+        "--for", dest="wait_for", type=wanted, required=True, metavar="CONDITION",
+        help="condition=Available, jsonpath='{.status.phase}'=Healthy, phase=Healthy or promoted",
+    )  # fmt: skip
     wait.add_argument(
         "--timeout", type=_wait_timeout, default=30.0, metavar="DURATION",
         help="how long to wait: 30s, 10m; 0 waits forever (default 30s)",

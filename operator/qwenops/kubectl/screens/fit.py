@@ -32,14 +32,22 @@ def clip(line: str, width: int) -> str:
 
 
 def wrap(line: str, width: int, indent: int = LABEL_WIDTH) -> list[str]:
-    """`line` as rows of at most `width` (continued under its value column); plain text only."""
-    if visible_len(line) <= width or "\x1b" in line or width <= indent + 10:
+    """`line` as rows of at most `width`, continued under its value column; ANSI codes carried over."""
+    if visible_len(line) <= width or width <= indent + 10:
         return [clip(line, width)]
-    rows, rest = [line[:width]], line[width:]
-    room = width - indent
-    while rest:
-        rows.append(" " * indent + rest[:room])
-        rest = rest[room:]
+    rows: list[str] = []
+    row, shown, room, open_code = [], 0, width, ""
+    for code, char in _TOKEN.findall(line):
+        if code:
+            row.append(code)
+            open_code = "" if code == RESET else code
+            continue
+        if shown == room:
+            rows.append("".join(row) + (RESET if open_code else ""))
+            row, shown, room = [" " * indent, open_code], 0, width - indent
+        row.append(char)
+        shown += 1
+    rows.append("".join(row))
     return rows
 
 
