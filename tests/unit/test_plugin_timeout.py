@@ -84,3 +84,19 @@ def test_a_request_timeout_kubectl_would_refuse_is_a_usage_error(text: str, tmp_
     run, _ = plugin(tmp_path / "none", "--request-timeout", text, "status", "chat")
     assert run.returncode == 2
     assert "--request-timeout" in run.stderr
+
+
+def test_wait_ends_at_its_timeout_though_the_api_server_never_answers(
+    hung_server: str, tmp_path: Path
+) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", hung_server, namespace="llm")
+
+    run, elapsed = plugin(kubeconfig, "wait", "chat", "--for=promoted", "--timeout", "2s")  # requests: 30s
+
+    assert run.returncode == 1, run.stderr
+    assert elapsed < 15, f"took {elapsed:.1f}s for a 2s timeout"
+    assert run.stderr.startswith(
+        "error: timed out waiting for the condition on qwendeployments/chat "
+        "(last error: cannot reach the API server: no answer within "
+    )
+    assert len(run.stderr.splitlines()) == 1

@@ -36,6 +36,9 @@ class CommandError(Exception):
 class Client(kube.KubeClient, Protocol):
     """What the plugin asks of the API: the operator's client, and listing a kind in every namespace."""
 
+    timeout: float | None
+    """Seconds one request may take (None: no limit); `wait` lowers it to what is left of its own."""
+
     async def list_all(self, resource: kube.Resource, namespace: str | None) -> list[kube.Manifest]: ...
 
 

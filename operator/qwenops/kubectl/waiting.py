@@ -27,7 +27,11 @@ def cmd_wait(target: Target, args: argparse.Namespace) -> int:
     condition: Wanted = args.wait_for
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     last_error = None
+    request_limit = target.client.timeout
     while True:
+        if deadline is not None:  # a server that does not answer must not hold the wait past its end
+            left = max(0.5, deadline - time.monotonic())
+            target.client.timeout = left if request_limit is None else min(request_limit, left)
         try:
             obj, last_error = target.read(), None
         except CommandError as failed:  # the API may come back before the timeout
