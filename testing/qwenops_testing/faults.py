@@ -7,12 +7,11 @@ is checked against the active rules; a rule can answer with an error status
 while, or until released, before the emulator serves it (a slow API server), or
 both; an error can carry a ``Retry-After`` (a throttling API server's 429). A rule can also let
 the emulator commit a write and then cut the connection before the answer leaves (the client
-never learns that its write was made). A held request whose client goes away is dropped with its connection, as
-the emulator's test server cancels its handler. Rules last
-for a number of matching requests (``times``) or a span of time (``seconds``),
-whichever ends first; ``every`` hits only each n-th match. Watch streams the
-operator holds open can be cut mid-stream with :meth:`ApiFaults.drop_watches`,
-as a load balancer or an API server restart would cut them.
+never learns that its write was made). A held request whose client goes away is dropped with
+its connection, as the emulator's test server cancels its handler. Rules last for a number of
+matching requests (``times``) or a span of time (``seconds``), whichever ends first; ``every``
+hits only each n-th match. Watch streams the operator holds open can be cut mid-stream with
+:meth:`ApiFaults.drop_watches`, as a load balancer or an API server restart would cut them.
 
     faults = ApiFaults.install(emulator)
     faults.fail(409, verbs={"patch"}, subresource="status", times=3)
@@ -248,13 +247,16 @@ class ApiFaults:
 
     async def _serve_then_cut(self, request: kmock.Request) -> kmock.Payload:
         # The emulator's own fallbacks, called here so that the connection is cut after the commit.
-        serve = {
-            "create": self.emulator._serve_create,
-            "patch": self.emulator._serve_update,
-            "update": self.emulator._serve_replace,
-            "delete": self.emulator._serve_delete,
-        }[verb_of(request)]
-        answer = await serve(request)
+        verb = verb_of(request)
+        answer: kmock.Payload
+        if verb == "create":
+            answer = await self.emulator._serve_create(request)
+        elif verb == "patch":
+            answer = await self.emulator._serve_update(request)
+        elif verb == "update":
+            answer = await self.emulator._serve_replace(request)
+        else:
+            answer = await self.emulator._serve_delete(request)
         transport = _transport(request)
         if transport is not None:
             transport.abort()

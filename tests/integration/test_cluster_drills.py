@@ -25,7 +25,6 @@ import pytest
 from qwenops_testing.cluster import deployments_of
 from tests.integration.drills import (
     CANARY,
-    CANARY_COMMIT,
     NAME,
     NS,
     REPLICAS,
