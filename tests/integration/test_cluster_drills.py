@@ -75,7 +75,9 @@ def ready_replicas(drill: Drill, revision: str) -> int:
 
 
 def node_of_a_pod(drill: Drill, revision: str) -> str:
-    return str(next(pod["spec"]["nodeName"] for pod in pods_of(drill, revision) if pod["spec"].get("nodeName")))
+    return str(
+        next(pod["spec"]["nodeName"] for pod in pods_of(drill, revision) if pod["spec"].get("nodeName"))
+    )
 
 
 async def test_a_canary_pod_with_no_free_gpu_says_why_and_rolls_back_at_the_deadline(drill: Drill) -> None:

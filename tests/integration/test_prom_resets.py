@@ -113,7 +113,10 @@ async def test_a_restart_mid_window_is_no_negative_count_and_hides_no_breach(sta
 
     url = stage.prometheus.url
     read = await read_revision(
-        url, build_queries(SPEC, namespace="llm", deployment="chat", revision=PHANTOM), timeout=5, at=phantom_at
+        url,
+        build_queries(SPEC, namespace="llm", deployment="chat", revision=PHANTOM),
+        timeout=5,
+        at=phantom_at,
     )
     assert read.error is None, read
     # Before and after the restart, added: never 100 - 300 (the drop read as a decrease).

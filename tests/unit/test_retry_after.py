@@ -50,7 +50,11 @@ class Throttled:
 
 async def test_after_a_429_the_next_pass_waits_for_retry_after_whatever_triggers_it() -> None:
     throttled = Throttled(0.4)
-    qwd = {"apiVersion": "qwenops.io/v1alpha1", "kind": "QwenDeployment", "metadata": {"namespace": NS, "name": NAME}}
+    qwd = {
+        "apiVersion": "qwenops.io/v1alpha1",
+        "kind": "QwenDeployment",
+        "metadata": {"namespace": NS, "name": NAME},
+    }
     triggers = Triggers(FakeKube(qwd), CONFIG, lambda *_: None, run_pass=throttled.run)  # type: ignore[arg-type]
     with pytest.raises(kube.KubeError):
         await triggers.reconcile(NS, NAME)
