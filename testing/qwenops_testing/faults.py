@@ -5,16 +5,19 @@ reaction placed ahead of the emulator's own (fallback) handlers. Each request
 is checked against the active rules; a rule can answer with an error status
 (the store is not touched: the write never happened), hold the request for a
 while, or until released, before the emulator serves it (a slow API server), or
-both. A held request whose client goes away is dropped with its connection, as
-the emulator's test server cancels its handler. Rules last
-for a number of matching requests (``times``) or a span of time (``seconds``),
-whichever ends first; ``every`` hits only each n-th match. Watch streams the
-operator holds open can be cut mid-stream with :meth:`ApiFaults.drop_watches`,
-as a load balancer or an API server restart would cut them.
+both; an error can carry a ``Retry-After`` (a throttling API server's 429). A rule can also let
+the emulator commit a write and then cut the connection before the answer leaves (the client
+never learns that its write was made). A held request whose client goes away is dropped with
+its connection, as the emulator's test server cancels its handler. Rules last for a number of
+matching requests (``times``) or a span of time (``seconds``), whichever ends first; ``every``
+hits only each n-th match. Watch streams the operator holds open can be cut mid-stream with
+:meth:`ApiFaults.drop_watches`, as a load balancer or an API server restart would cut them.
 
     faults = ApiFaults.install(emulator)
     faults.fail(409, verbs={"patch"}, subresource="status", times=3)
     faults.fail(503, verbs={"list"}, seconds=2)
+    faults.fail(429, verbs={"get"}, retry_after=2, seconds=6)
+    faults.lose_answers(verbs={"create"}, resource="apps/v1/deployments", times=1)
     faults.delay(2.0, verbs={"get", "patch"}, every=3, seconds=6)
     faults.drop_watches()
     faults.keep_dropping_watches(every=0.5, seconds=4)
@@ -88,6 +91,12 @@ class Rule:
     """Called on each hit, before the delay (e.g. to change the world as the request arrives)."""
     gate: asyncio.Event | None = None
     """Hold each hit until the gate opens (:meth:`release`)."""
+    retry_after: int | None = None
+    """With `status`: the answer's ``Retry-After`` header (and ``details.retryAfterSeconds``)."""
+    lose_answer: bool = False
+    """Serve the request (the emulator commits it), then cut the connection before the answer."""
+    hit_at: list[float] = field(default_factory=list)
+    """When each hit arrived (monotonic seconds)."""
     seen: int = 0
     hits: int = 0
 
@@ -142,10 +151,27 @@ class ApiFaults:
         seconds: float | None = None,
         every: int = 1,
         delay: float = 0.0,
+        retry_after: int | None = None,
     ) -> Rule:
-        """Answer matching requests with `status` (a Kubernetes Status body); nothing is stored."""
+        """Answer matching requests with `status` (a Kubernetes Status body, with a ``Retry-After``
+        header when `retry_after` is given); nothing is stored."""
         return self._add(Rule(frozenset(verbs), resource, subresource, name, match, status, delay,
-                              times, _deadline(seconds), every))  # fmt: skip
+                              times, _deadline(seconds), every, retry_after=retry_after))  # fmt: skip
+
+    def lose_answers(
+        self,
+        *,
+        verbs: Collection[str],
+        resource: str | None = None,
+        subresource: str | None = None,
+        name: str | None = None,
+        match: Callable[[kmock.Request], bool] | None = None,
+        times: int | None = None,
+    ) -> Rule:
+        """Commit matching writes, then cut their connections before the answers leave: the
+        client sees its connection drop, the store holds what it wrote."""
+        return self._add(Rule(frozenset(verbs), resource, subresource, name, match,
+                              times=times, lose_answer=True))  # fmt: skip
 
     def delay(
         self,
@@ -219,6 +245,23 @@ class ApiFaults:
         self.rules.append(rule)
         return rule
 
+    async def _serve_then_cut(self, request: kmock.Request) -> kmock.Payload:
+        # The emulator's own fallbacks, called here so that the connection is cut after the commit.
+        verb = verb_of(request)
+        answer: kmock.Payload
+        if verb == "create":
+            answer = await self.emulator._serve_create(request)
+        elif verb == "patch":
+            answer = await self.emulator._serve_update(request)
+        elif verb == "update":
+            answer = await self.emulator._serve_replace(request)
+        else:
+            answer = await self.emulator._serve_delete(request)
+        transport = _transport(request)
+        if transport is not None:
+            transport.abort()
+        return answer
+
     async def _react(self, request: kmock.Request) -> kmock.Payload:
         if exempt(request):
             raise NotImplementedError  # kmock: not ours, on to the next reaction (the emulator)
@@ -231,16 +274,24 @@ class ApiFaults:
             if rule.seen % rule.every:
                 continue
             rule.hits += 1
+            rule.hit_at.append(time.monotonic())
             if rule.effect is not None:
                 rule.effect(request)
             if rule.gate is not None:
                 await rule.gate.wait()
             if rule.delay:
                 await asyncio.sleep(rule.delay)
+            if rule.lose_answer:
+                return await self._serve_then_cut(request)
             if rule.status is not None:
                 reason = _REASONS.get(rule.status, "InternalError")
                 message = f"injected fault: {rule.status} for {verb_of(request)} {request.url.path}"
-                raise ApiError(rule.status, reason, message)
+                error = ApiError(rule.status, reason, message)
+                if rule.retry_after is None:
+                    raise error
+                body = {**error.status_body(), "details": {"retryAfterSeconds": rule.retry_after}}
+                headers = {"Retry-After": str(rule.retry_after)}
+                return kmock.Response(status=rule.status, payload=body, headers=headers)
             break
         raise NotImplementedError
 

@@ -159,7 +159,9 @@ class Received:
 class PrometheusStandIn:
     """`/api/v1/query` on 127.0.0.1; see the module's docstring.
 
-    ``series`` maps a revision to its :class:`Series` (others get ``default``);
+    ``series`` maps a revision to its :class:`Series` (others get ``default``); a revision in
+    ``missing`` has no series at all (every query an empty result, as after its pods' series
+    went stale);
     ``raw`` overrides every answer with a :class:`Raw` one; ``slow`` answers
     after that many seconds; :meth:`hold` keeps queries waiting until
     :meth:`release`. :meth:`stop` closes the port (connection refused);
@@ -172,6 +174,7 @@ class PrometheusStandIn:
         self.url = f"http://127.0.0.1:{self.port}"
         self.default = Series()
         self.series: dict[str, Series] = {}
+        self.missing: set[str] = set()
         self.raw: Raw | None = None
         self.slow = 0.0
         self.received: list[Received] = []
@@ -197,6 +200,7 @@ class PrometheusStandIn:
     def healthy(self) -> None:
         """Every revision answers good values at once again."""
         self.series.clear()
+        self.missing.clear()
         self.raw, self.slow = None, 0.0
         self.release()
 
@@ -230,7 +234,8 @@ class PrometheusStandIn:
             error = f"the stand-in knows no such query: {promql[:200]}"
             return web.json_response({"status": "error", "errorType": "bad_data", "error": error}, status=400)
         value = self.series.get(asked.revision, self.default)[asked.query]
-        result = [] if asked.query in EMPTY_WHEN_ZERO and value == 0 else [
+        empty = asked.revision in self.missing or (asked.query in EMPTY_WHEN_ZERO and value == 0)
+        result = [] if empty else [
             {"metric": {}, "value": [time.time(), _number(value)]}
         ]  # fmt: skip
         body = {"status": "success", "data": {"resultType": "vector", "result": result}}

@@ -51,6 +51,8 @@ class _Tracked:
     """Event-loop time when the next pass is due: a resync interval after the last pass, or sooner."""
     poked: bool = False
     """A coalesced pass is waiting to start: a child event now rides along with it."""
+    not_before: float = 0.0
+    """Event-loop time before which no pass asks the API again: its last answer's Retry-After."""
 
 
 class Triggers:
@@ -102,6 +104,7 @@ class Triggers:
             if when_due and asyncio.get_running_loop().time() < tracked.due:
                 return None  # another trigger looked while this one waited for the lock
             tracked.poked = False  # read afresh from here on: a later child event needs a pass of its own
+            await _wait_until(tracked.not_before)
             started = time.monotonic()
             try:
                 body = await self.client.get(kube.QWENDEPLOYMENTS, namespace, name)
@@ -113,6 +116,8 @@ class Triggers:
                 requeue = await self.run_pass(self.client, body, self.config, self.reader, datetime.now(UTC))
             except kube.KubeError as exc:
                 metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
+                if exc.retry_after:  # throttled: whatever triggers the next pass, it waits as asked
+                    tracked.not_before = asyncio.get_running_loop().time() + exc.retry_after
                 raise
             except Exception:
                 metrics.RECONCILE_ERRORS.labels("internal").inc()
@@ -217,3 +222,10 @@ class Triggers:
         tracked.due = asyncio.get_running_loop().time() + seconds
         if tracked.due < self._next_wake:
             self._wake.set()
+
+
+async def _wait_until(moment: float) -> None:
+    """Sleep until event-loop time `moment` (at once when it is past)."""
+    delay = moment - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)

@@ -42,12 +42,17 @@ MERGE_PATCH = "application/merge-patch+json"
 
 
 class KubeError(Exception):
-    """An API call that failed; `status` is the HTTP status (0 when the server was not reached)."""
+    """An API call that failed; `status` is the HTTP status (0 when the server was not reached).
 
-    def __init__(self, status: int, message: str) -> None:
+    `retry_after`: the seconds the API server asked the client to wait before it asks again (a
+    429 or 503's ``Retry-After``, as the client library's own retries left it), else None.
+    """
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
     @property
     def conflict(self) -> bool:
@@ -214,13 +219,13 @@ class Kube:
             data = response.read()  # type: ignore[no-untyped-call]
             status = response.status
         except ApiException as exc:
-            raise KubeError(exc.status or 0, str(exc.reason)) from exc
+            raise KubeError(exc.status or 0, str(exc.reason), retry_after(exc.headers, exc.body)) from exc
         except urllib3.exceptions.MaxRetryError as exc:  # urllib3 gave up after its retries (no OSError)
             raise KubeError(0, self._unreached(exc.reason)) from exc
         except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, reset, DNS, a timeout
             raise KubeError(0, self._unreached(exc)) from exc
         if status >= 400:
-            raise KubeError(status, _message(data))
+            raise KubeError(status, _message(data), retry_after(response.headers, data))
         return json.loads(data) if data else None
 
     def _unreached(self, why: Exception | None) -> str:
@@ -352,6 +357,23 @@ class Kube:
             self._call, "PATCH", resource.path(namespace, name), body=dict(body), content_type=MERGE_PATCH
         )
         return patched
+
+
+def retry_after(headers: Mapping[str, str] | None, data: bytes | str | None) -> float | None:
+    """The seconds an answer asks to wait before asking again: its ``Retry-After`` header in
+    seconds (the API server never sends a date), else its Status' ``details.retryAfterSeconds``."""
+    header = (headers or {}).get("Retry-After")
+    if header is not None:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            return None
+    try:
+        details = json.loads(data or b"{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return None
+    seconds = details.get("retryAfterSeconds") if isinstance(details, dict) else None
+    return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else None
 
 
 def _message(data: bytes | None) -> str:
