@@ -47,8 +47,9 @@ def desired_pool(owner: Owner, spec: QwenDeploymentSpec, revision: str) -> Manif
         assert picker.run is not None
         ref = {"name": naming.pool_name(owner.name, revision), "port": {"number": picker.run.port}}
     return {
-        "apiVersion": f"{naming.POOL_GROUP}/{naming.POOL_VERSION}",
-        "kind": naming.POOL_KIND,
+        # Literals, as in every render function: the chart's RBAC test reads the kinds written.
+        "apiVersion": "inference.networking.k8s.io/v1",
+        "kind": "InferencePool",
         "metadata": {
             "name": naming.pool_name(owner.name, revision),
             "namespace": owner.namespace,
