@@ -2,6 +2,7 @@
 which of them a pass removes. Every route and pool here is checked against the closed schemas."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,3 +292,12 @@ def test_strays_are_our_own_objects_of_dropped_revisions_pools_first() -> None:
 def test_routed_pools_reads_each_rule_of_ours() -> None:
     found = route([ref("chat-aaaaaaaaaa", 9), ref("chat-bbbbbbbbbb")], [{"name": "x", "port": 1}])
     assert routed_pools(found, "chat") == [{"chat-aaaaaaaaaa": 9, "chat-bbbbbbbbbb": 1}]
+
+
+def test_the_example_route_is_valid_and_marks_its_rule_for_the_operator() -> None:
+    import yaml  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "gateway" / "inference-pool-route.yaml"
+    [route_doc] = [d for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "HTTPRoute"]
+    assert schema_errors(route_doc) == []
+    assert routed_pools(route_doc, route_doc["metadata"]["name"]) == [{"chat": 1}]

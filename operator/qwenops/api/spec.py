@@ -70,7 +70,8 @@ ROUTING_INVARIANTS: tuple[Invariant["TrafficRouting"], ...] = (
 
 
 class TrafficRouting(Model):
-    """Default `{}`: replica ratio behind one Service. `httpRoute`: exact weights on a Gateway API route."""
+    """Default `{}`: replica ratio behind one Service. `httpRoute`: exact weights on a Gateway API route.
+    `inferencePool`: exact weights across one InferencePool per revision."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_invariants("spec.rollout.trafficRouting", ROUTING_INVARIANTS)
