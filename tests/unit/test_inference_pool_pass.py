@@ -95,3 +95,21 @@ async def test_without_an_inference_pool_router_no_pool_is_read_or_written(monke
     done = await run(qwd(SPEC), passes=2)
     assert kube.INFERENCEPOOLS not in listed and kube.DEPLOYMENTS in listed
     assert not [w for w in done.fake.writes if w.resource == kube.INFERENCEPOOLS]
+
+
+async def test_a_picker_service_name_another_owner_holds_is_a_conflict_and_no_pool_names_it() -> None:
+    """QwenDeployment `chat-<revision>`'s own Service holds the name of chat's picker Service."""
+    theirs = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": POOL, "namespace": NS, "labels": {naming.LABEL_DEPLOYMENT: POOL},
+                     "ownerReferences": [{**OURS, "name": POOL, "uid": "uid-other"}]},
+        "spec": {"selector": {naming.LABEL_DEPLOYMENT: POOL}, "ports": [{"name": "http", "port": 8000}]},
+    }  # fmt: skip
+    done = await run(qwd(POOLED), route(), theirs, passes=2)
+    assert done.fake.stored(kube.INFERENCEPOOLS, NS, POOL) is None
+    kept = done.fake.stored(kube.SERVICES, NS, POOL)
+    assert kept is not None and kept["spec"] == theirs["spec"]
+    stored = done.fake.stored(kube.QWENDEPLOYMENTS, NS, NAME)
+    assert stored is not None
+    conflict = next(c for c in stored["status"]["conditions"] if c["type"] == "ChildConflict")
+    assert conflict["message"] == f"Service {NS}/{POOL} is controlled by QwenDeployment {POOL}; rename one"

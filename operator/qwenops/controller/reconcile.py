@@ -171,6 +171,8 @@ async def _apply(
             found = await _stored(client, listed, child)
             outcome = await client.ensure(child, found, known=True, before_write=fence.check)
             await _settled(client, outcome, child, found, conflicts)
+            if outcome == "conflict":
+                break  # the pool comes last: it never names a picker that is not its revision's own
     for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
         found = await _stored(client, listed, service)
         outcome = await client.ensure(service, found, known=True, before_write=fence.check)
