@@ -45,7 +45,8 @@ from tests.chart.fetch_helm import REPO
 from tests.chart.owner_references import owner_finalizers, rendered_children
 
 PACKAGE = REPO / "operator" / "qwenops"
-RENDER = PACKAGE / "render" / "desired.py"
+RENDERS = (PACKAGE / "render" / "desired.py", PACKAGE / "render" / "pools.py")
+"""The modules whose `desired_*` functions build the objects the operator writes."""
 CLIENT_TYPES = frozenset({"Kube", "KubeClient"})
 """Annotations that make a parameter or attribute the client (bare, or as `kube.<name>`)."""
 CLIENT = "client"
@@ -88,9 +89,10 @@ def _kinds() -> dict[tuple[str, str], str]:
 
 @functools.cache
 def render_kinds() -> dict[str, frozenset[tuple[str, str]]]:
-    """Each function of render/desired.py -> the (apiVersion, kind) of the manifests it builds."""
-    tree = parse_module(RENDER)
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    """Each function of the render modules -> the (apiVersion, kind) of the manifests it builds."""
+    functions = {
+        n.name: n for path in RENDERS for n in parse_module(path).body if isinstance(n, ast.FunctionDef)
+    }
     own: dict[str, set[tuple[str, str]]] = {}
     calls: dict[str, set[str]] = {}
     for name, function in functions.items():

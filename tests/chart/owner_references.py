@@ -26,18 +26,22 @@ SAMPLE_SPEC = {
 def _renderers() -> dict[str, Callable[[], list[Manifest]]]:
     """render.desired's functions whose manifests the operator writes, each called on a sample."""
     from qwenops.api.spec import parse_spec  # noqa: PLC0415
-    from qwenops.render import desired  # noqa: PLC0415
+    from qwenops.render import desired, pools  # noqa: PLC0415
     from qwenops.render.defaults import with_image  # noqa: PLC0415
 
     owner = desired.Owner(name="chat", namespace="llm", uid="uid-chat")
     spec = with_image(parse_spec(owner.name, SAMPLE_SPEC), "registry.example/serving:1")
     stable, canary = REVISIONS
+    picker = {"run": {"image": "registry.example/epp:1"}}
+    routing = {"inferencePool": {"httpRoute": {"name": "front"}, "endpointPicker": picker}}
+    pooled = with_image(parse_spec(owner.name, {**SAMPLE_SPEC, "rollout": {"trafficRouting": routing}}), "x:1")
     return {
         "desired_deployment": lambda: [
             desired.desired_deployment(owner, spec, stable, track="stable", replicas=1)
         ],
         "desired_services": lambda: desired.desired_services(owner, stable=stable, canary=canary),
         "desired_service": lambda: [desired.desired_service(owner, track="stable", revision=stable)],
+        "desired_pool_objects": lambda: pools.desired_pool_objects(owner, pooled, canary),
     }
 
 

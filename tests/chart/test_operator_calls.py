@@ -65,15 +65,15 @@ def test_a_new_call_is_derived_and_the_chart_does_not_grant_it(
         tmp_path,
         """
         async def sweep(client: kube.KubeClient, namespace: str, name: str) -> None:
-            await client.delete(kube.SERVICES, namespace, name)
+            await client.delete(kube.PODS, namespace, name)
         """,
     )
     new = reconcile_calls([path])
-    assert verbs(new) == {("", "services", "delete")}
+    assert verbs(new) == {("", "pods", "delete")}
     granted = grants(render("defaults"))
     cluster_wide = {c for c in new | operator_calls() if c.when == "always"}  # as test_rbac requires them
     missing = [c for c in cluster_wide if not allowed(granted, c.group, c.resource, c.verb, None)]
-    assert [(c.resource, c.verb) for c in missing] == [("services", "delete")]
+    assert [(c.resource, c.verb) for c in missing] == [("pods", "delete")]
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,8 @@ def test_the_derivation_sees_what_the_operator_does() -> None:
         ("", "pods", "watch"),
         ("", "services", "create"),
         ("gateway.networking.k8s.io", "httproutes", "patch"),
+        ("inference.networking.k8s.io", "inferencepools", "create"),
+        ("inference.networking.k8s.io", "inferencepools", "delete"),
         ("", "events", "create"),
         ("qwenops.io", "qwendeployments/finalizers", "update"),  # the children's blockOwnerDeletion
     } <= calls
@@ -124,7 +126,7 @@ def test_children_that_block_their_owners_deletion_are_granted_it(
     """With OwnerReferencesPermissionEnforcement (OpenShift's default) a child whose ownerReference
     sets blockOwnerDeletion is refused unless its writer may `update` the owner's `finalizers`."""
     children = rendered_children()
-    assert {child["kind"] for child in children} == {"Deployment", "Service"}
+    assert {child["kind"] for child in children} == {"Deployment", "Service", "InferencePool"}
     needed = owner_finalizers(children)
     found = grants(render(name))
     for (group, resource), child in needed.items():

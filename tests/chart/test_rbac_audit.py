@@ -1,7 +1,8 @@
 """The chart's command line and RBAC, run: the real operator, started with the args and environment
 the chart renders, against the emulated API (qwenops_testing.emulator), walks a QwenDeployment with an
-HTTPRoute through a canary to promotion; every request it sent must be one the rendered RBAC
-allows, in the namespace it was sent to. Cluster-wide and two-namespace installs run side by side.
+HTTPRoute over InferencePools (a pool and an endpoint picker per revision, the old ones deleted at
+promotion: every kind the operator writes) through a canary to promotion; every request it sent
+must be one the rendered RBAC allows, in the namespace it was sent to. Cluster-wide and two-namespace installs run side by side.
 
 This is the evidence behind tests/chart/operator_calls.py (which derives the calls from the code
 without running it): what kopf and the operator really ask for. The emulator serves no
@@ -119,7 +120,8 @@ async def _until(check: Callable[[], bool], what: str, log: Path, timeout: float
 async def walk_a_canary(
     emulator: KubeEmulator, objects: list[Manifest], workdir: Path
 ) -> list[RecordedRequest]:
-    """Run the chart's operator through create, canary, HTTPRoute weights and promotion."""
+    """Run the chart's operator through create, canary, HTTPRoute weights over InferencePools and
+    promotion."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "operator.log"
     for namespace in (NS, OTHER):
@@ -132,12 +134,15 @@ async def walk_a_canary(
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": NAME, "namespace": NS},
             "spec": {"parentRefs": [{"name": "gateway"}],
-                     "rules": [{"backendRefs": [{"name": f"{NAME}-stable", "port": 8000}]}]},
+                     "rules": [{"backendRefs": [{"group": "inference.networking.k8s.io",
+                                                 "kind": "InferencePool", "name": NAME}]}]},
         }  # fmt: skip
         await _call(session, "POST", ROUTE, route, "application/json")
         manifest = qwen_deployment(
             "a" * 40, namespace=NS, name=NAME, steps=[{"weight": 50, "pause": "1s"}],
-            rollout={"trafficRouting": {"httpRoute": {"name": NAME}}},
+            rollout={"trafficRouting": {"inferencePool": {
+                "httpRoute": {"name": NAME}, "endpointPicker": {"run": {"image": "registry.example/epp:1"}},
+            }}},
         )  # fmt: skip
         await _call(session, "POST", QWDS, manifest, "application/json")
 
@@ -182,6 +187,9 @@ async def test_every_request_the_operator_sends_is_granted(helm: Helm, tmp_path:
         )
     for objects, requests in zip((cluster_wide, namespaced), seen, strict=True):
         assert len(requests) > 20
+        # the old revision's pool and its picker's Service went at promotion: those deletes were sent
+        deleted = {group_resource(r)[1] for r in requests if verb_of(r) == "delete"}
+        assert {"inferencepools", "services", "deployments"} <= deleted, deleted
         assert not refused(objects, requests)
     # the namespaced operator never looked beyond its namespaces (namespaces themselves aside)
     assert {r.namespace for r in seen[1] if r.resource and not is_discovery(r)} <= {NS, OTHER, None}

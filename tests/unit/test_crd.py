@@ -184,6 +184,9 @@ def test_cel_rules_sit_on_the_right_nodes(schema: dict[str, Any]) -> None:
         "spec.nodePool.tolerations[*].value",
         "spec.rollout.analysis.prometheus.url",
         "spec.rollout.steps",
+        "spec.rollout.trafficRouting",
+        "spec.rollout.trafficRouting.inferencePool.endpointPicker",
+        "spec.rollout.trafficRouting.inferencePool.endpointPicker.run.image",
     ]
     assert schema[CEL] == NAME_RULES
 

@@ -553,6 +553,7 @@ async def test_discovery_declares_the_operators_resources(api: Api) -> None:
         ("apps/v1", "deployments"), ("events.k8s.io/v1", "events"),
         ("gateway.networking.k8s.io/v1", "httproutes"), ("coordination.k8s.io/v1", "leases"),
         ("kopf.dev/v1", "kopfpeerings"), ("kopf.dev/v1", "clusterkopfpeerings"),
+        ("inference.networking.k8s.io/v1", "inferencepools"),
     ]:
         _, answer = await api.get(f"/apis/{group_version}")
         assert plural in {r["name"] for r in answer["resources"]}, group_version

@@ -56,7 +56,9 @@ derives the same list from operator/qwenops/ and fails when they part):
     an earlier version of the operator put on them);
   - reconcile reads a QwenDeployment, writes its status subresource, lists its Deployments and
     Pods, creates, patches and deletes Deployments, reads, creates and patches Services, reads
-    and patches the HTTPRoute a spec names;
+    and patches the HTTPRoute a spec names; under trafficRouting.inferencePool it also lists,
+    reads, creates, patches and deletes each revision's InferencePool, and deletes the Service
+    of the endpoint picker it ran for a revision gone;
   - the children's ownerReferences set blockOwnerDeletion, which the OwnerReferencesPermission-
     Enforcement admission plugin (OpenShift's default) allows only to whoever may update the
     owner's finalizers subresource: update on qwendeployments/finalizers (no other write: it
@@ -81,13 +83,16 @@ deletecollection.
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, create, patch]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, patch]
+- apiGroups: [inference.networking.k8s.io]
+  resources: [inferencepools]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]

@@ -13,6 +13,9 @@ MANAGER = "qwenops"
 LABEL_DEPLOYMENT = f"{GROUP}/deployment"
 LABEL_REVISION = f"{GROUP}/revision"
 LABEL_TRACK = f"{GROUP}/track"
+LABEL_PICKER = f"{GROUP}/endpoint-picker"
+"""On an endpoint picker the operator runs: the QwenDeployment's name. Not `LABEL_DEPLOYMENT`, which
+marks the model's own Deployments, pods and Services."""
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_VERSION = "app.kubernetes.io/version"
@@ -53,3 +56,18 @@ def deployment_name(name: str, revision: str) -> str:
 def service_name(name: str, track: str | None = None) -> str:
     """`<name>` for every track, `<name>-stable` / `<name>-canary` for one."""
     return name if track is None else f"{name}-{track}"
+
+
+POOL_GROUP = "inference.networking.k8s.io"
+POOL_VERSION = "v1"
+POOL_KIND = "InferencePool"
+
+
+def pool_name(name: str, revision: str) -> str:
+    """A revision's InferencePool, and the Service of the endpoint picker the operator runs for it."""
+    return f"{name}-{revision}"
+
+
+def picker_deployment_name(name: str, revision: str) -> str:
+    """The Deployment of a revision's endpoint picker (a Deployment name may exceed 63 characters)."""
+    return f"{name}-{revision}-epp"

@@ -37,10 +37,14 @@ from qwenops.api.rules import (
     SELECTOR_RULES,
     TRACK_SUFFIX_RULE,
     URL_RULES,
+    Invariant,
+    cel_invariants,
     cel_rules,
     check,
+    check_invariants,
 )
 from qwenops.api.slos import QUERIES, SLO, SLOS, Query
+from qwenops.api.traffic import InferencePoolRouting
 
 Duration = Annotated[str, StringConstraints(pattern=BOUNDED_DURATION_PATTERN, max_length=32)]
 
@@ -56,10 +60,33 @@ class HTTPRouteRef(Model):
     name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)]
 
 
+ROUTING_INVARIANTS: tuple[Invariant["TrafficRouting"], ...] = (
+    Invariant(
+        "may set one of httpRoute and inferencePool, not both",
+        cel="!(has(self.httpRoute) && has(self.inferencePool))",
+        holds=lambda routing: routing.http_route is None or routing.inference_pool is None,
+    ),
+)
+
+
 class TrafficRouting(Model):
-    """Default `{}`: replica ratio behind one Service. `httpRoute`: exact weights on a Gateway API route."""
+    """Default `{}`: replica ratio behind one Service. `httpRoute`: exact weights on a Gateway API route.
+    `inferencePool`: exact weights across one InferencePool per revision."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_invariants("spec.rollout.trafficRouting", ROUTING_INVARIANTS)
+    )
 
     http_route: HTTPRouteRef | None = None
+    inference_pool: InferencePoolRouting | None = Field(
+        default=None,
+        description="Exact weights on an HTTPRoute's backendRefs of kind InferencePool (Gateway API "
+        "Inference Extension): the operator keeps one InferencePool per revision.",
+    )
+
+    @model_validator(mode="after")
+    def _one_router(self) -> "TrafficRouting":
+        return check_invariants(self, ROUTING_INVARIANTS)
 
 
 class PrometheusRef(Model):

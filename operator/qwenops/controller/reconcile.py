@@ -34,6 +34,7 @@ from qwenops.controller.observe import (
     rejection_of,
     startups_of,
 )
+from qwenops.controller.pools import pool_children, remove_strays
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.policy import startup
@@ -50,6 +51,7 @@ from qwenops.policy.rollout import (
 from qwenops.render.defaults import revision_of, with_hub, with_image, with_pods_of, with_prometheus
 from qwenops.render.desired import Manifest, Owner, desired_deployment, desired_services
 from qwenops.render.diff import ensure_action, merge_patch
+from qwenops.render.pools import desired_pool_objects
 from qwenops.render.startup_budget import cache_is_warm, startup_budget
 from qwenops.routing.registry import router_for
 from qwenops.routing.router import ObservedRoute
@@ -97,6 +99,7 @@ async def reconcile(
         if kind == "Deployment" and controls(owner, d)
     }  # only its own: a label proves nothing
     route = await _route(client, spec, namespace, name)
+    listed_pools = await pool_children(client, spec, namespace, name)  # apart: no revision's Deployment
     live_pods = await client.list_labelled(kube.PODS, namespace, {naming.LABEL_DEPLOYMENT: name})
     observed = Observed(
         generation=generation,
@@ -115,7 +118,9 @@ async def reconcile(
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 
     try:
-        conflicts = await _apply(client, body, owner, spec, target, plan, listed, live_by_revision, route)
+        conflicts = await _apply(
+            client, body, owner, spec, target, plan, (listed, listed_pools), live_by_revision, route
+        )
     except _StaleReadError:
         log.info("%s/%s changed since it was read; will decide again", namespace, name)
         return timedelta(0)
@@ -138,13 +143,15 @@ async def _apply(
     spec: QwenDeploymentSpec,
     target: str,
     plan: Plan,
-    listed: dict[tuple[str, str], Manifest],
+    children: tuple[dict[tuple[str, str], Manifest], dict[tuple[str, str], Manifest]],
     live_by_revision: Mapping[str, Manifest],
     route: ObservedRoute | None,
 ) -> list[str]:
     """Make the children what `plan` says; the names held by objects this QwenDeployment does not
-    control (left untouched). Raises _StaleReadError when the object changed since it was read."""
+    control (left untouched). `children`: those listed, and apart the revisions' pools and pickers.
+    Raises _StaleReadError when the object changed since it was read."""
     fence = _Fence(client, body)
+    listed = {**children[0], **children[1]}
     conflicts: list[str] = []
     for wanted in plan.deployments:
         pods = _spec_of(spec, target, wanted.revision, plan.status)
@@ -160,18 +167,26 @@ async def _apply(
         found = await _stored(client, listed, desired)
         outcome = await client.ensure(desired, found, known=True, before_write=fence.check)
         await _settled(client, outcome, desired, found, conflicts)
+        for child in desired_pool_objects(owner, spec, wanted.revision, running=wanted.replicas > 0):
+            found = await _stored(client, listed, child)
+            outcome = await client.ensure(child, found, known=True, before_write=fence.check)
+            await _settled(client, outcome, child, found, conflicts)
+            if outcome == "conflict":
+                break  # the pool comes last: it never names a picker that is not its revision's own
     for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
         found = await _stored(client, listed, service)
         outcome = await client.ensure(service, found, known=True, before_write=fence.check)
         await _settled(client, outcome, service, found, conflicts)
     if route is not None:
-        await _set_weights(client, spec, route, plan.canary_weight, fence.check)
+        serving = route.between(plan.stable_revision, plan.canary_revision)
+        await _set_weights(client, spec, serving, plan.canary_weight, fence.check)
     # Each one controlled (they come from the Deployments listed), and deleted only if the object
     # at its name is still that one: one made meanwhile has another uid.
     for stray in (live_by_revision[revision]["metadata"] for revision in plan.delete):
         await fence.check()
         if await client.delete(kube.DEPLOYMENTS, owner.namespace, stray["name"], uid=stray["uid"]):
             log.info("deleted Deployment %s/%s", owner.namespace, stray["name"])
+    await remove_strays(client, owner, children[1], {d.revision for d in plan.deployments}, fence.check)
     return conflicts
 
 
@@ -194,7 +209,7 @@ def _report_startup(
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
 
 
-CHILDREN = {"Deployment": kube.DEPLOYMENTS, "Service": kube.SERVICES}
+CHILDREN = {"Deployment": kube.DEPLOYMENTS, "Service": kube.SERVICES, "InferencePool": kube.INFERENCEPOOLS}
 """Where the API keeps each kind of child (the chart's RBAC test reads this)."""
 
 
@@ -273,7 +288,8 @@ async def _set_weights(
     await before_write()
     meta = route.found["metadata"]
     patched = await client.patch(ROUTER_OBJECTS[watched.kind], meta["namespace"], meta["name"], patch)
-    if router.not_carried(ObservedRoute(route.owner, patched), weight) is not None:
+    readback = ObservedRoute(route.owner, patched, route.stable, route.canary)
+    if router.not_carried(readback, weight) is not None:
         where = f"{meta['namespace']}/{meta['name']}"
         log.warning("%s %s did not take weight %s%%", watched.kind, where, weight)
 

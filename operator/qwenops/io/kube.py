@@ -88,12 +88,14 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments")
 SERVICES = Resource("", "v1", "services")
 PODS = Resource("", "v1", "pods")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+INFERENCEPOOLS = Resource("inference.networking.k8s.io", "v1", "inferencepools")
 QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
     ("v1", "Service"): SERVICES,
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTPROUTES,
+    ("inference.networking.k8s.io/v1", "InferencePool"): INFERENCEPOOLS,
     ("qwenops.io/v1alpha1", "QwenDeployment"): QWENDEPLOYMENTS,
 }
 

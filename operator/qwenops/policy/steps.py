@@ -54,7 +54,7 @@ def route_hold(sit: Situation, canary: CanaryRevision) -> Progressing | None:
     route = sit.observed.route
     if route is None or canary.step_started_at is None:
         return None
-    why = sit.router.not_carried(route, traffic_weight(canary))
+    why = sit.router.not_carried(route.between(sit.stable.revision, sit.target), traffic_weight(canary))
     if why is None:
         return None
     pods = sit.spec.replicas if canary.promoting else step_pods(sit, canary)

@@ -8,11 +8,15 @@ from collections.abc import Callable
 
 from qwenops.api.spec import TrafficRouting
 from qwenops.routing.httproute import HTTPRouteRouter
+from qwenops.routing.inferencepool import InferencePoolRouter
 from qwenops.routing.replicas import ReplicaRatio
 from qwenops.routing.router import Router
 
 _DECLARED: tuple[Callable[[TrafficRouting], Router | None], ...] = (
     lambda routing: None if routing.http_route is None else HTTPRouteRouter(routing.http_route.name),
+    lambda routing: (
+        None if (pools := routing.inference_pool) is None else InferencePoolRouter(pools.http_route.name)
+    ),
 )
 """Each declared router: the one `trafficRouting` names, if it does."""
 

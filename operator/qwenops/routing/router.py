@@ -30,6 +30,14 @@ class ObservedRoute:
     """The QwenDeployment's name: the object names its Services `<owner>-stable` and `<owner>-canary`."""
     found: Mapping[str, Any] | None
     """The object as the API returned it; None: it does not exist."""
+    stable: str | None = None
+    """The stable revision, for a router whose backends are per revision (None: not known here)."""
+    canary: str | None = None
+    """The canary revision the weight goes to (None: none runs, or not known here)."""
+
+    def between(self, stable: str, canary: str | None) -> "ObservedRoute":
+        """The same object, read as carrying weights between `stable` and `canary`."""
+        return ObservedRoute(self.owner, self.found, stable, canary)
 
 
 class Router(Protocol):

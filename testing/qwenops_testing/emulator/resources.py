@@ -59,6 +59,8 @@ DEFAULT_RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec("", "v1", "nodes", "Node", namespaced=False, status=True, shortnames=("no",)),
     ResourceSpec("events.k8s.io", "v1", "events", "Event", shortnames=("ev",)),
     ResourceSpec("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True),
+    ResourceSpec("inference.networking.k8s.io", "v1", "inferencepools", "InferencePool", status=True,
+                 shortnames=("infpool",)),
     ResourceSpec("coordination.k8s.io", "v1", "leases", "Lease"),
     ResourceSpec("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering", namespaced=False),
     ResourceSpec("kopf.dev", "v1", "kopfpeerings", "KopfPeering"),
