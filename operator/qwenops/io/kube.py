@@ -37,6 +37,8 @@ Outcome = Literal["created", "updated", "unchanged", "conflict"]
 """What `ensure` did; `conflict`: nothing, an object `desired`'s owner does not control holds the name."""
 BeforeWrite = Callable[[], Awaitable[None]]
 """Awaited before a request that writes; it may raise to stop the write."""
+Guard = Callable[[], None]
+"""Called before every request that writes; raises :class:`FencedError` to stop it (not leading)."""
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -56,6 +58,10 @@ class KubeError(Exception):
     @property
     def not_found(self) -> bool:
         return self.status == 404
+
+
+class FencedError(Exception):
+    """A write the client's guard stopped before it was sent: this operator may no longer act."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ SERVICES = Resource("", "v1", "services")
 PODS = Resource("", "v1", "pods")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
@@ -132,8 +139,18 @@ class KubeClient(Protocol):
 class Kube:
     """The API through one `kubernetes.client.ApiClient`; each call in a worker thread."""
 
-    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+    def __init__(self, api: kubernetes.client.ApiClient, guard: Guard | None = None) -> None:
         self.api = api
+        self.guard = guard
+
+    def guarded(self, guard: Guard) -> "Kube":
+        """The same connection, every write first checked by `guard` (leader election's: a write
+        is sent only while this operator leads)."""
+        return Kube(self.api, guard)
+
+    def _may_write(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     @classmethod
     def connect(cls, threads: int | None = None) -> "Kube":
@@ -259,6 +276,7 @@ class Kube:
             return action
         if before_write is not None:
             await before_write()
+        self._may_write()
         if action == "create":
             try:
                 await asyncio.to_thread(self._call, "POST", resource.path(meta["namespace"]), body=desired)
@@ -280,6 +298,7 @@ class Kube:
         options: Manifest = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid is not None:
             options["preconditions"] = {"uid": uid}
+        self._may_write()
         try:
             await asyncio.to_thread(self._call, "DELETE", resource.path(namespace, name), body=options)
         except KubeError as exc:
@@ -296,6 +315,7 @@ class Kube:
         A stale writer gets KubeError(409) instead of overwriting a newer status.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        self._may_write()
         patched: Manifest = await asyncio.to_thread(
             self._call, "PATCH", resource.path(namespace, name, "status"),
             body=body, content_type=MERGE_PATCH,
@@ -316,16 +336,35 @@ class Kube:
         leaves managedFields alone when no field was set): no new resourceVersion, no watch event.
         """
         body = {"metadata": {"resourceVersion": resource_version}}
+        self._may_write()
         await asyncio.to_thread(
             self._call, "PATCH", resource.path(namespace, name, "status"), body=body, content_type=MERGE_PATCH
         )
 
     async def patch(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
         """A merge patch; carry `metadata.resourceVersion` in `body` to make it conditional."""
+        self._may_write()
         patched: Manifest = await asyncio.to_thread(
             self._call, "PATCH", resource.path(namespace, name), body=dict(body), content_type=MERGE_PATCH
         )
         return patched
+
+    async def create(self, resource: Resource, namespace: str, body: Mapping[str, Any]) -> Manifest:
+        """Create the object; KubeError(409) when one exists at its name."""
+        self._may_write()
+        created: Manifest = await asyncio.to_thread(
+            self._call, "POST", resource.path(namespace), body=dict(body)
+        )
+        return created
+
+    async def replace(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
+        """Replace the whole object (PUT); with `metadata.resourceVersion` in `body`, KubeError(409)
+        when it was written since that version was read."""
+        self._may_write()
+        replaced: Manifest = await asyncio.to_thread(
+            self._call, "PUT", resource.path(namespace, name), body=dict(body)
+        )
+        return replaced
 
 
 def _message(data: bytes | None) -> str:
