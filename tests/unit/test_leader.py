@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from qwenops.controller.election import Timing, manifest, parse
 from qwenops.controller.election import Record as LeaseRecord
+from qwenops.controller.election import Timing, manifest, parse
 from qwenops.controller.leader import Elector
 from qwenops.io import kube
 from qwenops.io.lease import LeaseConflictError, Leases
@@ -66,7 +66,8 @@ async def test_the_emulated_api_refuses_a_second_create_and_a_stale_update(lease
 
 
 async def test_one_leads_the_other_takes_over_once_the_lease_went_unrenewed_for_its_duration(
-    leases: Leases, emulator: KubeEmulator  # noqa: F811
+    leases: Leases,
+    emulator: KubeEmulator,  # noqa: F811
 ) -> None:
     one_clock, two_clock = Clock(1000.0), Clock(5.0)  # monotonic clocks share no origin
     one, two = candidate(leases, "one", one_clock), candidate(leases, "two", two_clock)

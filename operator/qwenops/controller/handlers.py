@@ -42,6 +42,7 @@ CHILDREN: dict[str, Any] = {
 
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "pods"))
 
+
 @kopf.on.startup(id="configure")
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Keep kopf's own bookkeeping in annotations under our prefix; status belongs to the schema.

@@ -159,5 +159,6 @@ class Elector:
         if leading and not self._led:
             log.info("leading: %s holds Lease %s/%s", self.identity, self.namespace, self.name)
         elif self._led and not leading:
-            log.warning("no longer leading%s: stopped acting", f" ({holder} holds the Lease)" if holder else "")
+            held = f" ({holder} holds the Lease)" if holder else ""
+            log.warning("no longer leading%s: stopped acting", held)
         self._led = leading

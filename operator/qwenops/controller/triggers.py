@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Pass = Callable[[kube.KubeClient, Manifest, OperatorConfig, Reader, datetime], Awaitable[timedelta | None]]
 """One pass over an object as read: (client, body, config, reader, now) -> when to look again."""
 
+
 @dataclass
 class _Tracked:
     """What the operator keeps in memory for one QwenDeployment between passes."""

@@ -357,7 +357,9 @@ class Kube:
         )
         return created
 
-    async def replace(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
+    async def replace(
+        self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> Manifest:
         """Replace the whole object (PUT); with `metadata.resourceVersion` in `body`, KubeError(409)
         when it was written since that version was read."""
         self._may_write()
