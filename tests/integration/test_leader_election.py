@@ -72,9 +72,10 @@ def _status_writes(drill: Drill, identity: str, since: int) -> int:
     )
 
 
-def _assert_promoted_once(drill: Drill, status: dict[str, Any]) -> None:
+async def _assert_promoted_once(drill: Drill, status: dict[str, Any]) -> None:
     assert status["stable"]["revision"] == CANARY and "canary" not in status
     assert [(h["revision"], h["outcome"]) for h in status["history"]] == [(CANARY, "Promoted")]
+    await drill.until(lambda: "Promoted" in drill.events(), "the Promoted event posted")  # by kopf, after
     assert drill.events().count("Promoted") == 1
     assert violations(drill.timeline) == [], drill.logs()
 
@@ -92,7 +93,7 @@ async def test_two_operators_at_once_exactly_one_acts(drill: Drill) -> None:
     assert drill.lease_holder().startswith(f"{leader}_"), drill.lease_holder()
     assert follower.logged("candidate") and not follower.logged("leading:")
     drill.prometheus.healthy()
-    _assert_promoted_once(drill, await drill.promoted())
+    await _assert_promoted_once(drill, await drill.promoted())
     assert set(_acting(drill)) == {leader}, drill.logs()
 
 
@@ -124,7 +125,7 @@ async def test_a_pass_paused_after_its_first_child_write_stops_once_another_took
     held.release()
     old_operator = one if old == one.identity else two
     await drill.until(lambda: old_operator.logged("no longer leading"), "the old leader standing down")
-    _assert_promoted_once(drill, await drill.promoted())
+    await _assert_promoted_once(drill, await drill.promoted())
     assert old not in _acting(drill, released), drill.logs()
     assert drill.emulator.get_object("apps/v1/deployments", "llm", CANARY_DEPLOYMENT) is not None
 
@@ -145,6 +146,6 @@ async def test_an_evicted_operator_thawed_beside_its_replacement_does_nothing(dr
     await drill.until(lambda: old.logged("no longer leading"), "the old operator standing down")
     await drill.until(lambda: _status_writes(drill, new.identity, thawed) >= 3, "three more readings written")
     drill.prometheus.healthy()
-    _assert_promoted_once(drill, await drill.promoted())
+    await _assert_promoted_once(drill, await drill.promoted())
     assert set(_acting(drill, thawed)) == {new.identity}, drill.logs()
     assert drill.lease_holder().startswith("new_")

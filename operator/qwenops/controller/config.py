@@ -54,10 +54,10 @@ class OperatorConfig:
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,
             hf_endpoint=os.environ.get("QWENOPS_HF_ENDPOINT") or None,
             leader_election=os.environ.get("QWENOPS_LEADER_ELECTION", "true").lower() != "false",
-            lease_name=os.environ.get("QWENOPS_LEASE_NAME") or "qwenops",
+            lease_name=os.environ.get("QWENOPS_LEASE_NAME", "qwenops"),
             lease_namespace=(
                 os.environ.get("QWENOPS_LEASE_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "default"
-            ),
+            ),  # the operator's own namespace, as the chart gives it from the downward API
             identity=candidate_identity(os.environ.get("POD_NAME")),
             lease_seconds=int(os.environ.get("QWENOPS_LEASE_DURATION_SECONDS", "15")),
             renew_deadline_seconds=float(os.environ.get("QWENOPS_LEASE_RENEW_DEADLINE_SECONDS", "10")),
