@@ -176,3 +176,34 @@ async def test_a_leader_that_cannot_renew_stops_at_its_renew_deadline(leases: Le
     assert not one.leading()
     waited = asyncio.create_task(one.wait_not_leading())
     await asyncio.wait_for(waited, 1)
+
+
+async def test_a_guarded_client_sends_no_write_the_guard_stops_and_reads_freely(
+    leases: Leases,
+    emulator: KubeEmulator,  # noqa: F811
+) -> None:
+    """Every write method of the operator's client asks the guard first (a pass that lost the Lease
+    half-way sends nothing more); reads do not."""
+
+    def not_leading() -> None:
+        raise kube.FencedError("not leading")
+
+    client = leases.client.guarded(not_leading)
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": NS},
+               "spec": {"ports": [{"port": 80}]}}  # fmt: skip
+    writes: list[Any] = [
+        client.ensure(service),
+        client.delete(kube.SERVICES, NS, "s"),
+        client.patch_status(kube.QWENDEPLOYMENTS, NS, "q", {"phase": "Healthy"}, "1"),
+        client.check_version(kube.QWENDEPLOYMENTS, NS, "q", "1"),
+        client.patch(kube.SERVICES, NS, "s", {"metadata": {"labels": {"a": "b"}}}),
+        client.create(kube.SERVICES, NS, service),
+        client.replace(kube.SERVICES, NS, "s", service),
+    ]
+    before = emulator.request_count
+    for write in writes:
+        with pytest.raises(kube.FencedError):
+            await write
+    assert [r for r in emulator.request_log(before) if r.is_write] == []
+    assert await client.get(kube.SERVICES, NS, "s") is None  # a read goes through
+    assert await client.list_labelled(kube.SERVICES, NS, {"a": "b"}) == []

@@ -100,7 +100,10 @@ class Elector:
         """Try for the Lease every retry period, until cancelled."""
         log.info("candidate %s for Lease %s/%s", self.identity, self.namespace, self.name)
         while True:
-            await self.try_once()
+            try:
+                await self.try_once()
+            except Exception:  # a bug: logged, and the next try goes on (leading lapses meanwhile)
+                log.exception("leader election try failed")
             await asyncio.sleep(self.timing.retry_seconds)
 
     async def try_once(self) -> None:
