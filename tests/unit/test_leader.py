@@ -207,3 +207,35 @@ async def test_a_guarded_client_sends_no_write_the_guard_stops_and_reads_freely(
     assert [r for r in emulator.request_log(before) if r.is_write] == []
     assert await client.get(kube.SERVICES, NS, "s") is None  # a read goes through
     assert await client.list_labelled(kube.SERVICES, NS, {"a": "b"}) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {"POD_NAMESPACE": "ops", "POD_NAME": "qwenops-7c9d8-x2x4q"}, (True, "ops", "qwenops")),
+        (["--lease-namespace", "llm", "--lease-name", "chat-operator"], {"POD_NAMESPACE": "ops"},
+         (True, "llm", "chat-operator")),
+        (["--standalone"], {}, (False, "default", "qwenops")),
+    ],
+)  # fmt: skip
+def test_the_command_line_and_the_pod_name_the_lease_and_the_candidate(
+    args: list[str], env: dict[str, str], expected: tuple[bool, str, str]
+) -> None:
+    from unittest import mock  # noqa: PLC0415
+
+    from qwenops import cli  # noqa: PLC0415
+    from qwenops.controller.config import OperatorConfig, candidate_identity  # noqa: PLC0415
+
+    with (
+        mock.patch.dict("os.environ", env, clear=True),
+        mock.patch("asyncio.run"),
+        mock.patch("logging.basicConfig"),
+        mock.patch("kopf.operator", new_callable=mock.MagicMock) as operator,
+    ):
+        assert cli.main(["run", "-A", *args]) == 0
+        config = OperatorConfig.from_env()
+    assert operator.call_args.kwargs["standalone"] is True  # kopf never peers: the Lease elects
+    assert (config.leader_election, config.lease_namespace, config.lease_name) == expected
+    pod, _, suffix = config.identity.rpartition("_")
+    assert len(suffix) == 8 and pod == env.get("POD_NAME", pod)
+    assert candidate_identity(pod) != candidate_identity(pod)  # a restarted pod of one name: another
