@@ -81,16 +81,14 @@ Action = Literal["create", "update", "wait"]
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do now: create the Lease, update it (`lease` carries the resourceVersion to update
-    at), or wait (another holder's Lease has not expired). `taking_over`: the write takes the Lease
-    from someone else, or from no one."""
+    """What to do now: create the Lease with `record`, update it to `record` at `resource_version`,
+    or wait while `holder`'s Lease has not expired (a leader that sees another holder stands down)."""
 
     action: Action
     memory: Memory
     record: Record | None = None
     resource_version: str | None = None
     holder: str = ""
-    taking_over: bool = False
 
 
 def micro_time(when: datetime) -> str:
@@ -119,7 +117,7 @@ def decide(observed: Lease | None, memory: Memory, identity: str, timing: Timing
     stamp = micro_time(wall)
     if observed is None:
         record = Record(identity, timing.lease_seconds, stamp, stamp, 0)
-        return Decision("create", Memory(record, now), record, taking_over=True)
+        return Decision("create", Memory(record, now), record)
     found = observed.record
     if memory.record != found:
         memory = Memory(found, now)  # it changed: its holder's lease duration runs from now
@@ -129,7 +127,7 @@ def decide(observed: Lease | None, memory: Memory, identity: str, timing: Timing
         record = replace(found, lease_seconds=timing.lease_seconds, renew_time=stamp)
         return Decision("update", memory, record, observed.resource_version, identity)
     record = Record(identity, timing.lease_seconds, stamp, stamp, found.transitions + 1)
-    return Decision("update", memory, record, observed.resource_version, identity, taking_over=True)
+    return Decision("update", memory, record, observed.resource_version, identity)
 
 
 def written(decision: Decision, now: float) -> Memory:
