@@ -91,6 +91,18 @@ def one(objects: Sequence[Manifest], kind: str) -> Manifest:
     return found[0]
 
 
+POD_FIELDS = {"metadata.name": f"{RELEASE}-7c9d8-x2x4q", "metadata.namespace": NAMESPACE}
+"""What the kubelet gives the chart's downward-API variables (`valueFrom.fieldRef`)."""
+
+
+def container_env(container: Manifest) -> dict[str, str]:
+    """The container's environment as its process sees it: values, and the pod's fields filled in."""
+    return {
+        e["name"]: e["value"] if "value" in e else POD_FIELDS[e["valueFrom"]["fieldRef"]["fieldPath"]]
+        for e in container["env"]
+    }
+
+
 def operator_container(objects: Sequence[Manifest]) -> Manifest:
     deployment = one(objects, "Deployment")
     containers: list[Manifest] = deployment["spec"]["template"]["spec"]["containers"]

@@ -61,7 +61,9 @@ class ApiCall:
     resource: str
     verb: str
     cluster_scoped: bool = False
-    when: str = "always"  # "always", or "namespaced": only when some namespaces are watched
+    when: str = "always"
+    """"always"; "namespaced": only when some namespaces are watched; "own": in the operator's own
+    namespace only, whatever it watches (the leader election's Lease, see :data:`OWN_NAMESPACE`)."""
     why: str = field(default="", compare=False)
 
 
@@ -153,6 +155,8 @@ def _manifest_source(arg: ast.expr, scope: ast.AST, where: str) -> str:
 
 
 WRITES = frozenset({"create", "patch", "update"})
+OWN_NAMESPACE = frozenset({"LEASES"})
+"""kube.py's resources the operator reaches in its own namespace only (the Lease it is elected by)."""
 
 
 def _owner_calls(source: str, where: str) -> set[ApiCall]:
@@ -362,7 +366,8 @@ def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
                         continue
                     resource = f"{plural}/{send.subresource}" if send.subresource else plural
                     cluster = len(call.args) > 1 and _is_none(call.args[1])
-                    calls.add(ApiCall(group, resource, send.verb, cluster, why=where))
+                    when = "own" if target in OWN_NAMESPACE else "always"
+                    calls.add(ApiCall(group, resource, send.verb, cluster, when, why=where))
     return calls
 
 

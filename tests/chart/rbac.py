@@ -22,12 +22,14 @@ class Grant:
     resource_names: tuple[str, ...]
     source: str
 
-    def matches(self, group: str, resource: str, verb: str) -> bool:
+    def matches(self, group: str, resource: str, verb: str, name: str | None = None) -> bool:
+        """A rule with resourceNames matches a request on one of those names only (never a create
+        or a list, whose URL has no name)."""
         return (
             _has(self.api_groups, group)
             and _has(self.resources, resource)
             and _has(self.verbs, verb)
-            and not self.resource_names
+            and (not self.resource_names or name in self.resource_names)
         )
 
 
@@ -77,10 +79,19 @@ def grants(objects: Sequence[Manifest]) -> list[Grant]:
     return found
 
 
-def allowed(found: Iterable[Grant], group: str, resource: str, verb: str, namespace: str | None) -> bool:
-    """May the ServiceAccount do it? `namespace` None: cluster-scoped, or across all namespaces."""
+def allowed(
+    found: Iterable[Grant],
+    group: str,
+    resource: str,
+    verb: str,
+    namespace: str | None,
+    name: str | None = None,
+) -> bool:
+    """May the ServiceAccount do it (to the object `name`)? `namespace` None: cluster-scoped, or
+    across all namespaces."""
     return any(
-        g.matches(group, resource, verb) and (g.namespace is None or g.namespace == namespace) for g in found
+        g.matches(group, resource, verb, name) and (g.namespace is None or g.namespace == namespace)
+        for g in found
     )
 
 

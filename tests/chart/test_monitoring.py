@@ -141,7 +141,7 @@ def test_the_service_monitor_reaches_the_operator_metrics(
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     container = operator_container(objects)
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert container_ports[port["targetPort"]] == port["port"] == int(env["QWENOPS_METRICS_PORT"])
     # the operator's pod is not a model pod: the PodMonitor must not scrape it
     pod_monitor = one(objects, "PodMonitor")["spec"]["selector"]["matchLabels"]

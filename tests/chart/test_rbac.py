@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.chart.conftest import VALUE_SETS
-from tests.chart.helm import Manifest, of_kind
+from tests.chart.helm import NAMESPACE, Manifest, of_kind, one
 from tests.chart.operator_calls import KOPF_CALLS, ApiCall, operator_calls
 from tests.chart.owner_references import owner_finalizers, rendered_children
 from tests.chart.rbac import allowed, granted_triples, grants
@@ -25,6 +25,13 @@ def _required(namespaced: bool) -> set[ApiCall]:
 
 def _cluster_scoped_resources() -> set[tuple[str, str]]:
     return {(c.group, c.resource) for c in operator_calls() if c.cluster_scoped}
+
+
+def _own(calls: set[tuple[str | None, str, str, str]]) -> set[tuple[str | None, str, str, str]]:
+    """Of (namespace, group, resource, verb) granted, those of the calls made in the operator's own
+    namespace (its Lease): tested apart, in test_the_lease_is_granted_in_the_release_namespace_only."""
+    own = {(c.group, c.resource) for c in operator_calls() if c.when == "own"}
+    return {t for t in calls if t[0] == NAMESPACE and t[1:3] in own}
 
 
 @pytest.mark.parametrize("name", VALUE_SETS)
@@ -81,6 +88,7 @@ def test_cluster_wide_grants_exactly_what_the_operator_does(
         f"  {c.verb} {c.group or 'core'}/{c.resource}  ({c.why})" for c in missing
     )
     granted = granted_triples(found)
+    granted -= _own(granted)
     assert {t[0] for t in granted} == {None}, "cluster-wide: one ClusterRole, bound cluster-wide"
     extra = {t[1:] for t in granted} - {(c.group, c.resource, c.verb) for c in required}
     assert not extra, f"granted but never used: {sorted(extra)}"
@@ -94,8 +102,12 @@ def test_watched_namespaces_get_roles_and_nothing_namespaced_cluster_wide(
     found = grants(objects)
     required = _required(namespaced=True)
     cluster_scoped = _cluster_scoped_resources()
-    assert sorted(r["metadata"]["namespace"] for r in of_kind(objects, "Role")) == watched
-    assert sorted(b["metadata"]["namespace"] for b in of_kind(objects, "RoleBinding")) == watched
+    watching = [r for r in of_kind(objects, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
+    assert sorted(r["metadata"]["namespace"] for r in watching) == watched
+    bindings = [
+        b for b in of_kind(objects, "RoleBinding") if not b["metadata"]["name"].endswith("-leader-election")
+    ]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == watched
     for call in sorted(required):
         if call.cluster_scoped:
             assert allowed(found, call.group, call.resource, call.verb, None), call
@@ -105,11 +117,12 @@ def test_watched_namespaces_get_roles_and_nothing_namespaced_cluster_wide(
         assert not allowed(found, call.group, call.resource, call.verb, "qwenops"), call
         assert not allowed(found, call.group, call.resource, call.verb, None), f"cluster-wide: {call}"
     for grant in found:
-        if grant.namespace is None:
+        if grant.namespace is None:  # the release's namespace "qwenops" is no watched one
             for group in grant.api_groups:
                 for resource in grant.resources:
                     assert (group, resource) in cluster_scoped, f"{grant.source} grants namespaced {resource}"
     granted = granted_triples(found)
+    granted -= _own(granted)
     expected = {(None, c.group, c.resource, c.verb) for c in required if c.cluster_scoped} | {
         (namespace, c.group, c.resource, c.verb)
         for c in required
@@ -145,8 +158,33 @@ def test_kopf_needs_are_cluster_scoped_reads() -> None:
 
 
 def test_no_kopf_peering_is_granted(render: Callable[[str], list[Manifest]]) -> None:
-    """The operator runs --standalone (one replica): kopf never reads a peering object."""
+    """kopf runs standalone (a Lease elects the leader): it never reads a peering object."""
     for name in VALUE_SETS:
         for role in of_kind(render(name), "Role") + of_kind(render(name), "ClusterRole"):
             for rule in role["rules"]:
-                assert not {"kopf.dev", "zalando.org", "coordination.k8s.io"} & set(rule["apiGroups"])
+                assert not {"kopf.dev", "zalando.org"} & set(rule["apiGroups"])
+
+
+@pytest.mark.parametrize("name", ["defaults", "everything", "platform"])
+def test_the_lease_is_granted_in_the_release_namespace_only(
+    name: str, render: Callable[[str], list[Manifest]]
+) -> None:
+    """get and update on the Lease named after the release alone; create on any name (RBAC cannot
+    limit a create by name); nothing of the kind anywhere else."""
+    objects = render(name)
+    lease = one(objects, "Deployment")["metadata"]["name"]  # QWENOPS_LEASE_NAME (test_security.py)
+    found = grants(objects)
+    own = {(c.group, c.resource, c.verb) for c in operator_calls() if c.when == "own"}
+    assert own == {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
+    for group, resource, verb in own:
+        assert allowed(found, group, resource, verb, NAMESPACE, None if verb == "create" else lease)
+        assert not allowed(found, group, resource, verb, "elsewhere", lease)
+        if verb != "create":
+            assert not allowed(found, group, resource, verb, NAMESPACE, "another-lease")
+    named = [g for g in found if "leases" in g.resources]
+    assert all(g.namespace == NAMESPACE for g in named)
+    assert {(verb, g.resource_names) for g in named for verb in g.verbs} == {
+        ("create", ()),
+        ("get", (lease,)),
+        ("update", (lease,)),
+    }

@@ -29,7 +29,7 @@ from qwenops_testing.emulator import KubeEmulator, RecordedRequest, run_emulator
 from qwenops_testing.manifests import qwen_deployment
 from qwenops_testing.ports import free_port
 from tests.chart.fetch_helm import REPO
-from tests.chart.helm import Helm, Manifest, operator_container
+from tests.chart.helm import NAMESPACE, RELEASE, Helm, Manifest, container_env, operator_container
 from tests.chart.rbac import allowed, grants
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ async def operator(emulator: KubeEmulator, container: Manifest, workdir: Path) -
         f"--liveness=http://127.0.0.1:{health}/healthz" if a.startswith("--liveness=") else a
         for a in container["args"]
     ]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = container_env(container)
     env |= {"QWENOPS_RESYNC_SECONDS": "1", "QWENOPS_METRICS_PORT": "0"}  # fast, and no fixed port
     env |= {
         "PATH": os.environ.get("PATH", ""),
@@ -124,7 +124,7 @@ async def walk_a_canary(
     promotion."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "operator.log"
-    for namespace in (NS, OTHER):
+    for namespace in (NS, OTHER, NAMESPACE):  # the release's namespace holds the Lease
         emulator.create_object("v1/namespaces", {"metadata": {"name": namespace}})
     async with (
         operator(emulator, operator_container(objects), workdir) as health,
@@ -168,7 +168,7 @@ def refused(objects: list[Manifest], requests: list[RecordedRequest]) -> set[str
             continue
         group, resource = group_resource(request)
         verb = verb_of(request)
-        if not allowed(found, group, resource, verb, request.namespace):
+        if not allowed(found, group, resource, verb, request.namespace, request.name):
             denied.add(f"{verb} {group or 'core'}/{resource} in {request.namespace or '(cluster)'}")
     return denied
 
@@ -191,8 +191,17 @@ async def test_every_request_the_operator_sends_is_granted(helm: Helm, tmp_path:
         deleted = {group_resource(r)[1] for r in requests if verb_of(r) == "delete"}
         assert {"inferencepools", "services", "deployments"} <= deleted, deleted
         assert not refused(objects, requests)
-    # the namespaced operator never looked beyond its namespaces (namespaces themselves aside)
-    assert {r.namespace for r in seen[1] if r.resource and not is_discovery(r)} <= {NS, OTHER, None}
+    # the namespaced operator never looked beyond its namespaces (namespaces themselves aside), but
+    # for its Lease in its own
+    assert {r.namespace for r in seen[1] if r.resource and not is_discovery(r)} <= {
+        NS,
+        OTHER,
+        NAMESPACE,
+        None,
+    }
+    assert {r.resource for r in seen[1] if r.namespace == NAMESPACE} == {"coordination.k8s.io/v1/leases"}
+    for requests in seen:  # it led, holding the Lease named after the release
+        assert {r.name for r in requests if r.resource == "coordination.k8s.io/v1/leases"} >= {RELEASE}
     beyond = [
         r for r in seen[1] if r.namespace is None and not is_discovery(r) and r.resource != "v1/namespaces"
     ]

@@ -91,6 +91,8 @@ def test_objects_live_in_the_release_namespace_or_a_watched_one(
             assert namespace is None, describe(obj)
         elif obj["kind"] == "ConfigMap" and "qwenops.json" in obj["data"]:  # for Grafana's sidecar
             assert namespace == (values["grafanaDashboard"].get("namespace") or NAMESPACE), describe(obj)
+        elif obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"].endswith("-leader-election"):
+            assert namespace == NAMESPACE, describe(obj)  # the Lease is in the release's namespace
         elif obj["kind"] in ("Role", "RoleBinding"):
             assert namespace in watched, describe(obj)
         else:
@@ -103,6 +105,7 @@ def test_kinds_rendered_for_each_value_set(render: Callable[[str], list[Manifest
 
     operator = ["Deployment", "ServiceAccount", "Service", "CustomResourceDefinition"]
     rbac = ["ClusterRole", "ClusterRoleBinding", "ClusterRole", "ClusterRole"]  # the last two: aggregated
+    rbac += ["Role", "RoleBinding"]  # leader election, in the release's namespace
     assert kinds("defaults") == sorted([*operator, *rbac])
     assert kinds("metrics-off") == sorted([k for k in [*operator, *rbac] if k != "Service"])
     assert kinds("cluster-wide-monitoring") == sorted([*operator, *rbac, "PodMonitor", "ServiceMonitor"])

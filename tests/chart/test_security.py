@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.chart.conftest import VALUE_SETS
-from tests.chart.helm import Manifest, one, operator_container
+from tests.chart.helm import NAMESPACE, Manifest, container_env, one, operator_container
 from tests.chart.test_dockerfile import DOCKERFILE, parse
 
 
@@ -55,7 +55,7 @@ def test_watched_namespaces_become_args(render: Callable[[str], list[Manifest]])
     default_args = operator_container(render("defaults"))["args"]
     assert default_args[0] == "run"
     assert "--all-namespaces" in default_args and not any(a.startswith("--namespace") for a in default_args)
-    assert "--standalone" in default_args, "one replica, no peering (values.yaml says why)"
+    assert "--standalone" not in default_args, "the replicas elect a leader on a Lease"
     assert "--verbose" not in default_args
     args = operator_container(render("everything"))["args"]
     assert [a for a in args if a.startswith("--namespace=")] == ["--namespace=a", "--namespace=b"]
@@ -88,24 +88,35 @@ def test_args_are_ones_the_cli_accepts(render: Callable[[str], list[Manifest]]) 
         assert kwargs["standalone"] is True
 
 
-def test_one_replica_recreated(render: Callable[[str], list[Manifest]]) -> None:
+def test_replicas_roll_and_elect_a_leader_on_the_releases_lease(
+    render: Callable[[str], list[Manifest]],
+) -> None:
+    """Two replicas by default, one acting; an upgrade starts the new pods beside the old ones."""
     for name in VALUE_SETS:
-        spec = one(render(name), "Deployment")["spec"]
-        assert spec["replicas"] == 1
-        assert spec["strategy"] == {"type": "Recreate"}
+        deployment = one(render(name), "Deployment")
+        spec = deployment["spec"]
+        assert spec["replicas"] == 2
+        assert spec["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+        env = {e["name"]: e for e in operator_container(render(name))["env"]}
+        assert env["QWENOPS_LEASE_NAME"]["value"] == deployment["metadata"]["name"]
+        assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 def test_settings_reach_the_environment(render: Callable[[str], list[Manifest]]) -> None:
-    env = {e["name"]: e["value"] for e in operator_container(render("everything"))["env"]}
+    env = {e["name"]: e.get("value") for e in operator_container(render("everything"))["env"]}
     assert env["QWENOPS_SERVING_IMAGE"] == "registry.example/qwenops/serving:0.1.0"
     assert env["QWENOPS_PROMETHEUS_URL"] == "http://prometheus-operated.monitoring:9090"
     assert env["QWENOPS_RESYNC_SECONDS"] == "15"
     assert env["QWENOPS_PROMETHEUS_TIMEOUT_SECONDS"] == "5"
     assert env["QWENOPS_METRICS_PORT"] == "9808"
-    defaults = {e["name"]: e["value"] for e in operator_container(render("defaults"))["env"]}
+    defaults = {e["name"]: e.get("value") for e in operator_container(render("defaults"))["env"]}
     assert defaults["QWENOPS_PROMETHEUS_URL"] == ""
     off = operator_container(render("metrics-off"))
-    assert {e["name"]: e["value"] for e in off["env"]}["QWENOPS_METRICS_PORT"] == "0"
+    assert {e["name"]: e.get("value") for e in off["env"]}["QWENOPS_METRICS_PORT"] == "0"
     assert [p["name"] for p in off["ports"]] == ["health"]
 
 
@@ -114,15 +125,21 @@ def test_settings_are_read_as_the_operator_reads_them(render: Callable[[str], li
 
     from qwenops.controller.config import OperatorConfig  # noqa: PLC0415
 
-    env = {e["name"]: e["value"] for e in operator_container(render("everything"))["env"]}
+    env = container_env(operator_container(render("everything")))
     with mock.patch.dict("os.environ", env, clear=True):
         config = OperatorConfig.from_env()
+    assert config.leader_election  # `run` without --standalone
+    assert (config.lease_namespace, config.lease_name) == (
+        NAMESPACE,
+        one(render("everything"), "Deployment")["metadata"]["name"],
+    )
+    assert config.identity.startswith(f"{env['POD_NAME']}_")
     assert config.serving_image == "registry.example/qwenops/serving:0.1.0"
     assert config.prometheus_url == "http://prometheus-operated.monitoring:9090"
     assert config.resync_seconds == 15.0
     assert config.prometheus_timeout_seconds == 5.0
     assert config.metrics_port == 9808
-    defaults = {e["name"]: e["value"] for e in operator_container(render("defaults"))["env"]}
+    defaults = container_env(operator_container(render("defaults")))
     with mock.patch.dict("os.environ", defaults, clear=True):
         assert OperatorConfig.from_env().prometheus_url is None
 
@@ -132,4 +149,4 @@ def test_no_secret_is_mounted_or_read(render: Callable[[str], list[Manifest]]) -
         pod = one(render(name), "Deployment")["spec"]["template"]["spec"]
         assert all("secret" not in volume for volume in pod.get("volumes", []))
         for env in operator_container(render(name))["env"]:
-            assert "valueFrom" not in env, env
+            assert set(env.get("valueFrom", {})) <= {"fieldRef"}, env  # the pod's name and namespace

@@ -122,6 +122,8 @@ def _environment_defaults() -> dict[str, str | None]:
     for node in ast.walk(ast.parse(inspect.getsource(config))):
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "os.environ.get":
             name, *default = node.args
+            if not ast.literal_eval(name).startswith("QWENOPS_"):
+                continue  # the pod's own (POD_NAME, POD_NAMESPACE), from the downward API
             if not default:
                 found[ast.literal_eval(name)] = None
             elif isinstance(default[0], ast.Name):

@@ -105,15 +105,20 @@ def test_the_operator_restarted_mid_rollout_resumes_the_step(subject: Subject) -
     subject.apply([*TRAFFIC, "--seed", "3"], pause="120s")
     before = subject.wait_canary(stable)
 
-    (old,) = _operator_pods(subject.kubectl)
+    # The leader: the pod the Lease's holderIdentity (`<pod>_<suffix>`) names; the chart runs two.
+    lease = subject.kubectl.json("-n", OPERATOR_NAMESPACE, "get", "lease", RELEASE)
+    leader = lease["spec"]["holderIdentity"].rpartition("_")[0]
+    (old,) = [p for p in _operator_pods(subject.kubectl) if p["metadata"]["name"] == leader]
     subject.kubectl.run("-n", OPERATOR_NAMESPACE, "delete", "pod", old["metadata"]["name"], "--wait=true",
                         "--timeout=120s", timeout=150)  # fmt: skip
 
     def new_operator() -> Manifest | None:
         pods = [p for p in _operator_pods(subject.kubectl) if p["metadata"]["uid"] != old["metadata"]["uid"]]
-        return next((p for p in pods if _ready(p)), None)
+        holder = subject.kubectl.json("-n", OPERATOR_NAMESPACE, "get", "lease", RELEASE)["spec"]
+        leading = (holder.get("holderIdentity") or "").rpartition("_")[0]
+        return next((p for p in pods if _ready(p) and p["metadata"]["name"] == leading), None)
 
-    subject.wait("a new operator pod ready", new_operator, timeout=180)
+    subject.wait("another operator pod leading", new_operator, timeout=180)
     last = (subject.status().get("analysis") or {}).get("at")
 
     def read_again() -> Manifest | None:

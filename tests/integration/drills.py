@@ -30,8 +30,17 @@ STABLE_COMMIT, CANARY_COMMIT = "a" * 40, "c" * 40
 REPLICAS = 3
 STEPS = ({"weight": 25, "pause": "1s"}, {"weight": 40, "pause": "1s"})
 CANARY_WEIGHTS = (25, 40)  # 1 pod beside 3, then 2 beside 3; promotion scales the canary to 3
-PEERING = "kopf.dev/v1/clusterkopfpeerings"
-REPO = Path(__file__).resolve().parents[2]  # where `python -m tests.integration.peered_operator` runs
+REPO = Path(__file__).resolve().parents[2]
+LEASES = "coordination.k8s.io/v1/leases"
+LEASE = "qwenops"
+ELECTION_ENV = {
+    "QWENOPS_LEASE_NAMESPACE": NS,
+    "QWENOPS_LEASE_NAME": LEASE,
+    "QWENOPS_LEASE_DURATION_SECONDS": "3",
+    "QWENOPS_LEASE_RENEW_DEADLINE_SECONDS": "2",
+    "QWENOPS_LEASE_RETRY_SECONDS": "0.5",
+}
+"""Leader election as the chart runs it, with a Lease of 3 s (a drill's failover in seconds)."""
 
 
 def manifest(commit: str, prometheus_url: str, name: str = NAME) -> dict[str, Any]:
@@ -62,17 +71,6 @@ STABLE, CANARY = revision(STABLE_COMMIT), revision(CANARY_COMMIT)
 # -- operators ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Peering:
-    """Run with kopf's peering (tests/integration/peered_operator.py) instead of --standalone."""
-
-    priority: int
-    lifetime: int = 3
-    mandatory: bool = False
-    product_cli: bool = False
-    """Run `qwenops run -A` itself without --standalone (priority 0, kopf's default lifetime)."""
-
-
 class DrillOperator(Operator):
     """An operator with an identity: its own log, and a kubeconfig user whose bearer token is that
     identity, so that the emulator's request log says which operator sent each request."""
@@ -84,26 +82,24 @@ class DrillOperator(Operator):
         identity: str = "operator",
         *,
         env: Mapping[str, str] | None = None,
-        peering: Peering | None = None,
+        elected: bool = False,
     ) -> None:
         super().__init__(url, workdir / identity, resync_seconds=1, cwd=REPO)
         self.identity = identity
-        self.extra_env = dict(env or {})
-        self.peering = peering
+        self.extra_env = {**(ELECTION_ENV if elected else {}), "POD_NAME": identity, **(env or {})}
+        self.elected = elected
         config = kubeconfig(str(url))
         config["users"][0]["user"] = {"token": identity}
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def command(self) -> list[str]:
-        if self.peering is None:
-            return super().command()
-        if self.peering.product_cli:
-            return [sys.executable, "-m", "qwenops.cli", "run", "-A"]
-        return [
-            sys.executable, "-m", "tests.integration.peered_operator",
-            "--priority", str(self.peering.priority), "--lifetime", str(self.peering.lifetime),
-            *(["--mandatory"] if self.peering.mandatory else []),
-        ]  # fmt: skip
+        """`--standalone` (acting at once), or elected: `qwenops run -A`, as the chart runs it."""
+        return super().command() if not self.elected else [sys.executable, "-m", "qwenops.cli", "run", "-A"]
+
+    def signal(self, signum: int) -> None:
+        """SIGSTOP, SIGCONT: a pod frozen (its node partitioned, a long GC pause), then thawed."""
+        assert self.process is not None and self.process.returncode is None
+        self.process.send_signal(signum)
 
     def environment(self) -> dict[str, str]:
         return {**super().environment(), **self.extra_env}
@@ -129,16 +125,16 @@ class Write:
     body: Any
 
 
-def writes_by(emulator: KubeEmulator, since: int = 0, *, include_peering: bool = False) -> list[Write]:
+def writes_by(emulator: KubeEmulator, since: int = 0, *, include_leases: bool = False) -> list[Write]:
     """Every write (POST/PUT/PATCH/DELETE) from request `since` on, with the identity that sent it;
-    kopf's peering keep-alives left out unless asked for."""
+    the leader election's Lease writes left out unless asked for."""
     found = []
     for request in list(emulator)[since:]:
         method = str(request.method.value)
         if method not in ("POST", "PUT", "PATCH", "DELETE"):
             continue
         path = request.url.path
-        if not include_peering and "/kopf.dev/" in path:
+        if not include_leases and "/leases" in path:
             continue
         found.append(Write(request.id, identity_of(request.headers), method, path, request.data))
     return found
@@ -302,9 +298,9 @@ class Drill:
         identity: str = "operator",
         *,
         env: Mapping[str, str] | None = None,
-        peering: Peering | None = None,
+        elected: bool = False,
     ) -> DrillOperator:
-        operator = DrillOperator(self.emulator.url, self.workdir, identity, env=env, peering=peering)
+        operator = DrillOperator(self.emulator.url, self.workdir, identity, env=env, elected=elected)
         await operator.start()
         self.operators.append(operator)
         return operator
@@ -361,6 +357,11 @@ class Drill:
         return bool(obj) and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get(
             "generation"
         )
+
+    def lease_holder(self) -> str:
+        """The Lease's `holderIdentity` ("" when none): an operator's identity and a random suffix."""
+        lease = self.emulator.get_object(LEASES, NS, LEASE) or {}
+        return str((lease.get("spec") or {}).get("holderIdentity") or "")
 
     def logs(self) -> str:
         return "\n".join(f"--- {op.identity} ---\n{op.tail(40)}" for op in self.operators)

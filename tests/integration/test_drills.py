@@ -3,7 +3,8 @@
 1. the operator SIGKILLed at every state of a rollout, then started again;
 2. the API server failing, conflicting, slow, or cutting watch streams;
 3. Prometheus down, slow, or answering garbage;
-4. two operators at once: kopf's peering, and two that both act.
+4. two operators that both act (--standalone): what resourceVersions protect; leader election,
+   which keeps a second operator from acting at all, is drilled in test_leader_election.py.
 
 Each drill ends in the state the rollout should reach, and `violations` checks the whole
 timeline of the QwenDeployment and its Deployments on the way: steps never go backwards, no
@@ -16,7 +17,6 @@ qwenops_testing.prometheus_stand_in.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -36,15 +36,12 @@ from tests.integration.drills import (
     CANARY_WEIGHTS,
     NAME,
     NS,
-    PEERING,
     REPLICAS,
     STABLE,
     STABLE_COMMIT,
     STEPS,
     Change,
     Drill,
-    DrillOperator,
-    Peering,
     drill_stage,
     identity_of,
     manifest,
@@ -539,13 +536,6 @@ async def test_prometheus_answering_garbage_holds_the_canary_whatever_the_garbag
 
 # -- 4. two operators at once ---------------------------------------------------------------------
 
-HIGH, LOW = "high-priority", "low-priority"
-
-
-def _peers(drill: Drill) -> int:
-    return len((drill.emulator.get_object(PEERING, None, "qwenops") or {}).get("status") or {})
-
-
 def _sent_by(identity: str) -> Callable[[kmock.Request], bool]:
     return lambda request: identity_of(request.headers) == identity
 
@@ -553,103 +543,6 @@ def _sent_by(identity: str) -> Callable[[kmock.Request], bool]:
 def _acting(drill: Drill, since: int) -> set[str | None]:
     """Who wrote the QwenDeployment's status or its children since request `since`."""
     return {w.identity for w in writes_by(drill.emulator, since) if "/events" not in w.path and w.identity}
-
-
-async def _canary_held_in_its_first_step(drill: Drill) -> None:
-    """A canary whose readings stay Inconclusive (too few requests): its first step holds, and every
-    reading changes the status, so that an operator that acts writes."""
-    drill.prometheus.series[CANARY] = Series(requests=5)
-    await drill.start_canary()
-    await drill.until(lambda: "stepStartedAt" in drill.canary(), "the first step started")
-
-
-async def _low_priority_joins(drill: Drill, *, mandatory: bool) -> tuple[DrillOperator, DrillOperator, int]:
-    """A high-priority operator runs a held canary; a low-priority one starts, and sees the peering
-    record 2 s late (the API server is slow to answer it): request index of its start."""
-    drill.emulator.create_object(PEERING, {"metadata": {"name": "qwenops"}})
-    high = await drill.start_operator(HIGH, peering=Peering(100, mandatory=mandatory))
-    await drill.serve_stable()
-    await _canary_held_in_its_first_step(drill)
-    drill.faults.delay(2.0, verbs={"list", "watch"}, resource=PEERING, match=_sent_by(LOW), times=2)
-    since = drill.emulator.request_count
-    low = await drill.start_operator(LOW, peering=Peering(10, mandatory=mandatory))
-    await drill.until(lambda: _peers(drill) == 2, "both operators in the peering record")
-    await asyncio.sleep(1)
-    return high, low, since
-
-
-async def test_auto_detected_peering_lets_a_lower_priority_operator_act_until_it_sees_the_other(
-    drill: Drill,
-) -> None:
-    """`qwenops run -A` without --standalone detects the peering: it acts until it has read it."""
-    _, low, _ = await _low_priority_joins(drill, mandatory=False)
-    await drill.until(lambda: low.logged("Pausing"), "the lower-priority operator pausing", timeout=30)
-    before_pausing = low.log.read_text(errors="replace").split("Pausing")[0]
-    assert "Handler 'resume' succeeded" in before_pausing, drill.logs()  # it reconciled, blind
-    await asyncio.sleep(1)  # what it had queued before pausing finishes (kopf's pause stops no handler)
-    standing_by = drill.emulator.request_count
-    await asyncio.sleep(1)
-    assert _acting(drill, standing_by) == {HIGH}, drill.logs()
-
-
-async def test_mandatory_peering_only_the_higher_priority_operator_acts_the_other_takes_over(
-    drill: Drill,
-) -> None:
-    high, low, since = await _low_priority_joins(drill, mandatory=True)
-    assert _acting(drill, since) == {HIGH}, drill.logs()
-    await high.stop(kill=True)
-    taken_over = drill.emulator.request_count
-    drill.prometheus.healthy()
-    await drill.promoted(timeout=30)  # after the killed operator's record expired (3 s)
-    assert _acting(drill, taken_over) == {LOW}
-    assert low.logged("Resuming operations after the pause")
-    await settle(drill)
-    assert_promoted(drill, drill.status())
-
-
-async def test_peering_has_no_fencing_a_stalled_keepalive_lets_both_act(drill: Drill) -> None:
-    drill.emulator.create_object(PEERING, {"metadata": {"name": "qwenops"}})
-    high = await drill.start_operator(HIGH, peering=Peering(100, lifetime=2, mandatory=True))
-    await drill.serve_stable()
-    low = await drill.start_operator(LOW, peering=Peering(10, lifetime=2, mandatory=True))
-    await drill.until(lambda: _peers(drill) == 2, "both operators in the peering record")
-    await _canary_held_in_its_first_step(drill)
-    # The high-priority operator's keep-alives fail for longer than its record lives; it goes on.
-    drill.faults.fail(503, verbs={"patch"}, resource=PEERING, match=_sent_by(HIGH), seconds=6)
-    await drill.until(lambda: low.logged("Resuming operations"), "the other operator resuming", timeout=20)
-    assert not high.logged("Pausing")
-    since = drill.emulator.request_count
-    drill.prometheus.healthy()  # the rollout goes on with both operators acting on it
-    await drill.promoted(timeout=30)
-    acting = _acting(drill, since)
-    await drill.until(
-        lambda: low.logged("Pausing operations in favour of"), "the keep-alive back", timeout=20
-    )
-    await settle(drill)
-    assert_promoted(drill, drill.status())  # resourceVersion-checked status writes kept it to one
-    assert drill.events().count("Promoted") == 1
-    assert acting == {HIGH, LOW}, acting
-
-
-async def test_two_replicas_of_the_same_operator_with_peering_pause_each_other(drill: Drill) -> None:
-    """Two replicas with the same args (`qwenops run -A`, no --standalone) have the same priority."""
-    drill.emulator.create_object(PEERING, {"metadata": {"name": "qwenops"}})
-    first = await drill.start_operator("replica-1", peering=Peering(0, product_cli=True))
-    await drill.serve_stable()
-    second = await drill.start_operator("replica-2", peering=Peering(0, product_cli=True))
-    for replica in (first, second):
-        paused = functools.partial(replica.logged, "Pausing all operators, including self")
-        await drill.until(paused, f"{replica.identity} pausing")
-    await asyncio.sleep(1)  # handlers already queued when the pause came still run: let them end
-    since = drill.emulator.request_count
-    await drill.start_canary()
-    await asyncio.sleep(2.5)  # longer than a step's pause and several readings
-    assert not drill.canary() and drill.status()["observedGeneration"] == 1  # nobody acts
-    assert _acting(drill, since) == set()
-    await second.stop()  # a graceful exit takes its peering record with it
-    await drill.until(lambda: first.logged("Resuming operations"), "the remaining replica resuming")
-    await drill.promoted()
-    assert_promoted(drill, drill.status())
 
 
 async def test_two_standalone_operators_racing_promote_once(drill: Drill) -> None:

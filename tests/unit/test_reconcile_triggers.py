@@ -16,6 +16,7 @@ import pytest
 
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.triggers import Triggers
+from qwenops.io import kube
 from tests.unit.fake_kube import FakeKube
 
 CONFIG = OperatorConfig(
@@ -198,16 +199,61 @@ async def test_the_loop_runs_once_and_not_again_once_stopped(triggers: Triggers)
     assert resync_tasks() == []
 
 
-async def test_the_loop_starts_no_pass_while_the_operator_is_paused(passes: FakePasses) -> None:
-    """As kopf stops its handlers and daemons while its peering pauses the operator."""
-    running = asyncio.Event()  # kopf's pause, as the operator sees it: paused until set
-    triggers = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=passes.run, unpaused=running.wait)
+class Switch:
+    """Leadership as a test sets it: a follower until `lead()`."""
+
+    def __init__(self) -> None:
+        self.led = False
+        self.elected = asyncio.Event()
+        self.deposed = asyncio.Event()
+
+    def leading(self) -> bool:
+        return self.led
+
+    async def wait_leading(self) -> None:
+        while not self.led:
+            self.elected.clear()
+            await self.elected.wait()
+
+    async def wait_not_leading(self) -> None:
+        while self.led:
+            self.deposed.clear()
+            await self.deposed.wait()
+
+    def lead(self, led: bool = True) -> None:
+        self.led = led
+        (self.elected if led else self.deposed).set()
+
+
+async def test_a_follower_runs_no_pass_and_a_new_leader_looks_at_everything_at_once(
+    passes: FakePasses,
+) -> None:
+    leadership = Switch()
+    triggers = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=passes.run, leadership=leadership)
     triggers.register(NS, NAME)
     async with resync_loop(triggers):
         await asyncio.sleep(5 * CONFIG.first_look_seconds)  # due long ago, and nothing may happen
+        assert await triggers.reconcile(NS, NAME) is None  # kopf's handlers: nothing either
+        await poke(triggers)
         assert passes.count == 0
-        running.set()
-        await until(lambda: passes.count == 1, "the pass once resumed")
+        leadership.lead()
+        await until(lambda: passes.count == 1, "the pass once leading")
+        assert triggers.when_due(NS, NAME) > CONFIG.resync_seconds / 2  # not due for a resync
+        leadership.lead(False)
+        await poke(triggers)
+        await asyncio.sleep(0.01)
+        leadership.lead()  # led again (taken back after another held it): what it knew is stale
+        await until(lambda: passes.count == 2, "a pass at once, though no resync was due")
+
+
+async def test_a_pass_fenced_half_way_ends_quietly(passes: FakePasses) -> None:
+    """The client's guard stopped a write: the pass ends, and no retry of kopf's is asked for."""
+
+    async def fenced(*_: Any) -> timedelta | None:
+        raise kube.FencedError("not leading")
+
+    triggers = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=fenced)
+    assert await triggers.reconcile(NS, NAME) is None
 
 
 async def test_stopping_the_loop_stops_its_passes(triggers: Triggers, passes: FakePasses) -> None:

@@ -65,7 +65,7 @@ derives the same list from operator/qwenops/ and fails when they part):
     grants nothing patch on qwendeployments does not already);
   - kopf posts core/v1 Events about each QwenDeployment.
 No Secrets: the model pods read the Hugging Face token Secret by secretKeyRef; the operator only
-writes its name into the pod template. No other update (every write is a patch), no
+writes its name into the pod template. No other update (every write but the Lease's, rbac.yaml, is a patch), no
 deletecollection.
 */}}
 {{- define "qwenops.rules" -}}
@@ -120,7 +120,7 @@ extraEnv may not hide a variable the chart sets (a second entry of a name would 
 each is named with the value that sets it.
 */}}
 {{- define "qwenops.checkExtraEnv" -}}
-{{- $set := dict "QWENOPS_SERVING_IMAGE" "servingImage" "QWENOPS_PROMETHEUS_URL" "prometheusUrl" "QWENOPS_HF_ENDPOINT" "hfEndpoint" "QWENOPS_RESYNC_SECONDS" "resyncSeconds" "QWENOPS_PROMETHEUS_TIMEOUT_SECONDS" "prometheusTimeoutSeconds" "QWENOPS_METRICS_PORT" "metricsPort" "PYTHONUNBUFFERED" "(the chart: unbuffered logs)" "TMPDIR" "(the chart: the scratch volume)" -}}
+{{- $set := dict "QWENOPS_SERVING_IMAGE" "servingImage" "QWENOPS_PROMETHEUS_URL" "prometheusUrl" "QWENOPS_HF_ENDPOINT" "hfEndpoint" "QWENOPS_RESYNC_SECONDS" "resyncSeconds" "QWENOPS_PROMETHEUS_TIMEOUT_SECONDS" "prometheusTimeoutSeconds" "QWENOPS_METRICS_PORT" "metricsPort" "QWENOPS_LEASE_NAME" "(the chart: the release's name)" "POD_NAMESPACE" "(the chart: the downward API)" "POD_NAME" "(the chart: the downward API)" "PYTHONUNBUFFERED" "(the chart: unbuffered logs)" "TMPDIR" "(the chart: the scratch volume)" -}}
 {{- range .Values.extraEnv -}}
 {{- if hasKey $set .name -}}
 {{- fail (printf "extraEnv: %s is set by the chart from %s" .name (get $set .name)) -}}

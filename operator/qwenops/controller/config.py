@@ -1,7 +1,9 @@
 """The operator's own settings, read from its environment once at start-up."""
 
 import os
-from dataclasses import dataclass
+import secrets
+import socket
+from dataclasses import dataclass, field
 
 DEFAULT_SERVING_IMAGE = "ghcr.io/qwenops/serving:0.1.0"
 
@@ -29,6 +31,17 @@ class OperatorConfig:
     """Hugging Face Hub mirror of a QwenDeployment that names none (`spec.model.hubEndpoint`)."""
     prometheus_url: str | None = None
     """Prometheus of a QwenDeployment that declares SLOs but no `analysis.prometheus`."""
+    leader_election: bool = True
+    """Act only while holding the Lease (false: `qwenops run --standalone`, always acting)."""
+    lease_name: str = "qwenops"
+    lease_namespace: str = "default"
+    """Where the Lease is: the operator's own namespace (the chart's POD_NAMESPACE) unless set."""
+    identity: str = field(default_factory=lambda: candidate_identity(None))
+    """This operator's `holderIdentity`: its pod's name and a random suffix, so that a restarted
+    pod of the same name never takes the Lease its predecessor held for its own."""
+    lease_seconds: int = 15
+    renew_deadline_seconds: float = 10.0
+    retry_seconds: float = 2.0
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -40,4 +53,18 @@ class OperatorConfig:
             prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,
             hf_endpoint=os.environ.get("QWENOPS_HF_ENDPOINT") or None,
+            leader_election=os.environ.get("QWENOPS_LEADER_ELECTION", "true").lower() != "false",
+            lease_name=os.environ.get("QWENOPS_LEASE_NAME", "qwenops"),
+            lease_namespace=(
+                os.environ.get("QWENOPS_LEASE_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "default"
+            ),  # the operator's own namespace, as the chart gives it from the downward API
+            identity=candidate_identity(os.environ.get("POD_NAME")),
+            lease_seconds=int(os.environ.get("QWENOPS_LEASE_DURATION_SECONDS", "15")),
+            renew_deadline_seconds=float(os.environ.get("QWENOPS_LEASE_RENEW_DEADLINE_SECONDS", "10")),
+            retry_seconds=float(os.environ.get("QWENOPS_LEASE_RETRY_SECONDS", "2")),
         )
+
+
+def candidate_identity(pod_name: str | None) -> str:
+    """`<pod>_<random>` (the host name outside a pod), as client-go's candidates name themselves."""
+    return f"{pod_name or socket.gethostname()}_{secrets.token_hex(4)}"

@@ -4,8 +4,11 @@ The start-up handler builds the API client and the :class:`Triggers` around it o
 them in kopf's operator-wide memo, which every handler gets (kopf copies it for each object,
 shallowly: all share the one Triggers). The first QwenDeployment the watch shows starts the
 Triggers' resync loop, inside kopf's handling of an object: the loop's passes post events with
-`kopf.event`, which only works in such a context (a task started at start-up has none). The loop
-pauses while kopf's peering pauses the operator, as kopf's own handlers do.
+`kopf.event`, which only works in such a context (a task started at start-up has none).
+
+Several operators may run at once (the chart's `replicas`); kopf runs each standalone (its peering
+is no leader election) and a Lease elects the one that acts (:mod:`qwenops.controller.leader`):
+every operator watches, only the leader runs passes, and its client writes only while it leads.
 
 No handler here makes kopf put a finalizer on a QwenDeployment (a daemon, a timer or a delete
 handler that is not optional would): deleting one never waits for a running operator, and the
@@ -13,18 +16,21 @@ children go with it by their ownerReferences. kopf removes the finalizer (named 
 that an earlier version of the operator put on objects, since no handler needs it any more.
 """
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import kopf
-from kopf._cogs.aiokits.aiotoggles import ToggleSet
-from kopf._core.engines import daemons as kopf_daemons
 
 from qwenops.api import naming
+from qwenops.controller import election
 from qwenops.controller.config import OperatorConfig
+from qwenops.controller.leader import Elector
 from qwenops.controller.reader import prometheus_reader
 from qwenops.controller.triggers import Triggers
 from qwenops.io import kube, metrics
+from qwenops.io.lease import Leases
 
 CONFIG = OperatorConfig.from_env()
 READER = prometheus_reader(CONFIG)
@@ -36,25 +42,6 @@ CHILDREN: dict[str, Any] = {
 
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "pods"))
 
-# kopf pauses the whole operator while its peering says another operator acts (`qwenops run`
-# without --standalone): it stops its watch streams and its daemons. The resync loop pauses with
-# it, but kopf shows the pause nowhere public: the toggle kopf (1.45, `running.spawn_tasks`) hands
-# its daemon killer is kept here on the way. `configure` fails loudly if kopf no longer does so.
-_PAUSES: list[ToggleSet] = []
-_daemon_killer = kopf_daemons.daemon_killer
-
-
-def _keeping_the_pause(*, operator_paused: ToggleSet, **kwargs: Any) -> Any:
-    _PAUSES.append(operator_paused)
-    return _daemon_killer(operator_paused=operator_paused, **kwargs)
-
-
-kopf_daemons.daemon_killer = _keeping_the_pause
-
-
-async def _unpaused() -> None:
-    await _PAUSES[-1].wait_for(False)
-
 
 @kopf.on.startup(id="configure")
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -65,23 +52,34 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     # No handler needs a finalizer; kopf removes one of this name (put by earlier versions) on sight.
     settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
-    settings.peering.name = "qwenops"
     settings.posting.level = logging.INFO
     # Filtered by the API server: only our children are listed, watched and held in memory, never
     # every Deployment and Pod of the cluster (the handlers' `labels=` alone filter after receipt).
     selector = ",".join(key if value is kopf.PRESENT else f"{key}={value}" for key, value in CHILDREN.items())
     for child in CHILD_RESOURCES:
         settings.watching.label_selectors[child] = selector
-    if not _PAUSES:
-        raise kopf.PermanentError("kopf hid its pause: the resync loop cannot follow it")
     client = kube.Kube.connect(threads=CONFIG.api_threads)
-    memo.triggers = Triggers(client, CONFIG, READER, unpaused=_unpaused)
+    if CONFIG.leader_election:
+        timing = election.Timing(CONFIG.lease_seconds, CONFIG.renew_deadline_seconds, CONFIG.retry_seconds)
+        elector = Elector(Leases(client), CONFIG.lease_namespace, CONFIG.lease_name, CONFIG.identity, timing)
+        memo.elector = elector
+        memo.election = asyncio.create_task(elector.run(), name="leader-election")
+        memo.triggers = Triggers(client.guarded(elector.check), CONFIG, READER, leadership=elector)
+    else:
+        memo.triggers = Triggers(client, CONFIG, READER)
     metrics.serve(CONFIG.metrics_port)
 
 
 @kopf.on.cleanup(id="stop-resync")
 async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
     await _triggers(memo).stop_resync()
+    if (task := memo.get("election")) is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        elector = memo.elector
+        assert isinstance(elector, Elector)
+        await elector.release()
 
 
 # A pass that failed (the API answered 5xx, a 409 on a child) is tried again in 5 s, not kopf's 60.

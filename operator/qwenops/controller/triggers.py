@@ -11,6 +11,9 @@ operator (:meth:`Triggers.resync`) looks at every object it was told of (:meth:`
 once a resync interval has passed without a look, whatever started the last one, or sooner when
 the last pass asked for it (:meth:`Triggers.when_due`). It is no kopf daemon or timer: those make
 kopf put a finalizer on every object, and deleting one would then wait for a running operator.
+
+Only a leader runs passes (:mod:`qwenops.controller.leader`): a trigger of a follower returns at
+once, its resync loop waits until it leads, and then looks at every object it was told of.
 """
 
 import asyncio
@@ -25,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from qwenops.controller import reconcile
 from qwenops.controller.config import OperatorConfig
+from qwenops.controller.leader import Alone, Leadership
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.render.desired import Manifest
@@ -33,13 +37,6 @@ log = logging.getLogger(__name__)
 
 Pass = Callable[[kube.KubeClient, Manifest, OperatorConfig, Reader, datetime], Awaitable[timedelta | None]]
 """One pass over an object as read: (client, body, config, reader, now) -> when to look again."""
-
-Unpaused = Callable[[], Awaitable[None]]
-"""Returns once the operator is not paused (kopf's peering pauses it while another operator acts)."""
-
-
-async def never_paused() -> None:
-    """Running standalone, or in a test."""
 
 
 @dataclass
@@ -64,13 +61,13 @@ class Triggers:
         config: OperatorConfig,
         reader: Reader,
         run_pass: Pass = reconcile.reconcile,
-        unpaused: Unpaused = never_paused,
+        leadership: Leadership | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.reader = reader
         self.run_pass = run_pass
-        self.unpaused = unpaused
+        self.leadership = leadership or Alone()
         self._tracked: dict[tuple[str, str], _Tracked] = {}
         self._wake = asyncio.Event()
         """Set when an object falls due before the resync loop's next wake-up."""
@@ -98,11 +95,15 @@ class Triggers:
         """Reconcile one object; returns when it wants to be looked at again (None: at the next resync).
 
         With `when_due`, only if no pass since the last one made it not due yet (see :meth:`when_due`).
+        Nothing unless this operator leads; a pass that stops leading half-way stops at its next
+        write (the client's guard raises `kube.FencedError`), and is not tried again here.
         """
         tracked = self._track(namespace, name)
         async with tracked.lock:
             if when_due and asyncio.get_running_loop().time() < tracked.due:
                 return None  # another trigger looked while this one waited for the lock
+            if not self.leadership.leading():
+                return None  # a follower: the resync loop looks at everything once it leads
             tracked.poked = False  # read afresh from here on: a later child event needs a pass of its own
             await _wait_until(tracked.not_before)
             started = time.monotonic()
@@ -114,6 +115,9 @@ class Triggers:
                 if body["metadata"].get("deletionTimestamp"):
                     return None
                 requeue = await self.run_pass(self.client, body, self.config, self.reader, datetime.now(UTC))
+            except kube.FencedError as exc:
+                log.warning("pass over %s/%s stopped before a write: %s", namespace, name, exc)
+                return None
             except kube.KubeError as exc:
                 metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
                 if exc.retry_after:  # throttled: whatever triggers the next pass, it waits as asked
@@ -178,13 +182,17 @@ class Triggers:
 
     async def resync(self) -> None:
         """The resync loop: run each registered object's pass once due, each in a task of its own (a
-        slow one holds back no other), never while the operator is paused, until cancelled, which
-        cancels the passes in flight."""
+        slow one holds back no other), only while this operator leads (every object due at once when
+        it starts to lead), until cancelled, which cancels the passes in flight."""
         loop = asyncio.get_running_loop()
         running: dict[tuple[str, str], asyncio.Task[None]] = {}
+        follower = asyncio.create_task(self._wake_when_not_leading(), name="resync-leadership")
         try:
             while True:
-                await self.unpaused()
+                if not self.leadership.leading():
+                    await self.leadership.wait_leading()
+                    for tracked in self._tracked.values():
+                        tracked.due = 0.0  # a follower's triggers ran no pass: look at everything
                 self._wake.clear()
                 now = loop.time()
                 self._next_wake = now + self.config.resync_seconds
@@ -200,9 +208,17 @@ class Triggers:
                     await asyncio.wait_for(self._wake.wait(), self._next_wake - now)
         finally:
             self._next_wake = -math.inf
-            for task in running.values():
+            for task in (*running.values(), follower):
                 task.cancel()
-            await asyncio.gather(*running.values(), return_exceptions=True)
+            await asyncio.gather(*running.values(), follower, return_exceptions=True)
+
+    async def _wake_when_not_leading(self) -> None:
+        """Wake the resync loop whenever this operator stops leading: it then waits until it leads
+        again, and looks at everything at once, for another leader may have acted meanwhile."""
+        while True:
+            await self.leadership.wait_not_leading()
+            self._wake.set()
+            await self.leadership.wait_leading()
 
     async def _resync_pass(self, namespace: str, name: str) -> None:
         try:

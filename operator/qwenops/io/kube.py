@@ -37,6 +37,8 @@ Outcome = Literal["created", "updated", "unchanged", "conflict"]
 """What `ensure` did; `conflict`: nothing, an object `desired`'s owner does not control holds the name."""
 BeforeWrite = Callable[[], Awaitable[None]]
 """Awaited before a request that writes; it may raise to stop the write."""
+Guard = Callable[[], None]
+"""Called before every request that writes; raises :class:`FencedError` to stop it (not leading)."""
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -61,6 +63,10 @@ class KubeError(Exception):
     @property
     def not_found(self) -> bool:
         return self.status == 404
+
+
+class FencedError(Exception):
+    """A write the client's guard stopped before it was sent: this operator may no longer act."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ PODS = Resource("", "v1", "pods")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 INFERENCEPOOLS = Resource("inference.networking.k8s.io", "v1", "inferencepools")
 QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
@@ -142,10 +149,26 @@ class KubeClient(Protocol):
 class Kube:
     """The API through one `kubernetes.client.ApiClient`; each call in a worker thread."""
 
-    def __init__(self, api: kubernetes.client.ApiClient, *, timeout: float | None = 30) -> None:
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        guard: Guard | None = None,
+        *,
+        timeout: float | None = 30,
+    ) -> None:
         self.api = api
+        self.guard = guard
         self.timeout = timeout
         """Seconds a request may take (None: no limit)."""
+
+    def guarded(self, guard: Guard) -> "Kube":
+        """The same connection, every write first checked by `guard` (leader election's: a write
+        is sent only while this operator leads)."""
+        return Kube(self.api, guard, timeout=self.timeout)
+
+    def _may_write(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     @classmethod
     def connect(cls, threads: int | None = None) -> "Kube":
@@ -292,6 +315,7 @@ class Kube:
             return action
         if before_write is not None:
             await before_write()
+        self._may_write()
         if action == "create":
             try:
                 await asyncio.to_thread(self._call, "POST", resource.path(meta["namespace"]), body=desired)
@@ -313,6 +337,7 @@ class Kube:
         options: Manifest = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid is not None:
             options["preconditions"] = {"uid": uid}
+        self._may_write()
         try:
             await asyncio.to_thread(self._call, "DELETE", resource.path(namespace, name), body=options)
         except KubeError as exc:
@@ -329,6 +354,7 @@ class Kube:
         A stale writer gets KubeError(409) instead of overwriting a newer status.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        self._may_write()
         patched: Manifest = await asyncio.to_thread(
             self._call, "PATCH", resource.path(namespace, name, "status"),
             body=body, content_type=MERGE_PATCH,
@@ -349,16 +375,37 @@ class Kube:
         leaves managedFields alone when no field was set): no new resourceVersion, no watch event.
         """
         body = {"metadata": {"resourceVersion": resource_version}}
+        self._may_write()
         await asyncio.to_thread(
             self._call, "PATCH", resource.path(namespace, name, "status"), body=body, content_type=MERGE_PATCH
         )
 
     async def patch(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Manifest:
         """A merge patch; carry `metadata.resourceVersion` in `body` to make it conditional."""
+        self._may_write()
         patched: Manifest = await asyncio.to_thread(
             self._call, "PATCH", resource.path(namespace, name), body=dict(body), content_type=MERGE_PATCH
         )
         return patched
+
+    async def create(self, resource: Resource, namespace: str, body: Mapping[str, Any]) -> Manifest:
+        """Create the object; KubeError(409) when one exists at its name."""
+        self._may_write()
+        created: Manifest = await asyncio.to_thread(
+            self._call, "POST", resource.path(namespace), body=dict(body)
+        )
+        return created
+
+    async def replace(
+        self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> Manifest:
+        """Replace the whole object (PUT); with `metadata.resourceVersion` in `body`, KubeError(409)
+        when it was written since that version was read."""
+        self._may_write()
+        replaced: Manifest = await asyncio.to_thread(
+            self._call, "PUT", resource.path(namespace, name), body=dict(body)
+        )
+        return replaced
 
 
 def retry_after(headers: Mapping[str, str] | None, data: bytes | str | None) -> float | None:
