@@ -27,6 +27,7 @@ from qwenops.api.engine import Engine
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.naming import MAX_NAME_LENGTH
 from qwenops.api.placement import NodePool
+from qwenops.api.pods import GPU_IN_RESOURCES, PodSettings
 from qwenops.api.rules import (
     BOUNDED_DURATION_PATTERN,
     CEL,
@@ -241,7 +242,8 @@ class QwenDeploymentSpec(Model):
                     "self.nodePool.gpusPerReplica % self.engine.tensorParallelSize == 0",
                     "message": "spec.nodePool.gpusPerReplica must be a multiple of "
                     "spec.engine.tensorParallelSize",
-                }
+                },
+                {"rule": GPU_IN_RESOURCES.cel, "message": f"spec.pod.resources {GPU_IN_RESOURCES.message}"},
             ]
         }
     )
@@ -249,6 +251,7 @@ class QwenDeploymentSpec(Model):
     model: ModelRef
     engine: Engine = Field(default_factory=Engine)
     node_pool: NodePool = Field(default_factory=NodePool)
+    pod: PodSettings = Field(default_factory=PodSettings)
     replicas: int = Field(default=1, ge=0, le=1000)
     """Model pods serving outside a canary (default 1; 0 stops serving). During a canary the
     stable and the canary share them by the step's weight. The scale subresource writes it."""
@@ -264,6 +267,13 @@ class QwenDeploymentSpec(Model):
             raise ValueError(
                 f"nodePool.gpusPerReplica ({gpus}) must be a multiple of engine.tensorParallelSize ({tp})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _gpus_are_the_node_pools(self) -> "QwenDeploymentSpec":
+        # The CRD's rule, naming the resource.
+        if not GPU_IN_RESOURCES.holds(self):
+            raise ValueError(f"pod.resources names {self.node_pool.gpu_resource}: it {GPU_IN_RESOURCES.message}")
         return self
 
 

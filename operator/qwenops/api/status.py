@@ -10,6 +10,7 @@ from qwenops.api.base import Model, with_fields
 from qwenops.api.checkpoint import ModelRef
 from qwenops.api.engine import Engine
 from qwenops.api.placement import NodePool
+from qwenops.api.pods import PodSettings
 from qwenops.api.slos import SLOS
 
 
@@ -65,6 +66,7 @@ class StableRevision(Model):
     model: ModelRef
     engine: Engine
     node_pool: NodePool
+    pod: PodSettings = Field(default_factory=PodSettings)
 
 
 class CanaryRevision(Model):
@@ -75,6 +77,7 @@ class CanaryRevision(Model):
     model: ModelRef
     engine: Engine
     node_pool: NodePool
+    pod: PodSettings = Field(default_factory=PodSettings)
     weight: int = Field(default=0, ge=0, le=100, description="Share of traffic the canary gets now.")
     step: int = Field(default=0, ge=0, description="Index of the current step in spec.rollout.steps.")
     started_at: datetime | None = None
@@ -150,6 +153,7 @@ class Override(Model):
     model: ModelRef
     engine: Engine
     node_pool: NodePool
+    pod: PodSettings = Field(default_factory=PodSettings)
     spec_revision: str = Field(description="The spec's revision this undo overrides.")
     at: datetime
     """When the undo was asked for."""
