@@ -16,8 +16,15 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from qwenops.api.base import Model, asked
-from qwenops.api.naming import GROUP, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME
-from qwenops.api.naming import LABEL_PART_OF, LABEL_VERSION
+from qwenops.api.naming import (
+    GROUP,
+    LABEL_COMPONENT,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_PART_OF,
+    LABEL_VERSION,
+)
 from qwenops.api.rules import (
     CEL,
     DNS_SUBDOMAIN_PATTERN,
@@ -32,7 +39,9 @@ from qwenops.api.rules import (
 QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 """A Kubernetes resource quantity (`500m`, `8`, `64Gi`, `1.5`), never negative; written as a string."""
 
-OPERATOR_LABELS = (LABEL_NAME, LABEL_INSTANCE, LABEL_VERSION, LABEL_COMPONENT, LABEL_PART_OF, LABEL_MANAGED_BY)
+OPERATOR_LABELS = (
+    LABEL_NAME, LABEL_INSTANCE, LABEL_VERSION, LABEL_COMPONENT, LABEL_PART_OF, LABEL_MANAGED_BY,
+)  # fmt: skip
 """The app.kubernetes.io labels the operator sets on every pod (`render.desired`)."""
 
 _OWN_DOMAIN = r"^([^/]*\.)?" + GROUP.replace(".", r"\.") + "/"
@@ -55,6 +64,17 @@ ANNOTATION_KEY_RULES = (
     ),
 )
 LABEL_VALUE_RULES = (Rule("must be a label value (at most 63 characters)", unless=LABEL_VALUE_PATTERN),)
+
+LABELS_CEL: dict[str, Any] = {
+    CEL: [
+        *cel_rules("spec.pod.labels", LABEL_KEY_RULES, each=True)[CEL],
+        *[
+            {"rule": f"self.all(k, {rule.cel('self[k]')})", "message": f"spec.pod.labels: {rule.message}"}
+            for rule in LABEL_VALUE_RULES
+        ],
+    ]
+}
+"""The rules on `spec.pod.labels`: on each key, then on each value."""
 
 GPU_IN_RESOURCES: Invariant[Any] = Invariant(
     "must not name spec.nodePool.gpuResource (nvidia.com/gpu unless set): the operator requests and "
@@ -113,16 +133,9 @@ class PodSettings(Model):
         default_factory=dict,
         max_length=32,
         description="More labels on the pods (not on the Deployments). The operator's own keys "
-        f"({GROUP}/*, app.kubernetes.io/name, instance, version, component, part-of, managed-by) are refused.",
-        json_schema_extra={
-            CEL: [
-                *cel_rules("spec.pod.labels", LABEL_KEY_RULES, each=True)[CEL],
-                *[
-                    {"rule": f"self.all(k, {rule.cel('self[k]')})", "message": f"spec.pod.labels values {rule.message}"}
-                    for rule in LABEL_VALUE_RULES
-                ],
-            ]
-        },
+        f"({GROUP}/*, app.kubernetes.io/name, instance, version, component, part-of, managed-by) "
+        "are refused.",
+        json_schema_extra=LABELS_CEL,
     )
     annotations: dict[LabelKey, Annotated[str, StringConstraints(max_length=4096)]] = Field(
         default_factory=dict,

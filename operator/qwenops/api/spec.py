@@ -273,7 +273,8 @@ class QwenDeploymentSpec(Model):
     def _gpus_are_the_node_pools(self) -> "QwenDeploymentSpec":
         # The CRD's rule, naming the resource.
         if not GPU_IN_RESOURCES.holds(self):
-            raise ValueError(f"pod.resources names {self.node_pool.gpu_resource}: it {GPU_IN_RESOURCES.message}")
+            gpu = self.node_pool.gpu_resource
+            raise ValueError(f"pod.resources names {gpu}: it {GPU_IN_RESOURCES.message}")
         return self
 
 
