@@ -11,6 +11,7 @@ from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import StableRevision
 from qwenops.render.defaults import revision_of, with_image, with_pods_of
 from qwenops.render.desired import Owner, desired_deployment
+from qwenops.render.diff import drift_patch, is_derivative
 from tests.unit.test_render import FULL, MINIMAL
 
 OWNER = Owner(name="chat", namespace="llm", uid="uid-chat")
@@ -122,3 +123,21 @@ def test_a_status_record_without_pod_settings_reads_as_none() -> None:
     record = StableRevision.model_validate(raw)
     assert record.pod.is_empty()
     assert revision_of(with_pods_of(spec, record)) == revision_of(spec)
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("0.5", "500m"), (".5", "500m"), ("1000m", "1"), ("1.5Gi", "1536Mi"), ("1e3", "1k"), ("64G", "64G"), ("1000P", "1E")],
+)
+def test_a_quantity_the_api_server_stored_canonical_is_no_drift(written: str, stored: str) -> None:
+    """The API server keeps quantities in canonical form: a pass must not patch the Deployment for it."""
+    desired = {"resources": {"requests": {"cpu": written}, "limits": {"memory": written}}}
+    live = {"resources": {"requests": {"cpu": stored}, "limits": {"memory": stored}}}
+    assert is_derivative(desired, live)
+    assert drift_patch(desired, live) == {}
+
+
+@pytest.mark.parametrize(("written", "stored"), [("1", "2"), ("1Gi", "1G"), ("500m", "5"), ("8", "eight")])
+def test_a_different_quantity_is_drift(written: str, stored: str) -> None:
+    desired = {"requests": {"cpu": written}}
+    assert not is_derivative(desired, {"requests": {"cpu": stored}})
