@@ -36,7 +36,7 @@ from qwenops.api.rules import (
     check,
 )
 
-QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2}|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 """A Kubernetes resource quantity (`500m`, `8`, `64Gi`, `1.5`), never negative; written as a string."""
 
 OPERATOR_LABELS = (
