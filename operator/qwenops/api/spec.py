@@ -253,8 +253,9 @@ class QwenDeploymentSpec(Model):
     node_pool: NodePool = Field(default_factory=NodePool)
     pod: PodSettings = Field(default_factory=PodSettings)
     replicas: int = Field(default=1, ge=0, le=1000)
-    """Model pods serving outside a canary (default 1; 0 stops serving). During a canary the
-    stable and the canary share them by the step's weight. The scale subresource writes it."""
+    """Pods of the stable revision (default 1; 0 stops serving). During a canary step the stable
+    keeps them and the canary gets the pods that carry the step's weight beside them. The scale
+    subresource (an HPA, kubectl scale) writes it."""
     rollout: Rollout = Field(default_factory=Rollout)
     revision_history_limit: int = Field(default=5, ge=0, le=100)
     """Entries of status.history kept (default 5, at least 1 is kept)."""
