@@ -155,7 +155,7 @@ def metrics() -> str:
 
 # -- the QwenDeployment's fields, from the CRD's own schema ----------------------------------------
 
-COPIES = {"model": "spec.model", "engine": "spec.engine", "nodePool": "spec.nodePool"}
+COPIES = {"model": "spec.model", "engine": "spec.engine", "nodePool": "spec.nodePool", "pod": "spec.pod"}
 """Records in status that are copies of a part of the spec: named, not repeated."""
 
 

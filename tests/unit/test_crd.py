@@ -182,6 +182,8 @@ def test_cel_rules_sit_on_the_right_nodes(schema: dict[str, Any]) -> None:
         "spec.nodePool.tolerations[*]",
         "spec.nodePool.tolerations[*].key",
         "spec.nodePool.tolerations[*].value",
+        "spec.pod.annotations",
+        "spec.pod.labels",
         "spec.rollout.analysis.prometheus.url",
         "spec.rollout.steps",
         "spec.rollout.trafficRouting",
@@ -232,7 +234,7 @@ def test_names_scope_and_version(built: dict[str, Any]) -> None:
 
 
 def test_status_subresource(built: dict[str, Any]) -> None:
-    assert built["spec"]["versions"][0]["subresources"] == {"status": {}}
+    assert set(built["spec"]["versions"][0]["subresources"]) == {"status", "scale"}
 
 
 def test_printer_columns(built: dict[str, Any]) -> None:

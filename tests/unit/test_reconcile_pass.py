@@ -230,3 +230,21 @@ async def test_a_foreign_child_is_neither_deleted_nor_counted() -> None:
     stored = done.fake.stored(kube.QWENDEPLOYMENTS, NS, NAME)
     assert stored is not None
     assert STRAY not in str(stored["status"])
+
+
+async def test_the_status_carries_the_scale_subresource_fields() -> None:
+    """`status.replicas`: the serving revisions' ready pods as the pass found them; `status.selector`:
+    every model pod of the QwenDeployment, whatever its revision."""
+    done = await run(qwd(SPEC), passes=1)
+    stored = done.fake.stored(kube.QWENDEPLOYMENTS, NS, NAME)
+    assert stored is not None
+    assert stored["status"]["replicas"] == 0  # the Deployment was not there when the pass looked
+    assert stored["status"]["selector"] == f"{naming.LABEL_DEPLOYMENT}={NAME}"
+    deployment = done.fake.stored(kube.DEPLOYMENTS, NS, f"{NAME}-{REVISION}")
+    assert deployment is not None
+    deployment["status"] = {"replicas": 2, "readyReplicas": 2, "observedGeneration": 1}
+    done.fake.put(deployment)
+    done = await run(*done.fake.objects.values(), passes=1)
+    stored = done.fake.stored(kube.QWENDEPLOYMENTS, NS, NAME)
+    assert stored is not None
+    assert stored["status"]["replicas"] == 2

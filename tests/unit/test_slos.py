@@ -76,7 +76,7 @@ def test_the_crd_has_an_override_for_each_query() -> None:
 def test_the_status_keeps_each_reading_and_each_check() -> None:
     for slo in SLOS:
         if slo.reading is not None:
-            assert STATUS[to_camel(slo.reading)] == {"type": "number"}, slo.key
+            assert STATUS[to_camel(slo.reading)]["type"] == "number", slo.key
     assert STATUS["checks"]["maxItems"] >= len(SLOS)
 
 

@@ -31,6 +31,7 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,  # a field's docstring is its description in the CRD
     )
 
 

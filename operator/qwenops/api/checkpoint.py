@@ -55,6 +55,8 @@ class FileDigest(Model):
 
 
 class ModelCache(Model):
+    """A volume the pods keep the weights on."""
+
     claim_name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)] = Field(
         description="A PersistentVolumeClaim shared by the pods (ReadWriteMany), so a model downloaded "
         "once starts from a warm cache."
@@ -63,9 +65,11 @@ class ModelCache(Model):
 
 class SecretKeyRef(Model):
     name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
+    """The Secret, in this namespace."""
     key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = Field(
         default="token", json_schema_extra=cel_rules("spec.model.tokenSecret.key", SECRET_KEY_RULES)
     )
+    """The key of the Secret holding the token (default token)."""
 
     @field_validator("key")
     @classmethod

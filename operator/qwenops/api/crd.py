@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from qwenops.api.naming import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from qwenops.api.naming import CATEGORIES, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from qwenops.api.rules import CEL
 from qwenops.api.spec import NAME_RULES, QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
@@ -72,6 +72,14 @@ PRINTER_COLUMNS: list[JSON] = [
     },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
+
+SCALE = {
+    "specReplicasPath": ".spec.replicas",
+    "statusReplicasPath": ".status.replicas",
+    "labelSelectorPath": ".status.selector",
+}
+"""The scale subresource: an HPA or KEDA writes `spec.replicas` and reads the pods `status.selector`
+selects (the canary's share follows, see docs/reference.md)."""
 
 # Keywords a structural schema may carry (apiextensions.k8s.io/v1 JSONSchemaProps, minus
 # the ones Kubernetes forbids or a structural schema cannot use). Anything else the
@@ -273,6 +281,7 @@ def build_crd() -> JSON:
                 "plural": PLURAL,
                 "singular": SINGULAR,
                 "shortNames": list(SHORT_NAMES),
+                "categories": list(CATEGORIES),
             },
             "scope": "Namespaced",
             "versions": [
@@ -280,7 +289,7 @@ def build_crd() -> JSON:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, "scale": dict(SCALE)},
                     "additionalPrinterColumns": copy.deepcopy(PRINTER_COLUMNS),
                     "schema": {"openAPIV3Schema": openapi_schema()},
                 }

@@ -42,8 +42,13 @@ class Engine(Model):
         json_schema_extra=cel_rules("spec.engine.image", IMAGE_RULES),
     )
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    """GPUs one model instance is split across (vLLM's --tensor-parallel-size; default 1);
+    nodePool.gpusPerReplica must be a multiple of it."""
     max_model_len: int | None = Field(default=None, ge=1, le=10_000_000)
+    """Longest context in tokens, prompt and output together (vLLM's --max-model-len); absent: the
+    model's own."""
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """Fraction of each GPU's memory vLLM may take for weights and KV cache (default 0.9)."""
     extra_args: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
         default_factory=list,
         max_length=64,

@@ -7,6 +7,9 @@ KIND = "QwenDeployment"
 PLURAL = "qwendeployments"
 SINGULAR = "qwendeployment"
 SHORT_NAMES = ("qwd",)
+CATEGORIES = ("qwenops",)
+"""`kubectl get qwenops` lists QwenDeployments; not `all`, which Kubernetes keeps for workloads
+a user expects `kubectl get all` (and a `kubectl delete all`) to reach."""
 
 MANAGER = "qwenops"
 

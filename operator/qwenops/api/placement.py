@@ -52,6 +52,8 @@ TOLERATION_INVARIANTS: tuple[Invariant["Toleration"], ...] = (
 
 
 class Toleration(Model):
+    """A core/v1 Toleration the pods get, e.g. for the GPU nodes' taint."""
+
     model_config = ConfigDict(
         json_schema_extra=cel_invariants("spec.nodePool.tolerations[]", TOLERATION_INVARIANTS)
     )
@@ -59,12 +61,17 @@ class Toleration(Model):
     key: Annotated[str, StringConstraints(max_length=316)] | None = Field(
         default=None, json_schema_extra=cel_rules("spec.nodePool.tolerations[].key", TOLERATION_KEY_RULES)
     )
+    """The taint key tolerated; empty with operator Exists: every taint."""
     operator: Literal["Exists", "Equal"] | None = None
+    """Equal (the default) matches key and value; Exists any value."""
     value: Annotated[str, StringConstraints(max_length=63)] | None = Field(
         default=None, json_schema_extra=cel_rules("spec.nodePool.tolerations[].value", TOLERATION_VALUE_RULES)
     )
+    """The taint value tolerated, with operator Equal."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """The taint effect tolerated; empty: every effect."""
     toleration_seconds: int | None = None
+    """With effect NoExecute: seconds a pod stays bound after the taint appears; absent: forever."""
 
     @field_validator("key")
     @classmethod
@@ -167,11 +174,14 @@ class NodePool(Model):
         Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=316)],
         Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=63)],
     ] = Field(default_factory=dict, max_length=32)
+    """Node labels the pods must match (the pods' nodeSelector)."""
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    """Tolerations the pods get (e.g. of the GPU nodes' taint)."""
     affinity: AffinityObject | None = Field(
         default=None, description="A core/v1 Affinity, passed to the pods as it is."
     )
     gpus_per_replica: int = Field(default=1, ge=1, le=64)
+    """GPUs each pod requests and limits (default 1), of gpuResource."""
     gpu_resource: Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=316)] = Field(
         default="nvidia.com/gpu",
         description="The extended resource that counts GPUs.",

@@ -147,6 +147,8 @@ MAX_ERROR_RATE = SLO(
     maximum=1,
     example=0.01,
     reading="error_rate",
+    description="The canary's 5xx answers may be at most this ratio of its inference requests "
+    "(0.01 is 1 %); fails only when the binomial test is confident (see confidence).",
 )
 MAX_ERROR_RATE_VS_STABLE = SLO(
     "max_error_rate_vs_stable",
@@ -168,6 +170,7 @@ P95_LATENCY_SECONDS = SLO(
     maximum=3600,
     example=10,
     reading="p95_latency_seconds",
+    description="The canary's 95th percentile end-to-end request latency, in seconds, may be at most this.",
 )
 P95_TIME_TO_FIRST_TOKEN_SECONDS = SLO(
     "p95_time_to_first_token_seconds",
@@ -178,6 +181,7 @@ P95_TIME_TO_FIRST_TOKEN_SECONDS = SLO(
     maximum=3600,
     example=1,
     reading="p95_time_to_first_token_seconds",
+    description="The canary's 95th percentile time to first token, in seconds, may be at most this.",
 )
 
 SLOS: tuple[SLO, ...] = (

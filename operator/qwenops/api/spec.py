@@ -27,6 +27,7 @@ from qwenops.api.engine import Engine
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.naming import MAX_NAME_LENGTH
 from qwenops.api.placement import NodePool
+from qwenops.api.pods import GPU_IN_RESOURCES, PodSettings
 from qwenops.api.rules import (
     BOUNDED_DURATION_PATTERN,
     CEL,
@@ -53,11 +54,18 @@ class Step(Model):
     """One canary step: hold `weight` percent of traffic for `pause` (absent: until promoted)."""
 
     weight: int = Field(ge=1, le=99)
+    """Percent of traffic the canary gets during this step (1 to 99)."""
     pause: Duration | None = None
+    """How long to hold this step (a duration: 30s, 5m, 1h30m) while its analysis passes; absent:
+    until a person promotes (kubectl qwen promote)."""
 
 
 class HTTPRouteRef(Model):
+    """A Gateway API HTTPRoute in this namespace whose backendRefs carry the canary's exact weight;
+    the operator writes the weights of its rule pointing at this QwenDeployment's track Services."""
+
     name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)]
+    """The HTTPRoute's name."""
 
 
 ROUTING_INVARIANTS: tuple[Invariant["TrafficRouting"], ...] = (
@@ -90,6 +98,9 @@ class TrafficRouting(Model):
 
 
 class PrometheusRef(Model):
+    """The Prometheus the canary's SLOs are read from. Absent: the operator's default
+    (QWENOPS_PROMETHEUS_URL) when SLOs are declared."""
+
     url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)] = Field(
         description="Prometheus' base URL: no credentials, query or fragment, not a link-local address.",
         json_schema_extra=cel_rules("spec.rollout.analysis.prometheus.url", URL_RULES),
@@ -103,7 +114,9 @@ class PrometheusRef(Model):
 
 
 class _SLOs(Model):
-    # `spec.rollout.analysis.slos`: a threshold field per SLO of the registry (SLOS), added below.
+    """Thresholds the canary must meet in every reading; an SLO left out is not judged."""
+
+    # A threshold field per SLO of the registry (SLOS), added below.
 
     def threshold(self, slo: SLO) -> float | None:
         """The threshold the spec declares for `slo`; None: not declared."""
@@ -118,6 +131,7 @@ class SeriesLabels(Model):
     """Names of the series labels that carry the pods' identity (a PodMonitor's labelmap of pod labels)."""
 
     namespace: PromLabel = "namespace"
+    """Series label holding the pod's namespace."""
     deployment: PromLabel = Field(
         default="qwenops_io_deployment",
         description="Series label copied from the pod label qwenops.io/deployment.",
@@ -163,7 +177,7 @@ else:
             )
             for slo in SLOS
         },
-        doc=None,
+        doc=_SLOs.__doc__,
     )
     QueryTemplates = with_fields(
         _QueryTemplates,
@@ -171,7 +185,11 @@ else:
         {
             query.field: (
                 PromQLTemplate | None,
-                Field(default=None, json_schema_extra=SELECTOR_RULES[0].openapi()),
+                Field(
+                    default=None,
+                    description=f"PromQL replacing the default {query.template}",
+                    json_schema_extra=SELECTOR_RULES[0].openapi(),
+                ),
             )
             for query in QUERIES
         },
@@ -180,11 +198,17 @@ else:
 
 
 class Analysis(Model):
+    """How the canary is judged: its SLOs, read from Prometheus at each interval of a step."""
+
     prometheus: PrometheusRef | None = None
     interval: Duration = "30s"
+    """How often the canary's SLOs are read during a step (a duration; default 30s)."""
     window: Duration = "2m"
+    """The range each reading looks back over (PromQL's [window]; default 2m)."""
     min_requests: int = Field(default=100, ge=0, le=1_000_000_000)
+    """A reading with fewer canary requests in the window is inconclusive, not judged (default 100)."""
     failure_limit: int = Field(default=2, ge=1, le=100)
+    """Consecutive failed readings that roll the canary back (default 2)."""
     slos: SLOs = Field(default_factory=SLOs)
     confidence: float = Field(
         default=0.99,
@@ -198,6 +222,8 @@ class Analysis(Model):
 
 
 class Rollout(Model):
+    """How a new revision replaces the stable one: canary steps, traffic routing, analysis."""
+
     steps: list[Step] = Field(
         default_factory=list,
         max_length=20,
@@ -243,7 +269,8 @@ class QwenDeploymentSpec(Model):
                     "self.nodePool.gpusPerReplica % self.engine.tensorParallelSize == 0",
                     "message": "spec.nodePool.gpusPerReplica must be a multiple of "
                     "spec.engine.tensorParallelSize",
-                }
+                },
+                {"rule": GPU_IN_RESOURCES.cel, "message": f"spec.pod.resources {GPU_IN_RESOURCES.message}"},
             ]
         }
     )
@@ -251,9 +278,14 @@ class QwenDeploymentSpec(Model):
     model: ModelRef
     engine: Engine = Field(default_factory=Engine)
     node_pool: NodePool = Field(default_factory=NodePool)
+    pod: PodSettings = Field(default_factory=PodSettings)
     replicas: int = Field(default=1, ge=0, le=1000)
+    """Pods of the stable revision (default 1; 0 stops serving). During a canary step the stable
+    keeps them and the canary gets the pods that carry the step's weight beside them. The scale
+    subresource (an HPA, kubectl scale) writes it."""
     rollout: Rollout = Field(default_factory=Rollout)
     revision_history_limit: int = Field(default=5, ge=0, le=100)
+    """Entries of status.history kept (default 5, at least 1 is kept)."""
 
     @model_validator(mode="after")
     def _gpus_fit_tensor_parallelism(self) -> "QwenDeploymentSpec":
@@ -263,6 +295,14 @@ class QwenDeploymentSpec(Model):
             raise ValueError(
                 f"nodePool.gpusPerReplica ({gpus}) must be a multiple of engine.tensorParallelSize ({tp})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _gpus_are_the_node_pools(self) -> "QwenDeploymentSpec":
+        # The CRD's rule, naming the resource.
+        if not GPU_IN_RESOURCES.holds(self):
+            gpu = self.node_pool.gpu_resource
+            raise ValueError(f"pod.resources names {gpu}: it {GPU_IN_RESOURCES.message}")
         return self
 
 

@@ -10,6 +10,7 @@ from qwenops.api.base import Model, with_fields
 from qwenops.api.checkpoint import ModelRef
 from qwenops.api.engine import Engine
 from qwenops.api.placement import NodePool
+from qwenops.api.pods import PodSettings
 from qwenops.api.slos import SLOS
 
 
@@ -39,11 +40,18 @@ class Condition(Model):
     """A Kubernetes-style condition (metav1.Condition)."""
 
     type: str
+    """Available, Progressing, Degraded, InvalidSpec, SLOBreached, AnalysisInconclusive, ModelReady,
+    SpecOverridden or ChildConflict; one entry per type."""
     status: Literal["True", "False", "Unknown"]
+    """Whether the condition holds: True, False or Unknown."""
     reason: str
+    """A CamelCase word saying why, for programs."""
     message: str = ""
+    """Why, for people."""
     last_transition_time: datetime
+    """When status last changed."""
     observed_generation: int | None = None
+    """The metadata.generation of the spec this condition was set from."""
 
 
 class StableRevision(Model):
@@ -54,19 +62,26 @@ class StableRevision(Model):
     """
 
     revision: str
+    """The revision: a hash of the pod-affecting fields, the suffix of its Deployment's name."""
     model: ModelRef
     engine: Engine
     node_pool: NodePool
+    pod: PodSettings = Field(default_factory=PodSettings)
 
 
 class CanaryRevision(Model):
+    """The revision being rolled out, with the pod-affecting fields it was started from."""
+
     revision: str
+    """The revision: a hash of the pod-affecting fields, the suffix of its Deployment's name."""
     model: ModelRef
     engine: Engine
     node_pool: NodePool
+    pod: PodSettings = Field(default_factory=PodSettings)
     weight: int = Field(default=0, ge=0, le=100, description="Share of traffic the canary gets now.")
     step: int = Field(default=0, ge=0, description="Index of the current step in spec.rollout.steps.")
     started_at: datetime | None = None
+    """When the canary was started."""
     step_started_at: datetime | None = Field(
         default=None, description="When the current step's weight took effect; its pause counts from here."
     )
@@ -83,31 +98,50 @@ class SLOReading(Model):
 
     slo: str = Field(description=", ".join(slo.key for slo in SLOS[:3]) + ", ...")
     outcome: Literal["Passed", "Failed", "Inconclusive", "Error", "Skipped"]
+    """Passed, Failed, Inconclusive (too few requests or too little evidence), Error (Prometheus
+    could not answer) or Skipped (not applicable to this reading)."""
     value: float | None = Field(
         default=None, description="What was measured: a ratio, a multiple of the stable's ratio, seconds."
     )
     threshold: float
+    """The SLO the spec declares, in the unit of value."""
 
 
 class _AnalysisReading(Model):
+    """The canary's last analysis reading and its verdict."""
+
     # A field per SLO of the registry that names a `reading` (the canary's measurement), added below.
 
     at: datetime
+    """When the reading was taken."""
     requests: float | None = None
+    """The canary's inference requests in the window."""
     verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
+    """Passed when every SLO passed; Failed when one failed; else Inconclusive or Error."""
     checks: list[SLOReading] = Field(default_factory=list, max_length=8, description="Each SLO judged.")
     consecutive_failures: int = 0
+    """Failed readings in a row; spec.rollout.analysis.failureLimit of them roll the canary back."""
     first_failed_at: datetime | None = Field(
         default=None, description="The first failed reading of the current run of failures."
     )
     message: str = ""
+    """The reading in one line, for people."""
 
 
 if TYPE_CHECKING:
     AnalysisReading = _AnalysisReading
 else:
     AnalysisReading = with_fields(
-        _AnalysisReading, {slo.reading: (float | None, None) for slo in SLOS if slo.reading}, doc=None
+        _AnalysisReading,
+        {
+            slo.reading: (
+                float | None,
+                Field(default=None, description=f"The canary's {slo.label} in this reading ({slo.unit})."),
+            )
+            for slo in SLOS
+            if slo.reading
+        },
+        doc=_AnalysisReading.__doc__,
     )
 
 
@@ -115,23 +149,28 @@ class Override(Model):
     """A person's undo: serve `revision` instead of the spec's `specRevision` until the spec changes."""
 
     revision: str
+    """The revision served instead of the spec's."""
     model: ModelRef
     engine: Engine
     node_pool: NodePool
+    pod: PodSettings = Field(default_factory=PodSettings)
     spec_revision: str = Field(description="The spec's revision this undo overrides.")
     at: datetime
+    """When the undo was asked for."""
 
 
 class StartupStatus(Model):
     """How far the newest revision's pods are on the way to serving, and the time they are given."""
 
     revision: str
+    """The revision whose pods these are."""
     stage: str = Field(
         description="Pending, Unschedulable, Downloading, DownloadFailed, Verifying, VerificationFailed, "
         "Loading, Crashing or Ready: the most serious trouble, else the slowest pod."
     )
     pods: dict[str, int] = Field(default_factory=dict, description="Pods at each stage.")
     message: str = ""
+    """What holds the pods, in one line, for people."""
     since: datetime = Field(description="When the revision reached this stage.")
     model_bytes: int = Field(description="Size of the weights the budget is derived from.")
     warm_cache: bool = Field(description="Whether the cache volume already held this checkpoint.")
@@ -140,11 +179,17 @@ class StartupStatus(Model):
 
 
 class HistoryEntry(Model):
+    """One revision's rollout, as it ended."""
+
     revision: str
+    """The revision rolled out."""
     model: ModelRef
     outcome: Literal["Promoted", "RolledBack", "Replaced"]
+    """Promoted, RolledBack, or Replaced by a newer spec before it ended."""
     at: datetime
+    """When it ended."""
     reason: str = ""
+    """Why it ended (a rollback's reason: SLOBreached, ProgressDeadlineExceeded, Aborted, ...)."""
     replaced_by: str | None = Field(
         default=None, description="The revision that replaced this canary (outcome Replaced)."
     )
@@ -170,14 +215,29 @@ class HandledRequests(Model):
     """The last value of each request annotation acted on, so each request is acted on once."""
 
     promote: str | None = None
+    """The qwenops.io/promote annotation's value last acted on."""
     abort: str | None = None
+    """The qwenops.io/abort annotation's value last acted on."""
     retry: str | None = None
+    """The qwenops.io/retry annotation's value last acted on."""
     undo: str | None = None
+    """The qwenops.io/undo annotation's value last acted on."""
 
 
 class QwenDeploymentStatus(Model):
     observed_generation: int | None = None
+    """The metadata.generation of the spec the operator last acted on."""
+    replicas: int | None = Field(default=None, ge=0)
+    """Model pods serving now (ready), the stable's and the canary's together: the scale
+    subresource's status.replicas."""
+    selector: str | None = None
+    """A label selector matching every model pod of this QwenDeployment, stable and canary: the
+    scale subresource's status.selector, which an HPA reads pod metrics through."""
     phase: Phase | None = None
+    """Progressing (a revision starts or a canary runs), Paused (a step waits for a person),
+    Healthy (the stable serves everything), Degraded (ready replicas lost, the spec refused, or a
+    child's name held by another object), RolledBack (the canary was rolled back; the stable
+    serves) or Failed (a first revision's pods refused its checkpoint)."""
     message: str = Field(default="", description="One line for people: what is happening and why.")
     stable: StableRevision | None = None
     canary: CanaryRevision | None = None
@@ -192,7 +252,14 @@ class QwenDeploymentStatus(Model):
     )
     handled: HandledRequests = Field(default_factory=HandledRequests)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=100)
-    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    """Past rollouts, oldest first; spec.revisionHistoryLimit of them are kept."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        # A map list, as metav1.Condition lists are: one entry per type, merged by type.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """The state as standard conditions (kubectl wait --for=condition=Available)."""
 
 
 def with_condition(

@@ -9,7 +9,7 @@ object at a child's name is a conflict to report (:func:`conflict`), never a chi
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qwenops.api import naming
@@ -33,6 +33,24 @@ def read_status(raw: Mapping[str, Any] | None) -> QwenDeploymentStatus:
 
 def dump_status(status: QwenDeploymentStatus) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def pod_selector(name: str) -> str:
+    """The label selector of every model pod of the QwenDeployment `name`, stable and canary alike
+    (the scale subresource's `status.selector`: what an HPA averages pod metrics over)."""
+    return f"{naming.LABEL_DEPLOYMENT}={name}"
+
+
+def with_scale(
+    status: QwenDeploymentStatus,
+    name: str,
+    deployments: Mapping[str, DeploymentState],
+    serving: Iterable[str | None],
+) -> QwenDeploymentStatus:
+    """`status` with the scale subresource's fields: the ready pods of the `serving` revisions
+    (the stable's and the canary's) as the pass found them, and the selector of every model pod."""
+    ready = sum(deployments[r].ready_replicas for r in set(serving) if r is not None and r in deployments)
+    return status.model_copy(update={"replicas": ready, "selector": pod_selector(name)})
 
 
 def controls(owner: Owner, child: Manifest) -> bool:

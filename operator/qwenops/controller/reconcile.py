@@ -33,6 +33,7 @@ from qwenops.controller.observe import (
     read_status,
     rejection_of,
     startups_of,
+    with_scale,
 )
 from qwenops.controller.pools import pool_children, remove_strays
 from qwenops.controller.reader import Reader
@@ -126,6 +127,8 @@ async def reconcile(
         return timedelta(0)
 
     new_status, conflicted = report_conflicts(new_status, conflicts, now, generation)
+    serving = (plan.stable_revision, plan.canary_revision)
+    new_status = with_scale(new_status, name, observed.deployments, serving)
     if await _write_status(client, body, stored, new_status):
         for event in (*resolved.events, *plan.events, *([conflicted] if conflicted else [])):
             post(body, event)

@@ -132,6 +132,7 @@ def _new(sit: Situation) -> CanaryRevision:
         model=sit.spec.model,
         engine=sit.spec.engine,
         node_pool=sit.spec.node_pool,
+        pod=sit.spec.pod,
         started_at=sit.now,
         waiting_since=sit.now,
     )

@@ -111,7 +111,8 @@ def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
 def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
     gen, canary = sit.generation, outcome.canary
     promoted = StableRevision(
-        revision=sit.target, model=canary.model, engine=canary.engine, node_pool=canary.node_pool
+        revision=sit.target, model=canary.model, engine=canary.engine, node_pool=canary.node_pool,
+        pod=canary.pod,
     )
     message = f"revision {sit.target} promoted; revision {sit.stable.revision} removed"
     entry = HistoryEntry(

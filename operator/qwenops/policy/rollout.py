@@ -73,7 +73,8 @@ def decide(
     stable = status.stable
     if stable is None:
         stable = StableRevision(
-            revision=target, model=spec.model, engine=spec.engine, node_pool=spec.node_pool
+            revision=target, model=spec.model, engine=spec.engine, node_pool=spec.node_pool,
+            pod=spec.pod,
         )
         serving = f"serving {spec.model.name}@{short(spec.model.revision)} as revision {target}"
         first: tuple[Event, ...] = (Event("Normal", "Serving", serving),)

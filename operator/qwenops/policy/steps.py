@@ -85,6 +85,9 @@ def walk(
             weight = sit.router.carried_weight(replicas, wanted, step.weight)
             canary = canary.model_copy(update={"step_started_at": sit.now, "weight": weight})
             events.append(Event("Normal", "StepStarted", f"{numbered}: canary at {weight}%"))
+        elif (carried := sit.router.carried_weight(replicas, wanted, step.weight)) != canary.weight:
+            # spec.replicas changed mid-step (an autoscaler's scale): the share the pods carry moved.
+            canary = canary.model_copy(update={"weight": carried})
 
         started = canary.step_started_at
         assert started is not None

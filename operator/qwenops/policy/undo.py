@@ -56,7 +56,7 @@ def _undone(
         return None, spec_again
     undone = Override(
         revision=back_to.revision, model=back_to.model, engine=back_to.engine,
-        node_pool=back_to.node_pool, spec_revision=revision, at=now,
+        node_pool=back_to.node_pool, pod=back_to.pod, spec_revision=revision, at=now,
     )  # fmt: skip
     said = f"serving revision {back_to.revision} instead of the spec's {revision} until the spec changes"
     return undone, Event("Normal", "UndoRequested", said)

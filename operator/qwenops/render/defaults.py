@@ -43,19 +43,28 @@ def with_prometheus(spec: QwenDeploymentSpec, prometheus_url: str | None) -> Qwe
 def with_pods_of(
     spec: QwenDeploymentSpec, revision: StableRevision | CanaryRevision | Override
 ) -> QwenDeploymentSpec:
-    """The spec as it was when `revision` was started: its model, engine and node pool."""
+    """The spec as it was when `revision` was started: its model, engine, node pool and pod settings."""
     return spec.model_copy(
-        update={"model": revision.model, "engine": revision.engine, "node_pool": revision.node_pool}
+        update={
+            "model": revision.model,
+            "engine": revision.engine,
+            "node_pool": revision.node_pool,
+            "pod": revision.pod,
+        }
     )
 
 
 def pod_affecting(spec: QwenDeploymentSpec) -> dict[str, Any]:
-    """Every field that changes the pods: what a revision hashes."""
-    return {
+    """Every field that changes the pods: what a revision hashes. `spec.pod` only when set, so
+    that the revisions of objects written before it existed stay what they were."""
+    fields = {
         "model": spec.model.model_dump(mode="json", by_alias=True, exclude_none=True),
         "engine": spec.engine.model_dump(mode="json", by_alias=True, exclude_none=True),
         "nodePool": spec.node_pool.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
+    if not spec.pod.is_empty():
+        fields["pod"] = spec.pod.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return fields
 
 
 def revision_of(spec: QwenDeploymentSpec) -> str:

@@ -138,6 +138,7 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
     pool = spec.node_pool
     gpus = str(pool.gpus_per_replica)
     labels = {
+        **spec.pod.labels,  # the spec refuses the operator's keys; they would lose here anyway
         **common_labels(owner),
         naming.LABEL_COMPONENT: "model-server",
         naming.LABEL_VERSION: revision,
@@ -177,8 +178,8 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
                     }
                 ],
                 "resources": {
-                    "requests": {pool.gpu_resource: gpus},
-                    "limits": {pool.gpu_resource: gpus},
+                    "requests": {**spec.pod.resources.requests, pool.gpu_resource: gpus},
+                    "limits": {**spec.pod.resources.limits, pool.gpu_resource: gpus},
                 },
                 "securityContext": _container_security(),
                 "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -206,10 +207,12 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
         ]
     if pool.affinity:
         pod_spec["affinity"] = pool.affinity
+    pod_spec.update(_pod_settings(spec))
     return {
         "metadata": {
             "labels": labels,
             "annotations": {
+                **spec.pod.annotations,
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(naming.SERVING_PORT),
                 "prometheus.io/path": "/metrics",
@@ -217,6 +220,18 @@ def desired_pod_template(owner: Owner, spec: QwenDeploymentSpec, revision: str) 
         },
         "spec": pod_spec,
     }
+
+
+def _pod_settings(spec: QwenDeploymentSpec) -> dict[str, Any]:
+    """The pod spec's fields `spec.pod` sets, only those set (an unset one leaves the pods as before)."""
+    settings: dict[str, Any] = {}
+    if spec.pod.image_pull_secrets:
+        settings["imagePullSecrets"] = [{"name": secret.name} for secret in spec.pod.image_pull_secrets]
+    if spec.pod.runtime_class_name:
+        settings["runtimeClassName"] = spec.pod.runtime_class_name
+    if spec.pod.priority_class_name:
+        settings["priorityClassName"] = spec.pod.priority_class_name
+    return settings
 
 
 def desired_deployment(

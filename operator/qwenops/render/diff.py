@@ -1,12 +1,39 @@
 """Comparing desired objects with stored ones, and the patches between them."""
 
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
 Action = Literal["create", "update", "unchanged", "conflict"]
 
 EXACT_MAPS = frozenset({"selector", "matchLabels", "nodeSelector", "limits", "requests"})
 """Maps where an extra key changes meaning (what pods a Service selects, where pods may run)."""
+
+QUANTITY_MAPS = frozenset({"limits", "requests"})
+"""Maps of resource quantities, which the API server stores in canonical form ("0.5" as "500m")."""
+
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
+_SUFFIXES = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+    **{f"{p}i": Decimal(1024**n) for n, p in enumerate("KMGTPE", start=1)},
+}  # fmt: skip
+
+
+def quantity(text: object) -> Decimal | None:
+    """The value of a Kubernetes quantity (`500m`, `1.5Gi`, `1e3`); None when `text` is none."""
+    found = _QUANTITY.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        return None
+    number, suffix = found.group(1), found.group(2) or ""
+    try:
+        if len(suffix) > 1 and suffix[0] in "eE":  # an exponent, not the suffix E (exa)
+            return Decimal(number) * Decimal(10) ** int(suffix[1:])
+        return Decimal(number) * _SUFFIXES[suffix]
+    except (ArithmeticError, ValueError):  # InvalidOperation, Overflow (1e999999999)
+        return None
 
 
 def is_derivative(desired: Any, live: Any, *, exact: bool = False) -> bool:
@@ -21,10 +48,7 @@ def is_derivative(desired: Any, live: Any, *, exact: bool = False) -> bool:
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping) or (exact and live.keys() != desired.keys()):
             return False
-        return all(
-            key in live and is_derivative(value, live[key], exact=key in EXACT_MAPS)
-            for key, value in desired.items()
-        )
+        return all(key in live and _derivative_at(key, value, live[key]) for key, value in desired.items())
     if isinstance(desired, list):
         if not isinstance(live, list) or len(desired) != len(live):
             return False
@@ -34,6 +58,20 @@ def is_derivative(desired: Any, live: Any, *, exact: bool = False) -> bool:
     if isinstance(desired, int | float) and isinstance(live, int | float):
         return desired == live
     return bool(desired == live)
+
+
+def _derivative_at(key: str, desired: Any, live: Any) -> bool:
+    """`is_derivative` of the values at `key`, a map of quantities compared by value."""
+    if key in QUANTITY_MAPS and isinstance(desired, Mapping) and isinstance(live, Mapping):
+        return live.keys() == desired.keys() and all(_same_quantity(desired[k], live[k]) for k in desired)
+    return is_derivative(desired, live, exact=key in EXACT_MAPS)
+
+
+def _same_quantity(desired: Any, live: Any) -> bool:
+    if desired == live:
+        return True
+    value = quantity(desired)
+    return value is not None and value == quantity(live)
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,6 +101,8 @@ def drift_patch(
     for key, value in desired.items():
         before = live.get(key)
         nested_exact = key in EXACT_MAPS
+        if key in live and _derivative_at(key, value, before):
+            continue
         if isinstance(value, Mapping) and isinstance(before, Mapping):
             nested = drift_patch(value, before, exact=nested_exact)
             if nested:

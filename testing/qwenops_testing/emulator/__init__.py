@@ -29,6 +29,8 @@ does that an operator relies on:
   (defaults.py, quantity.py). :meth:`KubeEmulator.without_schema` stores a
   custom resource as written, as an older, looser CRD would have;
 * the ``status`` subresource, for resources declared with it;
+* the ``scale`` subresource of a CRD declaring one (scale.py): an ``autoscaling/v1`` Scale read
+  and written (PUT, merge or JSON patch) at the CRD's replica paths, through the object's admission;
 * optimistic concurrency: 409 Conflict on a stale ``metadata.resourceVersion``
   (in a PUT/PATCH body or in the DeleteOptions' preconditions);
 * the patch types by ``Content-Type`` (patches.py): merge patch (RFC 7386), JSON patch

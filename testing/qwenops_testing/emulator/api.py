@@ -21,6 +21,8 @@ from qwenops_testing.emulator.objects import Body
 from qwenops_testing.emulator.patches import merge_patch
 from qwenops_testing.emulator.request_log import RecordedRequest
 from qwenops_testing.emulator.resources import Catalog, ResourceSpec
+from qwenops_testing.emulator.scale import PATH as SCALE_PATH
+from qwenops_testing.emulator.scale import Scales
 from qwenops_testing.emulator.simulation import SimulatedCluster
 from qwenops_testing.emulator.store import Store
 
@@ -42,6 +44,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     _handlers: ApiHandlers = attrs.field(init=False)
     _controller: ControllerManager = attrs.field(init=False)
     _nodes: Nodes = attrs.field(init=False)
+    _scales: Scales = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -57,6 +60,12 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         self.fallback[kmock.method.PUT] << self._serve_replace
         # A POST to a named object is no verb kmock knows: the Eviction subresource is served here.
         self.fallback["post", _EVICTION] << self._serve_eviction
+        # The scale subresource of the CRDs declaring one (scale.py): before the fallbacks of the
+        # object itself, which answer 404 for any subresource but status.
+        self._scales = Scales(self._store)
+        (self.fallback ** 1)["get", SCALE_PATH] << self._scales.fetch
+        (self.fallback ** 1)["put", SCALE_PATH] << self._scales.replace
+        (self.fallback ** 1)["patch", SCALE_PATH] << self._scales.patch
 
     def declare(self, *specs: ResourceSpec) -> None:
         """Serve these resources (discovery, CRUD, watch)."""
@@ -64,7 +73,9 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
 
     def install_crd(self, crd: Mapping[str, Any]) -> None:
         """Serve a CRD's resource, admitted by its schema as an API server would (admission.py)."""
-        self.declare(self._admission.install(crd))
+        spec = self._admission.install(crd)
+        self._scales.install(spec.resource, crd)
+        self.declare(spec)
 
     def without_schema(self, resource: str | kmock.resource) -> contextlib.AbstractContextManager[None]:
         """While inside, store the resource's objects as written: no pruning, defaults, schema or CEL
