@@ -13,6 +13,7 @@ import kmock
 
 from qwenops_testing.emulator.admission import Admission
 from qwenops_testing.emulator.controllers import ControllerManager
+from qwenops_testing.emulator.discovery import SERVER_VERSION, Discovery
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
 from qwenops_testing.emulator.handlers import ApiHandlers
@@ -42,6 +43,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     _handlers: ApiHandlers = attrs.field(init=False)
     _controller: ControllerManager = attrs.field(init=False)
     _nodes: Nodes = attrs.field(init=False)
+    _discovery: Discovery = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -53,6 +55,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         self._handlers = ApiHandlers(self._store)
         self._controller = ControllerManager(self._store)
         self._nodes = Nodes(self._store)
+        self._discovery = Discovery(self._get_resources, self._store.catalog.info)
         # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
         self.fallback[kmock.method.PUT] << self._serve_replace
         # A POST to a named object is no verb kmock knows: the Eviction subresource is served here.
@@ -162,3 +165,27 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
 
     def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
         return self._handlers.watch(request)
+
+    # kmock's discovery, answered as a 1.35 API server answers it (discovery.py).
+
+    async def _serve_server_version(self, request: kmock.Request) -> kmock.Response:
+        return _json(dict(SERVER_VERSION))
+
+    async def _serve_api(self, request: kmock.Request) -> kmock.Response:
+        return _json(self._discovery.api())
+
+    async def _serve_apis(self, request: kmock.Request) -> kmock.Response:
+        return _json(self._discovery.apis())
+
+    async def _serve_group(self, request: kmock.Request) -> kmock.Response:
+        return _json(self._discovery.group(request.url.path.strip("/").split("/")[1]))
+
+    async def _serve_version(self, request: kmock.Request) -> kmock.Response:
+        parts = request.url.path.strip("/").split("/")  # api/v1 or apis/GROUP/VERSION
+        return _json(self._discovery.resource_list("", parts[1]) if parts[0] == "api" else
+                     self._discovery.resource_list(parts[1], parts[2]))  # fmt: skip
+
+
+def _json(payload: Body) -> kmock.Response:
+    """A JSON answer saying so: kmock's fallback reactions keep the last answer's headers."""
+    return kmock.Response(payload=payload, headers={"Content-Type": "application/json"})
