@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ from qwenops_testing.emulator.resources import Catalog, ResourceSpec
 from qwenops_testing.emulator.simulation import SimulatedCluster
 from qwenops_testing.emulator.store import Store
 
+WATCH_CONTENT_TYPE = "application/json;stream=watch"
 _EVICTION = re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/eviction")
 
 
@@ -163,8 +164,10 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     async def _serve_list(self, request: kmock.Request) -> Body:
         return await self._handlers.listing(request)
 
-    def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
-        return self._handlers.watch(request)
+    def _serve_watch(self, request: kmock.Request) -> kmock.Response:
+        # client-go picks the stream's decoder by this Content-Type (kmock's default: octet-stream).
+        stream = self._handlers.watch(request)
+        return kmock.Response(payload=stream, headers={"Content-Type": WATCH_CONTENT_TYPE})
 
     # kmock's discovery, answered as a 1.35 API server answers it (discovery.py).
 
