@@ -164,7 +164,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     async def _serve_list(self, request: kmock.Request) -> Body:
         return await self._handlers.listing(request)
 
-    def _serve_watch(self, request: kmock.Request) -> kmock.Response:
+    def _serve_watch(self, request: kmock.Request) -> kmock.Response:  # type: ignore[override]
         # client-go picks the stream's decoder by this Content-Type (kmock's default: octet-stream).
         stream = self._handlers.watch(request)
         return kmock.Response(payload=stream, headers={"Content-Type": WATCH_CONTENT_TYPE})
