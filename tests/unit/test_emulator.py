@@ -400,8 +400,19 @@ async def test_field_selectors_on_name_and_namespace(api: Api) -> None:
     )
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listing["items"]] == [
         ("ns", "a")]
-    status, _ = await api.get("/api/v1/pods?fieldSelector=status.phase=Running")
-    assert status == 400  # not emulated: fail loudly rather than ignore it
+    status, answer = await api.get("/api/v1/pods?fieldSelector=spec.color=red")
+    assert (status, answer["message"]) == (400, "field label not supported: spec.color")
+
+
+async def test_field_selectors_of_a_kind(api: Api) -> None:
+    """A pod's own field labels (status.phase): an absent field is the empty value."""
+    await api.ok("POST", PODS, {"metadata": {"name": "a"}})
+    _, listing = await api.get(f"{PODS}?fieldSelector=status.phase!=Running")
+    assert [item["metadata"]["name"] for item in listing["items"]] == ["a"]
+    _, listing = await api.get(f"{PODS}?fieldSelector=status.phase=Running")
+    assert listing["items"] == []
+    status, _ = await api.get("/apis/apps/v1/deployments?fieldSelector=status.phase=Running")
+    assert status == 400  # a pod's field label, not a Deployment's
 
 
 async def test_a_filtered_watch_sees_objects_enter_and_leave_the_selection(api: Api) -> None:

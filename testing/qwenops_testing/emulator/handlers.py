@@ -136,8 +136,9 @@ class ApiHandlers:
         if not self.catalog.known(request.resource):
             raise not_found_resource(request.resource)
         try:
+            params = request.params
             selector = parse_selector(
-                request.params.get("labelSelector", ""), request.params.get("fieldSelector", "")
+                params.get("labelSelector", ""), params.get("fieldSelector", ""), request.resource
             )
         except ValueError as e:
             raise bad_request(str(e)) from e
