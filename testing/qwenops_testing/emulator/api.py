@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -13,8 +12,8 @@ import attrs
 import kmock
 
 from qwenops_testing.emulator.admission import Admission
+from qwenops_testing.emulator.clients import OPENAPI_PATHS, ClientViews, ServedToClients
 from qwenops_testing.emulator.controllers import ControllerManager
-from qwenops_testing.emulator.discovery import SERVER_VERSION, Discovery
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
 from qwenops_testing.emulator.handlers import ApiHandlers
@@ -25,15 +24,14 @@ from qwenops_testing.emulator.request_log import RecordedRequest
 from qwenops_testing.emulator.resources import Catalog, ResourceSpec
 from qwenops_testing.emulator.simulation import SimulatedCluster
 from qwenops_testing.emulator.store import Store
-from qwenops_testing.emulator.tables import TABLE_CONTENT_TYPE, Printer, printed_stream, wants_table
 
-WATCH_CONTENT_TYPE = "application/json;stream=watch"
 _EVICTION = re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/eviction")
 
 
 @attrs.define(kw_only=True)
-class KubeEmulator(DispatchingEmulator, SimulatedCluster):
-    """kmock's Kubernetes emulator, following the API conventions an operator relies on.
+class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # type: ignore[misc]
+    """kmock's Kubernetes emulator, following the API conventions an operator relies on, and
+    answering reads as real clients ask for them (:class:`ServedToClients`).
 
     Use it like kmock (``emulator.objects[...]``, ``emulator['patch'] << 500``
     to inject a failure), but note that writes change the store in the fallback
@@ -46,8 +44,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     _handlers: ApiHandlers = attrs.field(init=False)
     _controller: ControllerManager = attrs.field(init=False)
     _nodes: Nodes = attrs.field(init=False)
-    _discovery: Discovery = attrs.field(init=False)
-    _printer: Printer = attrs.field(init=False)
+    _views: ClientViews = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -59,8 +56,8 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         self._handlers = ApiHandlers(self._store)
         self._controller = ControllerManager(self._store)
         self._nodes = Nodes(self._store)
-        self._discovery = Discovery(self._get_resources, self._store.catalog.info)
-        self._printer = Printer()
+        self._views = ClientViews(self._store.catalog, self._get_resources)
+        self.fallback["get", OPENAPI_PATHS] << self._serve_openapi
         # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
         self.fallback[kmock.method.PUT] << self._serve_replace
         # A POST to a named object is no verb kmock knows: the Eviction subresource is served here.
@@ -73,7 +70,7 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     def install_crd(self, crd: Mapping[str, Any]) -> None:
         """Serve a CRD's resource, admitted by its schema as an API server would (admission.py)."""
         self.declare(self._admission.install(crd))
-        self._printer.install(crd)
+        self._views.install(crd)
 
     def without_schema(self, resource: str | kmock.resource) -> contextlib.AbstractContextManager[None]:
         """While inside, store the resource's objects as written: no pruning, defaults, schema or CEL
@@ -162,56 +159,3 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
 
     async def _serve_delete(self, request: kmock.Request) -> Body:
         return await self._handlers.delete(request)
-
-    async def _serve_fetch(self, request: kmock.Request) -> kmock.Response:
-        obj = await self._handlers.fetch(request)
-        return self._printed(request, [obj], obj)
-
-    async def _serve_list(self, request: kmock.Request) -> kmock.Response:
-        listing = await self._handlers.listing(request)
-        return self._printed(request, listing["items"], listing)
-
-    def _serve_watch(self, request: kmock.Request) -> kmock.Response:  # type: ignore[override]
-        # client-go picks the stream's decoder by this Content-Type (kmock's default: octet-stream).
-        stream = self._handlers.watch(request)
-        if wants_table(request.headers):
-            assert request.resource is not None
-            stream = printed_stream(stream, self._printer, request.resource, request.params, _now)
-        return kmock.Response(payload=stream, headers={"Content-Type": WATCH_CONTENT_TYPE})
-
-    def _printed(self, request: kmock.Request, objects: list[Body], plain: Body) -> kmock.Response:
-        """The answer as asked for: a Table (tables.py) or the object or list itself."""
-        if not wants_table(request.headers):
-            return _json(plain)
-        assert request.resource is not None
-        rv = str(plain["metadata"].get("resourceVersion", ""))
-        table = self._printer.table(request.resource, objects, request.params, _now(), resource_version=rv)
-        return _json(table, TABLE_CONTENT_TYPE)
-
-    # kmock's discovery, answered as a 1.35 API server answers it (discovery.py).
-
-    async def _serve_server_version(self, request: kmock.Request) -> kmock.Response:
-        return _json(dict(SERVER_VERSION))
-
-    async def _serve_api(self, request: kmock.Request) -> kmock.Response:
-        return _json(self._discovery.api())
-
-    async def _serve_apis(self, request: kmock.Request) -> kmock.Response:
-        return _json(self._discovery.apis())
-
-    async def _serve_group(self, request: kmock.Request) -> kmock.Response:
-        return _json(self._discovery.group(request.url.path.strip("/").split("/")[1]))
-
-    async def _serve_version(self, request: kmock.Request) -> kmock.Response:
-        parts = request.url.path.strip("/").split("/")  # api/v1 or apis/GROUP/VERSION
-        return _json(self._discovery.resource_list("", parts[1]) if parts[0] == "api" else
-                     self._discovery.resource_list(parts[1], parts[2]))  # fmt: skip
-
-
-def _json(payload: Body, media_type: str = "application/json") -> kmock.Response:
-    """A JSON answer saying so: kmock's fallback reactions keep the last answer's headers."""
-    return kmock.Response(payload=payload, headers={"Content-Type": media_type})
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(tz=datetime.UTC)

@@ -1,0 +1,66 @@
+"""OpenAPI as kubectl reads it: default `kubectl apply` (validation asked of the server),
+`kubectl explain`, and an unknown field refused under `--validate=strict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qwenops_testing.emulator import KubeEmulator
+from tests.clients.kubectl import Kubectl
+
+REPO = Path(__file__).resolve().parents[2]
+QWDS = "qwenops.io/v1alpha1/qwendeployments"
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: nginx, image: "nginx:1.27"}]}
+"""
+
+
+async def test_apply_the_example_with_default_validation(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    emulator.create_object("v1/namespaces", {"metadata": {"name": "llm"}})
+    result = await kubectl("apply", "-f", str(REPO / "examples" / "chat.yaml"))
+    assert result.code == 0, result
+    assert result.stdout.strip() == "qwendeployment.qwenops.io/chat created"
+    assert emulator.get_object(QWDS, "llm", "chat") is not None
+    again = await kubectl("apply", "-f", str(REPO / "examples" / "chat.yaml"))
+    assert again.code == 0, again
+    assert again.stdout.strip() == "qwendeployment.qwenops.io/chat unchanged"
+
+
+async def test_apply_a_deployment_twice(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    assert (created := await kubectl("apply", "-f", "-", stdin=DEPLOYMENT)).code == 0, created
+    changed = DEPLOYMENT.replace("replicas: 1", "replicas: 3")
+    result = await kubectl("apply", "-f", "-", stdin=changed)
+    assert result.code == 0, result
+    assert result.stdout.strip() == "deployment.apps/web configured"
+    stored = emulator.get_object("apps/v1/deployments", "default", "web")
+    assert stored is not None and stored["spec"]["replicas"] == 3
+
+
+async def test_an_unknown_field_is_refused_under_strict_validation(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    emulator.create_object("v1/namespaces", {"metadata": {"name": "llm"}})
+    wrong = (REPO / "examples" / "chat.yaml").read_text().replace("  replicas: 2", "  replicas: 2\n  replica: 3")
+    result = await kubectl("apply", "--validate=strict", "-f", "-", stdin=wrong)
+    assert result.code == 1, result
+    assert 'unknown field "spec.replica"' in result.stderr
+    assert emulator.get_object(QWDS, "llm", "chat") is None
+
+
+async def test_explain_a_qwendeployment_field(kubectl: Kubectl) -> None:
+    result = await kubectl("explain", "qwd.spec.replicas")
+    assert result.code == 0, result
+    assert "KIND:       QwenDeployment" in result.stdout
+    assert "FIELD: replicas <integer>" in result.stdout
+
+
+async def test_explain_a_built_in_kind(kubectl: Kubectl) -> None:
+    result = await kubectl("explain", "deployment.spec.strategy")
+    assert result.code == 0, result
+    assert "rollingUpdate\t<RollingUpdateDeployment>" in result.stdout
