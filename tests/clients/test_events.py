@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from qwenops_testing.emulator import KubeEmulator
@@ -47,3 +48,36 @@ async def test_field_selectors_on_reason_and_type(kubectl: Kubectl, emulator: Ku
     refused = await kubectl("get", "events", "--field-selector", "involvedObject.color=red")
     assert refused.code == 1
     assert 'field label not supported: involvedObject.color' in refused.stderr
+
+
+NEW_EVENT = """
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: chat.2, namespace: default}
+eventTime: "2026-03-01T03:00:00.000000Z"
+reportingController: qwenops.io/operator
+reportingInstance: qwenops-0
+action: Rollout
+reason: RolledBack
+type: Warning
+note: p95 latency over the SLO
+regarding: {apiVersion: qwenops.io/v1alpha1, kind: QwenDeployment, name: chat, namespace: default, uid: UID}
+"""
+
+
+async def test_one_store_for_both_event_apis(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    chat = emulator.create_object(QWDS, qwen_deployment("a" * 40, namespace=NS, name="chat"), namespace=NS)
+    emulator.create_object("v1/events", event("chat.1", chat, "RolloutStarted", "canary at 10%"), namespace=NS)
+    created = await kubectl("create", "-f", "-", stdin=NEW_EVENT.replace("UID", chat["metadata"]["uid"]))
+    assert created.code == 0, created
+    core = await kubectl("get", "events.v1.", "--field-selector", "reason=RolledBack", "-o", "json")
+    assert core.code == 0, core
+    [stored] = json.loads(core.stdout)["items"]
+    assert (stored["message"], stored["involvedObject"]["name"]) == ("p95 latency over the SLO", "chat")
+    assert stored["reportingComponent"] == "qwenops.io/operator"
+    new = await kubectl("get", "events.v1.events.k8s.io", "--field-selector", "regarding.name=chat", "-o", "json")
+    assert new.code == 0, new
+    notes = {item["metadata"]["name"]: item["note"] for item in json.loads(new.stdout)["items"]}
+    assert notes == {"chat.1": "canary at 10%", "chat.2": "p95 latency over the SLO"}
+    described = await kubectl("describe", "qwd", "chat")
+    assert "p95 latency over the SLO" in described.stdout.split("Events:", 1)[1]

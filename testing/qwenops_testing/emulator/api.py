@@ -16,7 +16,7 @@ from qwenops_testing.emulator.clients import OPENAPI_PATHS, ClientViews, ServedT
 from qwenops_testing.emulator.controllers import ControllerManager
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
-from qwenops_testing.emulator.handlers import ApiHandlers
+from qwenops_testing.emulator.events import EventHandlers
 from qwenops_testing.emulator.nodes import Nodes
 from qwenops_testing.emulator.objects import Body
 from qwenops_testing.emulator.patches import merge_patch
@@ -41,7 +41,7 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
 
     _store: Store = attrs.field(init=False)
     _admission: Admission = attrs.field(init=False)
-    _handlers: ApiHandlers = attrs.field(init=False)
+    _handlers: EventHandlers = attrs.field(init=False)
     _controller: ControllerManager = attrs.field(init=False)
     _nodes: Nodes = attrs.field(init=False)
     _views: ClientViews = attrs.field(init=False)
@@ -53,7 +53,7 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
         self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
         self._admission = Admission(self._store, self._store.catalog)
         self._store.admission = self._admission
-        self._handlers = ApiHandlers(self._store)
+        self._handlers = EventHandlers(self._store)
         self._controller = ControllerManager(self._store)
         self._nodes = Nodes(self._store)
         self._views = ClientViews(self._store.catalog, self._get_resources)

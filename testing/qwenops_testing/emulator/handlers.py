@@ -32,7 +32,7 @@ class ApiHandlers:
 
     async def create(self, request: kmock.Request) -> kmock.Response:
         assert request.resource is not None
-        options = _check_write(request)
+        options = check_write(request)
         obj = self.store.create(request.resource, request.namespace, request.data, options)
         return self._answer(request, obj, options, status=201)
 
@@ -42,7 +42,7 @@ class ApiHandlers:
         if media_type == patches.APPLY_PATCH:  # before anything else: SSA may also create objects
             raise patches.server_side_apply_refused()
         key = self._key(request)
-        options = _check_write(request, patch=True)
+        options = check_write(request, patch=True)
         old = self._existing(key, request.subresource)
         new = patches.patched(old, request.data, media_type, key[0], key[2])
         return self._answer(request, self.store.update(key, old, new, request.subresource, options), options)
@@ -52,7 +52,7 @@ class ApiHandlers:
         if request.resource is None or request.name is None:
             raise kmock.KubernetesEndpointNotFoundError()
         key = self._key(request)
-        options = _check_write(request)
+        options = check_write(request)
         old = self._existing(key, request.subresource)
         stored = self.store.update(key, old, request.data, request.subresource, options)
         return self._answer(request, stored, options)
@@ -69,7 +69,7 @@ class ApiHandlers:
 
     async def delete(self, request: kmock.Request) -> Body:
         key = self._key(request)
-        _check_write(request)
+        check_write(request)
         self._existing(key, request.subresource)
         return self.store.delete(key, delete_options(request.data, request.params))
 
@@ -151,7 +151,8 @@ class ApiHandlers:
         return {"apiVersion": api_version(resource), "kind": self.catalog.kind(resource), "metadata": meta}
 
 
-def _check_write(request: kmock.Request, *, patch: bool = False) -> Options:
+def check_write(request: kmock.Request, *, patch: bool = False) -> Options:
+    """The write's options from its query (dryRun is refused)."""
     if request.params.get("dryRun"):
         raise bad_request("the emulator does not implement dryRun")
     return Options.of(request.params, patch=patch)
