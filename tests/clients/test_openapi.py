@@ -64,3 +64,14 @@ async def test_explain_a_built_in_kind(kubectl: Kubectl) -> None:
     result = await kubectl("explain", "deployment.spec.strategy")
     assert result.code == 0, result
     assert "rollingUpdate\t<RollingUpdateDeployment>" in result.stdout
+
+
+async def test_an_unknown_field_of_a_built_in_kind_is_refused(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    wrong = DEPLOYMENT.replace("image: \"nginx:1.27\"", "image: \"nginx:1.27\", imagePullPolcy: Always")
+    result = await kubectl("apply", "-f", "-", stdin=wrong)
+    assert result.code == 1, result
+    assert 'unknown field "spec.template.spec.containers[0].imagePullPolcy"' in result.stderr
+    assert emulator.get_object("apps/v1/deployments", "default", "web") is None
+    warned = await kubectl("apply", "--validate=warn", "-f", "-", stdin=wrong)
+    assert warned.code == 0, warned
+    assert 'unknown field "spec.template.spec.containers[0].imagePullPolcy"' in warned.stderr
