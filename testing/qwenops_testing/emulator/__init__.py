@@ -100,7 +100,14 @@ from qwenops_testing.emulator.patches import (
     merge_patch,
 )
 from qwenops_testing.emulator.request_log import RecordedRequest
-from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, SERVICES, ResourceSpec
+from qwenops_testing.emulator.resources import (
+    CRD_RESOURCE,
+    DEFAULT_RESOURCES,
+    DEPLOYMENTS,
+    PODS,
+    SERVICES,
+    ResourceSpec,
+)
 from qwenops_testing.emulator.server import (
     DEFAULT_NAMESPACES,
     default_crds,
@@ -111,6 +118,7 @@ from qwenops_testing.emulator.server import (
 
 __all__ = [
     "APPLY_PATCH",
+    "CRD_RESOURCE",
     "DEFAULT_NAMESPACES",
     "DEFAULT_RESOURCES",
     "DEPLOYMENTS",

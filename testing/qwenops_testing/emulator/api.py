@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ import kmock
 from qwenops_testing.emulator.admission import Admission
 from qwenops_testing.emulator.clients import OPENAPI_PATHS, ClientViews, ServedToClients
 from qwenops_testing.emulator.controllers import ControllerManager
+from qwenops_testing.emulator.crds import CRDS, established
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
 from qwenops_testing.emulator.events import EventHandlers
@@ -68,9 +70,31 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
         self._store.catalog.declare(*specs)
 
     def install_crd(self, crd: Mapping[str, Any]) -> None:
-        """Serve a CRD's resource, admitted by its schema as an API server would (admission.py)."""
+        """Serve a CRD's resource, admitted by its schema as an API server would (admission.py);
+        stored too, when CRDs are served (crds.py)."""
+        if self._store.catalog.info(CRDS) is None:
+            self._serve_crd(crd)
+            return
+        key = (CRDS, None, str(crd["metadata"]["name"]))
+        old = self._store.current(key)
+        self._crd_written(self._store.create(CRDS, None, dict(crd)) if old is None else
+                          self._store.update(key, old, {**old, "spec": crd["spec"]}, None))  # fmt: skip
+
+    def _serve_crd(self, crd: Mapping[str, Any]) -> None:
         self.declare(self._admission.install(crd))
         self._views.install(crd)
+
+    def _crd_written(self, crd: Body) -> None:
+        """A CRD was stored: serve its resource, and say so in its status."""
+        self._serve_crd(crd)
+        key = (CRDS, None, str(crd["metadata"]["name"]))
+        now = datetime.datetime.now(tz=datetime.UTC)
+        self._store.update(key, crd, {**crd, "status": established(crd, now)}, "status")
+
+    def _installing(self, request: kmock.Request, response: kmock.Response) -> kmock.Response:
+        if request.resource == CRDS and request.subresource is None and isinstance(response.payload, dict):
+            self._crd_written(response.payload)
+        return response
 
     def without_schema(self, resource: str | kmock.resource) -> contextlib.AbstractContextManager[None]:
         """While inside, store the resource's objects as written: no pruning, defaults, schema or CEL
@@ -146,16 +170,16 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
     # changes what they serve (kmock's docstring invites it; the names are private all the same).
 
     async def _serve_create(self, request: kmock.Request) -> kmock.Response:
-        return await self._handlers.create(request)
+        return self._installing(request, await self._handlers.create(request))
 
     async def _serve_eviction(self, request: kmock.Request) -> kmock.Response:
         return kmock.Response(status=201, payload=self._nodes.evict_request(request))
 
     async def _serve_update(self, request: kmock.Request) -> kmock.Response:
-        return await self._handlers.patch(request)
+        return self._installing(request, await self._handlers.patch(request))
 
     async def _serve_replace(self, request: kmock.Request) -> kmock.Response:
-        return await self._handlers.replace(request)
+        return self._installing(request, await self._handlers.replace(request))
 
     async def _serve_delete(self, request: kmock.Request) -> Body:
         return await self._handlers.delete(request)
