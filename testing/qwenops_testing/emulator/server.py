@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--serve-crds", action="store_true",
-        help="serve CustomResourceDefinitions as objects (kubectl apply -f crds/), the QwenDeployment one too",
+        help="serve CustomResourceDefinitions as objects (for kubectl apply -f crds/)",
     )
     parser.add_argument(
         "--no-deployments-available", action="store_true",
