@@ -75,3 +75,14 @@ async def test_an_unknown_field_of_a_built_in_kind_is_refused(kubectl: Kubectl, 
     warned = await kubectl("apply", "--validate=warn", "-f", "-", stdin=wrong)
     assert warned.code == 0, warned
     assert 'unknown field "spec.template.spec.containers[0].imagePullPolcy"' in warned.stderr
+
+
+async def test_a_warning_is_said_once(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    """A warning goes with the answer it belongs to, not with every later answer of the same verb."""
+    wrong = DEPLOYMENT.replace("image: \"nginx:1.27\"", "image: \"nginx:1.27\", imagePullPolcy: Always")
+    warned = await kubectl("create", "--validate=warn", "-f", "-", stdin=wrong)
+    assert warned.code == 0, warned
+    assert "unknown field" in warned.stderr
+    later = await kubectl("create", "-f", "-", stdin=DEPLOYMENT.replace("name: web", "name: api"))
+    assert later.code == 0, later
+    assert later.stderr == ""

@@ -29,6 +29,7 @@ from qwenops_testing.manifests import qwen_deployment
 from tests.unit.emulator_http import (
     DEPLOY,
     LEASES,
+    NS,
     PODS,
     QWD,
     REPO,
@@ -303,10 +304,19 @@ async def test_put_on_a_missing_object_is_not_found(api: Api) -> None:
     assert (status, answer["reason"]) == (404, "NotFound")
 
 
-async def test_dry_run_is_refused_rather_than_applied(api: Api) -> None:
-    status, _ = await api.post(f"{WIDGETS}?dryRun=All", widget())
-    assert status == 400
+async def test_a_dry_run_stores_nothing(api: Api, emulator: KubeEmulator) -> None:
+    status, answer = await api.post(f"{WIDGETS}?dryRun=All", widget())
+    assert (status, answer["metadata"]["name"], answer["metadata"]["resourceVersion"]) == (201, "chat", "")
     assert (await api.get(f"{WIDGETS}/chat"))[0] == 404
+    await api.ok("POST", WIDGETS, widget())
+    stored = emulator.get_object(WIDGET_RESOURCE, NS, "chat")
+    status, answer = await api.call("PATCH", f"{WIDGETS}/chat?dryRun=All", {"spec": {"replicas": 5}},
+                                    content_type=MERGE_PATCH)  # fmt: skip
+    assert (status, answer["spec"]["replicas"]) == (200, 5)
+    assert (await api.call("DELETE", f"{WIDGETS}/chat", {"dryRun": ["All"]}))[0] == 200
+    assert emulator.get_object(WIDGET_RESOURCE, NS, "chat") == stored
+    status, answer = await api.post(f"{WIDGETS}?dryRun=Some", widget("other"))
+    assert (status, answer["message"]) == (400, 'dryRun: Unsupported value: "Some": supported values: "All"')
 
 
 async def test_a_write_intercepted_by_a_kmock_reaction_changes_nothing(

@@ -90,7 +90,7 @@ class EventHandlers(ApiHandlers):
         options = check_write(request, patch=True)
         old = self._existing(key, request.subresource)
         new = patches.patched(from_core(old), request.data, content_type(request.headers), NEW_EVENTS, key[2])
-        stored = self.store.update(key, old, to_core(new), request.subresource, options)
+        stored = self.update(request, key, old, to_core(new), options)
         return _converted(self._answer(request, stored, options))
 
     async def delete(self, request: kmock.Request) -> Body:

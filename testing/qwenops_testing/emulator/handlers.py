@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import kmock
 
-from qwenops_testing.emulator import patches, watches
+from qwenops_testing.emulator import dry_run, patches, watches
 from qwenops_testing.emulator.admission import Options
 from qwenops_testing.emulator.collector import delete_options
 from qwenops_testing.emulator.errors import bad_request, not_found, not_found_resource, not_found_subresource
@@ -33,7 +34,8 @@ class ApiHandlers:
     async def create(self, request: kmock.Request) -> kmock.Response:
         assert request.resource is not None
         options = check_write(request)
-        obj = self.store.create(request.resource, request.namespace, request.data, options)
+        create = partial(dry_run.create, self.store) if dry_run.asked(request.params) else self.store.create
+        obj = create(request.resource, request.namespace, request.data, options)
         return self._answer(request, obj, options, status=201)
 
     async def patch(self, request: kmock.Request) -> kmock.Response:
@@ -45,7 +47,7 @@ class ApiHandlers:
         options = check_write(request, patch=True)
         old = self._existing(key, request.subresource)
         new = patches.patched(old, request.data, media_type, key[0], key[2])
-        return self._answer(request, self.store.update(key, old, new, request.subresource, options), options)
+        return self._answer(request, self.update(request, key, old, new, options), options)
 
     async def replace(self, request: kmock.Request) -> kmock.Response:
         """PUT: replace the whole object (or its status)."""
@@ -54,15 +56,20 @@ class ApiHandlers:
         key = self._key(request)
         options = check_write(request)
         old = self._existing(key, request.subresource)
-        stored = self.store.update(key, old, request.data, request.subresource, options)
-        return self._answer(request, stored, options)
+        return self._answer(request, self.update(request, key, old, request.data, options), options)
+
+    def update(self, request: kmock.Request, key: ObjectKey, old: Body, new: Any, options: Options) -> Body:
+        """Store a write's result (``dryRun=All``: only say what would be stored)."""
+        if dry_run.asked(request.params):
+            return dry_run.update(self.store, key, old, new, request.subresource, options)
+        return self.store.update(key, old, new, request.subresource, options)
 
     def _answer(
         self, request: kmock.Request, obj: Body, options: Options, status: int = 200
     ) -> kmock.Response:
         """The stored object, with a ``Warning`` header per warning (RFC 7234's code 299)."""
-        if not options.warnings:
-            return kmock.Response(status=status, payload=obj)
+        if not options.warnings:  # None: kmock's reaction would keep an earlier answer's header
+            return kmock.Response(status=status, payload=obj, headers={"Warning": None})
         self.warnings[request.id] = tuple(options.warnings)
         header = ", ".join(f"299 - {json.dumps(warning)}" for warning in options.warnings)
         return kmock.Response(status=status, payload=obj, headers={"Warning": header})
@@ -71,7 +78,10 @@ class ApiHandlers:
         key = self._key(request)
         check_write(request)
         self._existing(key, request.subresource)
-        return self.store.delete(key, delete_options(request.data, request.params))
+        options = delete_options(request.data, request.params)
+        if dry_run.asked(request.params) or dry_run.asked_in(options):
+            return dry_run.delete(self.store, key, options)
+        return self.store.delete(key, options)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -152,7 +162,6 @@ class ApiHandlers:
 
 
 def check_write(request: kmock.Request, *, patch: bool = False) -> Options:
-    """The write's options from its query (dryRun is refused)."""
-    if request.params.get("dryRun"):
-        raise bad_request("the emulator does not implement dryRun")
+    """The write's options from its query (a dryRun other than All is a 400)."""
+    dry_run.asked(request.params)
     return Options.of(request.params, patch=patch)
