@@ -86,3 +86,23 @@ async def test_a_warning_is_said_once(kubectl: Kubectl, emulator: KubeEmulator) 
     later = await kubectl("create", "-f", "-", stdin=DEPLOYMENT.replace("name: web", "name: api"))
     assert later.code == 0, later
     assert later.stderr == ""
+
+
+async def test_reapply_a_deployment_with_a_changed_container(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    """kubectl apply's strategic merge patch: containers merged by name, ordered by $setElementOrder."""
+    two = DEPLOYMENT.replace('spec: {containers: [{name: nginx, image: "nginx:1.27"}]}',
+                             'spec: {containers: [{name: nginx, image: "nginx:1.27"}, {name: side, image: "s:1"}]}')
+    assert (created := await kubectl("apply", "-f", "-", stdin=two)).code == 0, created
+    changed = two.replace('{name: nginx, image: "nginx:1.27"}, {name: side, image: "s:1"}',
+                          '{name: side, image: "s:2"}, {name: nginx, image: "nginx:1.27"}')
+    result = await kubectl("apply", "-f", "-", stdin=changed)
+    assert result.code == 0, result
+    stored = emulator.get_object("apps/v1/deployments", "default", "web")
+    assert stored is not None
+    containers = stored["spec"]["template"]["spec"]["containers"]
+    assert [(c["name"], c["image"]) for c in containers] == [("side", "s:2"), ("nginx", "nginx:1.27")]
+    dropped = await kubectl("apply", "-f", "-", stdin=DEPLOYMENT)
+    assert dropped.code == 0, dropped
+    stored = emulator.get_object("apps/v1/deployments", "default", "web")
+    assert stored is not None
+    assert [c["name"] for c in stored["spec"]["template"]["spec"]["containers"]] == ["nginx"]

@@ -260,17 +260,33 @@ async def test_json_patch_needs_a_list_of_operations(api: Api) -> None:
     assert (status, answer["reason"]) == (400, "BadRequest")
 
 
-async def test_strategic_merge_patch_is_a_merge_patch_that_replaces_lists(api: Api) -> None:
-    containers = [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]
-    await api.ok("POST", DEPLOY, dict(deployment(), spec={"containers": containers, "n": 1}))
-    patched = await api.ok("PATCH", f"{DEPLOY}/web",
-                           {"spec": {"containers": [{"name": "b", "image": "2"}]}},
-                           content_type=STRATEGIC_MERGE_PATCH)
-    # A real API server would keep container "a" (merge by name); the emulator replaces the list.
-    assert (patched["spec"]["containers"], patched["spec"]["n"]) == ([{"name": "b", "image": "2"}], 1)
-    status, answer = await api.patch(f"{DEPLOY}/web", {"spec": {"$patch": "replace"}},
-                                     STRATEGIC_MERGE_PATCH)
-    assert (status, answer["reason"]) == (422, "Invalid")
+async def test_strategic_merge_patch_merges_lists_by_their_keys(api: Api) -> None:
+    body = deployment()
+    body["spec"]["template"]["spec"]["containers"] = [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]
+    body["spec"]["template"]["spec"]["tolerations"] = [{"key": "x", "operator": "Exists"}]
+    await api.ok("POST", DEPLOY, body)
+    patch = {"spec": {"template": {"spec": {
+        "containers": [{"name": "b", "image": "2"}, {"name": "c", "image": "3"}],
+        "$setElementOrder/containers": [{"name": "c"}, {"name": "a"}, {"name": "b"}],
+        "tolerations": [{"key": "y", "operator": "Exists"}],
+    }}}}  # fmt: skip
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", patch, content_type=STRATEGIC_MERGE_PATCH)
+    pod = patched["spec"]["template"]["spec"]
+    # containers merge by name, in the order asked; tolerations have no strategy: replaced whole
+    assert [(c["name"], c["image"]) for c in pod["containers"]] == [("c", "3"), ("a", "1"), ("b", "2")]
+    assert [t["key"] for t in pod["tolerations"]] == ["y"]
+    deleted = {"spec": {"template": {"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}}}
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", deleted, content_type=STRATEGIC_MERGE_PATCH)
+    assert [c["name"] for c in patched["spec"]["template"]["spec"]["containers"]] == ["c", "b"]
+    replaced = {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", replaced, content_type=STRATEGIC_MERGE_PATCH)
+    assert patched["spec"]["strategy"] == {"type": "Recreate"}
+
+
+async def test_a_custom_resource_has_no_strategic_merge_patch(api: Api) -> None:
+    await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.patch(f"{WIDGETS}/chat", {"spec": {"replicas": 2}}, STRATEGIC_MERGE_PATCH)
+    assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
 
 
 async def test_server_side_apply_fails_loudly(api: Api) -> None:
@@ -722,8 +738,8 @@ async def test_the_kubernetes_client_works_through_the_kubeconfig(
     since = emulator.request_count
     assert await asyncio.to_thread(use_client) == ["default", "llm", "ns", "other", "5", "True"]
     patches = [w.content_type for w in emulator.writes(since) if w.method == "PATCH"]
-    # The client's default for a dict body is a strategic merge patch: on a real server it merges
-    # lists such as containers by name, which the emulator does not (it replaces them).
+    # The client's default for a dict body is a strategic merge patch: lists such as containers
+    # merge by name, here as on a real server.
     assert patches == [MERGE_PATCH, STRATEGIC_MERGE_PATCH]
 
 

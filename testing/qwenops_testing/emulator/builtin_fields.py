@@ -31,7 +31,8 @@ def kind_schema(group: str, version: str, kind: str) -> Mapping[str, Any] | None
     return next(found, None)
 
 
-def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The schema a ``$ref`` (or an ``allOf`` of one) stands for."""
     while True:
         refs = [schema.get("$ref"), *(s.get("$ref") for s in schema.get("allOf") or ())]
         ref = next((r for r in refs if r), None)
@@ -42,7 +43,7 @@ def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def unknown(value: Any, schema: Mapping[str, Any], path: Path = ()) -> Iterator[Path]:
     """The fields of `value` its schema does not have."""
-    schema = _resolve(schema)
+    schema = resolve(schema)
     if isinstance(value, dict):
         properties = schema.get("properties")
         if properties is None:
