@@ -49,3 +49,12 @@ async def test_dry_run_delete_keeps_the_object(kubectl: Kubectl, emulator: KubeE
     assert result.code == 0, result
     assert "(server dry run)" in result.stdout
     assert emulator.get_object("v1/services", "default", "web") is not None
+
+
+async def test_server_side_apply_is_refused_as_unsupported(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    """Server-side apply is not emulated: a 415, and nothing stored (docs/testing.md says so)."""
+    emulator.create_object("v1/namespaces", {"metadata": {"name": "llm"}})
+    result = await kubectl("apply", "--server-side", "-f", str(EXAMPLE))
+    assert result.code == 1, result
+    assert "does not implement server-side apply" in result.stderr
+    assert emulator.get_object(QWDS, "llm", "chat") is None
