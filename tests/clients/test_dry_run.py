@@ -51,10 +51,10 @@ async def test_dry_run_delete_keeps_the_object(kubectl: Kubectl, emulator: KubeE
     assert emulator.get_object("v1/services", "default", "web") is not None
 
 
-async def test_server_side_apply_is_refused_as_unsupported(kubectl: Kubectl, emulator: KubeEmulator) -> None:
-    """Server-side apply is not emulated: a 415, and nothing stored (docs/testing.md says so)."""
-    emulator.create_object("v1/namespaces", {"metadata": {"name": "llm"}})
-    result = await kubectl("apply", "--server-side", "-f", str(EXAMPLE))
+async def test_server_side_apply_of_a_built_in_kind_is_refused(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    """Server-side apply of the built-in kinds is not emulated: a 415, and nothing stored."""
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"
+    result = await kubectl("apply", "--server-side", "-f", "-", stdin=service)
     assert result.code == 1, result
     assert "does not implement server-side apply" in result.stderr
-    assert emulator.get_object(QWDS, "llm", "chat") is None
+    assert emulator.get_object("v1/services", "default", "web") is None

@@ -289,14 +289,18 @@ async def test_a_custom_resource_has_no_strategic_merge_patch(api: Api) -> None:
     assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
 
 
-async def test_server_side_apply_fails_loudly(api: Api) -> None:
+async def test_server_side_apply_of_a_custom_resource(api: Api) -> None:
     await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.call("PATCH", f"{WIDGETS}/chat", raw="spec: {replicas: 5}", content_type=APPLY_PATCH)
+    assert (status, answer["reason"]) == (422, "Invalid")  # no fieldManager
     status, answer = await api.call("PATCH", f"{WIDGETS}/chat?fieldManager=t",
-                                    raw="spec: {replicas: 5}", content_type=APPLY_PATCH)
+                                    raw="spec: {replicas: 5}", content_type=APPLY_PATCH)  # fmt: skip
+    assert (status, answer["spec"]) == (200, {"replicas": 5})
+    assert [e["manager"] for e in answer["metadata"]["managedFields"]] == ["t"]
+    status, answer = await api.call("PATCH", f"{DEPLOY}/web?fieldManager=t", raw="spec: {replicas: 5}",
+                                    content_type=APPLY_PATCH)  # fmt: skip
     assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
     assert "does not implement server-side apply" in answer["message"]
-    _, current = await api.get(f"{WIDGETS}/chat")
-    assert current["spec"] == {"replicas": 1}
 
 
 async def test_patch_with_an_unknown_content_type_is_unsupported(api: Api) -> None:

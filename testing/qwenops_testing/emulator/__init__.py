@@ -34,8 +34,9 @@ does that an operator relies on:
 * the patch types by ``Content-Type`` (patches.py): merge patch (RFC 7386), JSON patch
   (RFC 6902, a failing ``test`` answers 422), strategic merge patch of the built-in kinds by
   the merge keys and strategies of Kubernetes 1.35's definitions, with its ``$``-directives
-  (strategic.py; a custom resource's answers 415), server-side apply answers 415 saying it is
-  not implemented; PUT replaces the whole object; ``dryRun=All`` on every write (dry_run.py);
+  (strategic.py; a custom resource's answers 415), server-side apply of custom resources with
+  ``managedFields``, conflicts and ``force`` (apply.py; the built-in kinds' answers 415 saying it
+  is not implemented); PUT replaces the whole object; ``dryRun=All`` on every write (dry_run.py);
 * ``labelSelector`` and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``, and the
   field labels of Events, pods, nodes and namespaces) on lists and watches (selectors.py);
   watches resume from a ``resourceVersion``, honour ``sendInitialEvents`` and
@@ -90,9 +91,10 @@ checked as DNS names), the defaults of
 kinds other than Services, Deployments and pods (an HTTPRoute's, for one), what
 admission plugins add to pods (service account, tolerations, priority),
 NodePort allocation, validating and mutating webhooks, admission policies,
-RBAC, ``date-time`` and other formats, duplicate JSON keys, server-side apply and
-managedFields (415), protobuf and CBOR bodies (JSON only: a typed client that sends
-protobuf, as ``kubectl create deployment`` does, is not understood), aggregated
+RBAC, ``date-time`` and other formats, duplicate JSON keys, server-side apply of the
+built-in kinds (415) and managedFields beyond apply.py's, protobuf and CBOR bodies
+(JSON only: a typed client that sends protobuf, as ``kubectl create deployment``
+does, is not understood), aggregated
 discovery, OpenAPI v2, pagination (``limit``/``continue`` are ignored, lists are
 whole), ``resourceVersion`` on lists (always the latest state), namespace
 deletion cascading to the objects in it, Endpoints and EndpointSlices,

@@ -10,10 +10,17 @@ from typing import Any
 
 import kmock
 
-from qwenops_testing.emulator import dry_run, patches, watches
+from qwenops_testing.emulator import apply, dry_run, objects, patches, watches
 from qwenops_testing.emulator.admission import Options
+from qwenops_testing.emulator.builtin_fields import kind_schema
 from qwenops_testing.emulator.collector import delete_options
-from qwenops_testing.emulator.errors import bad_request, not_found, not_found_resource, not_found_subresource
+from qwenops_testing.emulator.errors import (
+    ApiError,
+    bad_request,
+    not_found,
+    not_found_resource,
+    not_found_subresource,
+)
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.request_log import content_type
 from qwenops_testing.emulator.resources import api_version
@@ -42,7 +49,7 @@ class ApiHandlers:
         """PATCH, by the patch type in the Content-Type header."""
         media_type = content_type(request.headers)
         if media_type == patches.APPLY_PATCH:  # before anything else: SSA may also create objects
-            raise patches.server_side_apply_refused()
+            return self._apply(request)
         key = self._key(request)
         options = check_write(request, patch=True)
         old = self._existing(key, request.subresource)
@@ -58,8 +65,42 @@ class ApiHandlers:
         old = self._existing(key, request.subresource)
         return self._answer(request, self.update(request, key, old, request.data, options), options)
 
+    def _apply(self, request: kmock.Request) -> kmock.Response:
+        """Server-side apply (apply.py), of custom resources only."""
+        assert request.resource is not None
+        resource = request.resource
+        if kind_schema(str(resource.group), str(resource.version), self.catalog.kind(resource)) is not None:
+            raise patches.server_side_apply_refused()
+        manager = request.params.get("fieldManager")
+        if not manager:
+            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '
+                           "fieldManager: Required value: is required for apply patch")  # fmt: skip
+        key = self._key(request)
+        options = check_write(request, patch=True)
+        old = self.store.current(key)
+        config = apply.parse(request.text or "")
+        config.setdefault("metadata", {})["name"] = key[2]
+        new = apply.applied(old, config, manager, force=request.params.get("force") == "true",
+                            api_version=api_version(resource), now=objects.now())  # fmt: skip
+        if old is None:
+            dry = dry_run.asked(request.params)
+            create = partial(dry_run.create, self.store) if dry else self.store.create
+            return self._answer(request, create(resource, key[1], new, options), options, status=201)
+        if request.subresource is not None:
+            raise not_found_subresource(resource, request.subresource)
+        return self._answer(request, self._store_update(request, key, old, new, options), options)
+
     def update(self, request: kmock.Request, key: ObjectKey, old: Body, new: Any, options: Options) -> Body:
-        """Store a write's result (``dryRun=All``: only say what would be stored)."""
+        """Store a write's result (``dryRun=All``: only say what would be stored), its changed fields
+        recorded for its manager when the object has managed fields (apply.py)."""
+        if request.subresource is None and isinstance(new, dict):
+            manager = apply.manager_of(request.params, request.headers)
+            apply.record_update(old, new, manager, api_version=api_version(key[0]), now=objects.now())
+        return self._store_update(request, key, old, new, options)
+
+    def _store_update(
+        self, request: kmock.Request, key: ObjectKey, old: Body, new: Any, options: Options
+    ) -> Body:
         if dry_run.asked(request.params):
             return dry_run.update(self.store, key, old, new, request.subresource, options)
         return self.store.update(key, old, new, request.subresource, options)
