@@ -44,8 +44,8 @@ async def test_apply_the_crds_then_the_example(bare: tuple[KubeEmulator, Kubectl
     assert listed.stdout.split()[:7] == ["NAME", "STABLE", "CANARY", "WEIGHT", "PHASE", "PODS", "AGE"]
     explained = await kubectl("explain", "qwd.spec.model")
     assert explained.code == 0, explained
-    [crd] = emulator.list_objects("apiextensions.k8s.io/v1/customresourcedefinitions")
-    assert crd["status"]["acceptedNames"]["shortNames"] == ["qwd"]
+    [stored] = emulator.list_objects("apiextensions.k8s.io/v1/customresourcedefinitions")
+    assert stored["status"]["acceptedNames"]["shortNames"] == ["qwd"]
     again = await kubectl("apply", "-f", str(REPO / "crds"))
     assert again.code == 0, again
     assert again.stdout.strip().endswith("unchanged")
