@@ -92,3 +92,14 @@ async def test_built_in_kinds_print_their_usual_columns(kubectl: Kubectl, emulat
     assert rows(pods.stdout)[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     events = await kubectl("get", "events")
     assert events.code == 0, events
+
+
+async def test_scale_a_deployment(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    assert (created := await kubectl("apply", "-f", "-", stdin=DEPLOYMENT)).code == 0, created
+    scaled = await kubectl("scale", "deploy", "web", "--replicas=3")
+    assert scaled.code == 0, scaled
+    assert scaled.stdout.strip() == "deployment.apps/web scaled"
+    stored = emulator.get_object("apps/v1/deployments", NS, "web")
+    assert stored is not None and stored["spec"]["replicas"] == 3
+    stale = await kubectl("scale", "deploy", "web", "--replicas=1", "--current-replicas=2")
+    assert stale.code == 1, stale  # a precondition kubectl checks against the Scale it read

@@ -28,7 +28,8 @@ does that an operator relies on:
   pod templates and pods, and their resource quantities canonical
   (defaults.py, quantity.py). :meth:`KubeEmulator.without_schema` stores a
   custom resource as written, as an older, looser CRD would have;
-* the ``status`` subresource, for resources declared with it;
+* the ``status`` subresource, for resources declared with it; ``scale`` for Deployments and
+  ReplicaSets (scale.py);
 * optimistic concurrency: 409 Conflict on a stale ``metadata.resourceVersion``
   (in a PUT/PATCH body or in the DeleteOptions' preconditions);
 * the patch types by ``Content-Type`` (patches.py): merge patch (RFC 7386), JSON patch

@@ -124,6 +124,10 @@ class Discovery:
             verbs = _SUBRESOURCE_VERBS.get(sub, ["get"])
             entries.append({"name": f"{res.plural}/{sub}", "singularName": "", "namespaced": namespaced,
                             "kind": kind, "verbs": verbs})  # fmt: skip
+        if (res.group, res.plural) in (("apps", "deployments"), ("apps", "replicasets")):  # scale.py
+            entries.append({"name": f"{res.plural}/scale", "singularName": "", "namespaced": True,
+                            "group": "autoscaling", "version": "v1", "kind": "Scale",
+                            "verbs": ["get", "patch", "update"]})  # fmt: skip
         if (res.group, res.plural) == ("", "pods"):  # served by the emulator (nodes.py)
             entries.append({"name": "pods/eviction", "singularName": "", "namespaced": True,
                             "group": "policy", "version": "v1", "kind": "Eviction",

@@ -10,7 +10,7 @@ from typing import Any
 
 import kmock
 
-from qwenops_testing.emulator import apply, dry_run, objects, patches, watches
+from qwenops_testing.emulator import apply, dry_run, objects, patches, scale, watches
 from qwenops_testing.emulator.admission import Options
 from qwenops_testing.emulator.builtin_fields import kind_schema
 from qwenops_testing.emulator.collector import delete_options
@@ -53,6 +53,10 @@ class ApiHandlers:
         key = self._key(request)
         options = check_write(request, patch=True)
         old = self._existing(key, request.subresource)
+        if request.subresource == "scale":  # the patch is of the Scale (scale.py)
+            patched = patches.patched(scale.view(old), request.data, media_type, scale.SCALE, key[2])
+            new = scale.written(key[0], old, patched)
+            return self._answer(request, scale.view(self.update(request, key, old, new, options)), options)
         new = patches.patched(old, request.data, media_type, key[0], key[2])
         return self._answer(request, self.update(request, key, old, new, options), options)
 
@@ -63,6 +67,9 @@ class ApiHandlers:
         key = self._key(request)
         options = check_write(request)
         old = self._existing(key, request.subresource)
+        if request.subresource == "scale":
+            new = scale.written(key[0], old, request.data)
+            return self._answer(request, scale.view(self.update(request, key, old, new, options)), options)
         return self._answer(request, self.update(request, key, old, request.data, options), options)
 
     def _apply(self, request: kmock.Request) -> kmock.Response:
@@ -127,7 +134,8 @@ class ApiHandlers:
     # -- reads -----------------------------------------------------------------------------------
 
     async def fetch(self, request: kmock.Request) -> Body:
-        return self._existing(self._key(request), request.subresource)
+        obj = self._existing(self._key(request), request.subresource)
+        return scale.view(obj) if request.subresource == "scale" else obj
 
     async def listing(self, request: kmock.Request) -> Body:
         scope = self._scope(request)
@@ -176,9 +184,9 @@ class ApiHandlers:
         obj = self.store.current(key)
         if obj is None:
             raise not_found(key[0], key[2])
-        if subresource not in (None, "status") or (
+        if subresource not in (None, "status", "scale") or (
             subresource == "status" and not self.catalog.has_status(key[0])
-        ):
+        ) or (subresource == "scale" and key[0] not in scale.SCALABLE):
             raise not_found_subresource(key[0], subresource)
         return obj
 
