@@ -90,8 +90,17 @@ async def test_built_in_kinds_print_their_usual_columns(kubectl: Kubectl, emulat
     pods = await kubectl("get", "pods")
     assert pods.code == 0, pods
     assert rows(pods.stdout)[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    chat = emulator.create_object(QWDS, qwen_deployment("a" * 40, namespace=NS, name="chat"), namespace=NS)
+    emulator.create_object("v1/events", {
+        "metadata": {"name": "chat.1"}, "reason": "RolloutStarted", "message": "canary at 10%", "type": "Normal",
+        "involvedObject": {"kind": "QwenDeployment", "name": "chat", "uid": chat["metadata"]["uid"]},
+        "lastTimestamp": chat["metadata"]["creationTimestamp"], "source": {"component": "qwenops"},
+    }, namespace=NS)  # fmt: skip
     events = await kubectl("get", "events")
     assert events.code == 0, events
+    table = rows(events.stdout)
+    assert table[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]  # the name only with -o wide
+    assert table[1][1:] == ["Normal", "RolloutStarted", "qwendeployment/chat", "canary at 10%"]
 
 
 async def test_scale_a_deployment(kubectl: Kubectl, emulator: KubeEmulator) -> None:

@@ -2,8 +2,8 @@
 ``pkg/printers/internalversion``): Deployments, ReplicaSets, Pods, Services, Events, Namespaces.
 
 Each printer is a list of column definitions and a function from an object (and the time) to its
-cells; the first cell is always the name. Kinds without one get the server's default: Name and
-Created At.
+cells; the name comes first but for Events (last, shown with ``-o wide``). Kinds without one get the
+server's default: Name and Created At.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _event(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
     return [
         since(last, now), obj.get("type", ""), obj.get("reason", ""),
         f"{str(about.get('kind', '')).lower()}/{about.get('name', '')}", about.get("fieldPath", ""),
-        source, str(obj.get("message", "")).strip(), since(first, now), obj.get("count", 1),
+        source, str(obj.get("message", "")).strip(), since(first, now), str(obj.get("count", 1)),
         obj.get("metadata", {}).get("name", ""),
     ]  # fmt: skip
 
@@ -160,35 +160,40 @@ def _namespace(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
     return [obj.get("status", {}).get("phase", "Active"), _age(obj, now)]
 
 
-def _created_at(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
-    return [obj.get("metadata", {}).get("creationTimestamp")]
+def _named(definitions: list[Body], cells: Cells) -> tuple[list[Body], Cells]:
+    """A printer whose first column is the name, as most kinds' are."""
+    def row(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
+        return [obj.get("metadata", {}).get("name", ""), *cells(obj, now)]
+
+    return [name_column(), *definitions], row
 
 
 _WORKLOAD = [column("Containers", priority=1), column("Images", priority=1), column("Selector", priority=1)]
 PRINTERS: dict[tuple[str, str], tuple[list[Body], Cells]] = {
-    ("apps", "deployments"): ([
+    ("apps", "deployments"): _named([
         column("Ready"), column("Up-to-date", "integer"), column("Available", "integer"), column("Age"),
         *_WORKLOAD], _deployment),
-    ("apps", "replicasets"): ([
+    ("apps", "replicasets"): _named([
         column("Desired", "integer"), column("Current", "integer"), column("Ready", "integer"),
         column("Age"), *_WORKLOAD], _replicaset),
-    ("", "pods"): ([
+    ("", "pods"): _named([
         column("Ready"), column("Status"), column("Restarts"), column("Age"), column("IP", priority=1),
         column("Node", priority=1), column("Nominated Node", priority=1),
         column("Readiness Gates", priority=1)], _pod),
-    ("", "services"): ([
+    ("", "services"): _named([
         column("Type"), column("Cluster-IP"), column("External-IP"), column("Port(s)"), column("Age"),
         column("Selector", priority=1)], _service),
-    ("", "events"): ([
+    ("", "events"): ([  # the name last, and only with -o wide
         column("Last Seen"), column("Type"), column("Reason"), column("Object"),
         column("Subobject", priority=1), column("Source", priority=1), column("Message"),
-        column("First Seen", priority=1), column("Count", "integer", priority=1),
-        column("Name", priority=1)], _event),
-    ("", "namespaces"): ([column("Status"), column("Age")], _namespace),
+        column("First Seen", priority=1), column("Count", priority=1),
+        column("Name", priority=1, fmt="name", description=NAME_DESCRIPTION)], _event),
+    ("", "namespaces"): _named([column("Status"), column("Age")], _namespace),
 }  # fmt: skip
-"""By (group, plural): the columns after Name, and their cells."""
+"""By (group, plural): the columns, and each object's cells."""
 
-DEFAULT_PRINTER: tuple[list[Body], Cells] = (
-    [column("Created At", "date", AGE_DESCRIPTION)], _created_at
+DEFAULT_PRINTER: tuple[list[Body], Cells] = _named(
+    [column("Created At", "date", AGE_DESCRIPTION)],
+    lambda obj, now: [obj.get("metadata", {}).get("creationTimestamp")],
 )
-"""The server's default for a kind without a printer: its creation time, as it is."""
+"""The server's default for a kind without a printer: its name and creation time, as it is."""

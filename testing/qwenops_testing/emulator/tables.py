@@ -81,21 +81,22 @@ class Printer:
             "kind": "Table",
             "apiVersion": "meta.k8s.io/v1",
             "metadata": {"resourceVersion": resource_version},
-            "columnDefinitions": [name_column(), *definitions] if headers else [],
+            "columnDefinitions": definitions if headers else [],
             "rows": rows,
         }
 
     def _printer(self, resource: kmock.resource) -> tuple[list[Body], Cells]:
         custom = self._custom.get(resource)
         if custom is not None:
-            return [definition for definition, _ in custom], lambda obj, now: [
-                _cell(definition["type"], jsonpath.find(obj, steps), now) for definition, steps in custom
+            return [name_column(), *(definition for definition, _ in custom)], lambda obj, now: [
+                obj.get("metadata", {}).get("name", ""),
+                *(_cell(definition["type"], jsonpath.find(obj, steps), now) for definition, steps in custom),
             ]
         return PRINTERS.get((str(resource.group), str(resource.plural)), DEFAULT_PRINTER)
 
     @staticmethod
     def _row(obj: Mapping[str, Any], cells: Cells, include: str, now: datetime.datetime) -> Body:
-        row: Body = {"cells": [obj.get("metadata", {}).get("name", ""), *cells(obj, now)]}
+        row: Body = {"cells": cells(obj, now)}
         if include == "Object":
             row["object"] = obj
         elif include == "Metadata":
