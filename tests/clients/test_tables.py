@@ -112,3 +112,14 @@ async def test_scale_a_deployment(kubectl: Kubectl, emulator: KubeEmulator) -> N
     assert stored is not None and stored["spec"]["replicas"] == 3
     stale = await kubectl("scale", "deploy", "web", "--replicas=1", "--current-replicas=2")
     assert stale.code == 1, stale  # a precondition kubectl checks against the Scale it read
+
+
+async def test_nodes_print_their_status_and_roles(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    emulator.add_nodes(2, gpus=1, labels={"node-role.kubernetes.io/gpu": ""})
+    second = sorted(node["metadata"]["name"] for node in emulator.list_objects("v1/nodes"))[1]
+    emulator.patch_object("v1/nodes", None, second, {"spec": {"unschedulable": True}})
+    result = await kubectl("get", "nodes")
+    assert result.code == 0, result
+    table = rows(result.stdout)
+    assert table[0] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert [row[1:3] for row in table[1:]] == [["Ready", "gpu"], ["Ready,SchedulingDisabled", "gpu"]]

@@ -1,5 +1,6 @@
 """The columns a 1.35 API server prints for the built-in kinds the operator uses (its
-``pkg/printers/internalversion``): Deployments, ReplicaSets, Pods, Services, Events, Namespaces.
+``pkg/printers/internalversion``): Deployments, ReplicaSets, Pods, Services, Events, Namespaces,
+Nodes.
 
 Each printer is a list of column definitions and a function from an object (and the time) to its
 cells; the name comes first but for Events (last, shown with ``-o wide``). Kinds without one get the
@@ -160,6 +161,26 @@ def _namespace(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
     return [obj.get("status", {}).get("phase", "Active"), _age(obj, now)]
 
 
+def _node(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
+    status = obj.get("status", {})
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    shown = "Ready" if ready else "NotReady"
+    if obj.get("spec", {}).get("unschedulable"):
+        shown += ",SchedulingDisabled"
+    prefix = "node-role.kubernetes.io/"
+    labels = obj.get("metadata", {}).get("labels") or {}
+    roles = sorted(k.removeprefix(prefix) for k in labels if k.startswith(prefix))
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    info = status.get("nodeInfo") or {}
+    return [
+        shown, ",".join(roles) or "<none>", _age(obj, now), info.get("kubeletVersion", ""),
+        addresses.get("InternalIP", "<none>"), addresses.get("ExternalIP", "<none>"),
+        info.get("osImage", "<unknown>"),
+        info.get("kernelVersion", "<unknown>"), info.get("containerRuntimeVersion", "<unknown>"),
+    ]  # fmt: skip
+
+
 def _named(definitions: list[Body], cells: Cells) -> tuple[list[Body], Cells]:
     """A printer whose first column is the name, as most kinds' are."""
     def row(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
@@ -189,6 +210,10 @@ PRINTERS: dict[tuple[str, str], tuple[list[Body], Cells]] = {
         column("First Seen", priority=1), column("Count", priority=1),
         column("Name", priority=1, fmt="name", description=NAME_DESCRIPTION)], _event),
     ("", "namespaces"): _named([column("Status"), column("Age")], _namespace),
+    ("", "nodes"): _named([
+        column("Status"), column("Roles"), column("Age"), column("Version"),
+        *(column(name, priority=1) for name in (
+            "Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"))], _node),
 }  # fmt: skip
 """By (group, plural): the columns, and each object's cells."""
 
