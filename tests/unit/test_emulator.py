@@ -29,6 +29,7 @@ from qwenops_testing.manifests import qwen_deployment
 from tests.unit.emulator_http import (
     DEPLOY,
     LEASES,
+    NS,
     PODS,
     QWD,
     REPO,
@@ -259,27 +260,47 @@ async def test_json_patch_needs_a_list_of_operations(api: Api) -> None:
     assert (status, answer["reason"]) == (400, "BadRequest")
 
 
-async def test_strategic_merge_patch_is_a_merge_patch_that_replaces_lists(api: Api) -> None:
-    containers = [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]
-    await api.ok("POST", DEPLOY, dict(deployment(), spec={"containers": containers, "n": 1}))
-    patched = await api.ok("PATCH", f"{DEPLOY}/web",
-                           {"spec": {"containers": [{"name": "b", "image": "2"}]}},
-                           content_type=STRATEGIC_MERGE_PATCH)
-    # A real API server would keep container "a" (merge by name); the emulator replaces the list.
-    assert (patched["spec"]["containers"], patched["spec"]["n"]) == ([{"name": "b", "image": "2"}], 1)
-    status, answer = await api.patch(f"{DEPLOY}/web", {"spec": {"$patch": "replace"}},
-                                     STRATEGIC_MERGE_PATCH)
-    assert (status, answer["reason"]) == (422, "Invalid")
+async def test_strategic_merge_patch_merges_lists_by_their_keys(api: Api) -> None:
+    body = deployment()
+    body["spec"]["template"]["spec"]["containers"] = [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]
+    body["spec"]["template"]["spec"]["tolerations"] = [{"key": "x", "operator": "Exists"}]
+    await api.ok("POST", DEPLOY, body)
+    patch = {"spec": {"template": {"spec": {
+        "containers": [{"name": "b", "image": "2"}, {"name": "c", "image": "3"}],
+        "$setElementOrder/containers": [{"name": "c"}, {"name": "a"}, {"name": "b"}],
+        "tolerations": [{"key": "y", "operator": "Exists"}],
+    }}}}  # fmt: skip
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", patch, content_type=STRATEGIC_MERGE_PATCH)
+    pod = patched["spec"]["template"]["spec"]
+    # containers merge by name, in the order asked; tolerations have no strategy: replaced whole
+    assert [(c["name"], c["image"]) for c in pod["containers"]] == [("c", "3"), ("a", "1"), ("b", "2")]
+    assert [t["key"] for t in pod["tolerations"]] == ["y"]
+    deleted = {"spec": {"template": {"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}}}
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", deleted, content_type=STRATEGIC_MERGE_PATCH)
+    assert [c["name"] for c in patched["spec"]["template"]["spec"]["containers"]] == ["c", "b"]
+    replaced = {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
+    patched = await api.ok("PATCH", f"{DEPLOY}/web", replaced, content_type=STRATEGIC_MERGE_PATCH)
+    assert patched["spec"]["strategy"] == {"type": "Recreate"}
 
 
-async def test_server_side_apply_fails_loudly(api: Api) -> None:
+async def test_a_custom_resource_has_no_strategic_merge_patch(api: Api) -> None:
     await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.patch(f"{WIDGETS}/chat", {"spec": {"replicas": 2}}, STRATEGIC_MERGE_PATCH)
+    assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
+
+
+async def test_server_side_apply_of_a_custom_resource(api: Api) -> None:
+    await api.ok("POST", WIDGETS, widget())
+    status, answer = await api.call("PATCH", f"{WIDGETS}/chat", raw="spec: {replicas: 5}", content_type=APPLY_PATCH)
+    assert (status, answer["reason"]) == (422, "Invalid")  # no fieldManager
     status, answer = await api.call("PATCH", f"{WIDGETS}/chat?fieldManager=t",
-                                    raw="spec: {replicas: 5}", content_type=APPLY_PATCH)
+                                    raw="spec: {replicas: 5}", content_type=APPLY_PATCH)  # fmt: skip
+    assert (status, answer["spec"]) == (200, {"replicas": 5})
+    assert [e["manager"] for e in answer["metadata"]["managedFields"]] == ["t"]
+    status, answer = await api.call("PATCH", f"{DEPLOY}/web?fieldManager=t", raw="spec: {replicas: 5}",
+                                    content_type=APPLY_PATCH)  # fmt: skip
     assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
     assert "does not implement server-side apply" in answer["message"]
-    _, current = await api.get(f"{WIDGETS}/chat")
-    assert current["spec"] == {"replicas": 1}
 
 
 async def test_patch_with_an_unknown_content_type_is_unsupported(api: Api) -> None:
@@ -303,10 +324,19 @@ async def test_put_on_a_missing_object_is_not_found(api: Api) -> None:
     assert (status, answer["reason"]) == (404, "NotFound")
 
 
-async def test_dry_run_is_refused_rather_than_applied(api: Api) -> None:
-    status, _ = await api.post(f"{WIDGETS}?dryRun=All", widget())
-    assert status == 400
+async def test_a_dry_run_stores_nothing(api: Api, emulator: KubeEmulator) -> None:
+    status, answer = await api.post(f"{WIDGETS}?dryRun=All", widget())
+    assert (status, answer["metadata"]["name"], answer["metadata"]["resourceVersion"]) == (201, "chat", "")
     assert (await api.get(f"{WIDGETS}/chat"))[0] == 404
+    await api.ok("POST", WIDGETS, widget())
+    stored = emulator.get_object(WIDGET_RESOURCE, NS, "chat")
+    status, answer = await api.call("PATCH", f"{WIDGETS}/chat?dryRun=All", {"spec": {"replicas": 5}},
+                                    content_type=MERGE_PATCH)  # fmt: skip
+    assert (status, answer["spec"]["replicas"]) == (200, 5)
+    assert (await api.call("DELETE", f"{WIDGETS}/chat", {"dryRun": ["All"]}))[0] == 200
+    assert emulator.get_object(WIDGET_RESOURCE, NS, "chat") == stored
+    status, answer = await api.post(f"{WIDGETS}?dryRun=Some", widget("other"))
+    assert (status, answer["message"]) == (400, 'dryRun: Unsupported value: "Some": supported values: "All"')
 
 
 async def test_a_write_intercepted_by_a_kmock_reaction_changes_nothing(
@@ -400,8 +430,19 @@ async def test_field_selectors_on_name_and_namespace(api: Api) -> None:
     )
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listing["items"]] == [
         ("ns", "a")]
-    status, _ = await api.get("/api/v1/pods?fieldSelector=status.phase=Running")
-    assert status == 400  # not emulated: fail loudly rather than ignore it
+    status, answer = await api.get("/api/v1/pods?fieldSelector=spec.color=red")
+    assert (status, answer["message"]) == (400, "field label not supported: spec.color")
+
+
+async def test_field_selectors_of_a_kind(api: Api) -> None:
+    """A pod's own field labels (status.phase): an absent field is the empty value."""
+    await api.ok("POST", PODS, {"metadata": {"name": "a"}})
+    _, listing = await api.get(f"{PODS}?fieldSelector=status.phase!=Running")
+    assert [item["metadata"]["name"] for item in listing["items"]] == ["a"]
+    _, listing = await api.get(f"{PODS}?fieldSelector=status.phase=Running")
+    assert listing["items"] == []
+    status, _ = await api.get("/apis/apps/v1/deployments?fieldSelector=status.phase=Running")
+    assert status == 400  # a pod's field label, not a Deployment's
 
 
 async def test_a_filtered_watch_sees_objects_enter_and_leave_the_selection(api: Api) -> None:
@@ -702,8 +743,8 @@ async def test_the_kubernetes_client_works_through_the_kubeconfig(
     since = emulator.request_count
     assert await asyncio.to_thread(use_client) == ["default", "llm", "ns", "other", "5", "True"]
     patches = [w.content_type for w in emulator.writes(since) if w.method == "PATCH"]
-    # The client's default for a dict body is a strategic merge patch: on a real server it merges
-    # lists such as containers by name, which the emulator does not (it replaces them).
+    # The client's default for a dict body is a strategic merge patch: lists such as containers
+    # merge by name, here as on a real server.
     assert patches == [MERGE_PATCH, STRATEGIC_MERGE_PATCH]
 
 

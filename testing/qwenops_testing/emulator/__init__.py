@@ -28,19 +28,32 @@ does that an operator relies on:
   pod templates and pods, and their resource quantities canonical
   (defaults.py, quantity.py). :meth:`KubeEmulator.without_schema` stores a
   custom resource as written, as an older, looser CRD would have;
-* the ``status`` subresource, for resources declared with it;
+* the ``status`` subresource, for resources declared with it; ``scale`` for Deployments and
+  ReplicaSets (workload_scale.py);
 * the ``scale`` subresource of a CRD declaring one (scale.py): an ``autoscaling/v1`` Scale read
   and written (PUT, merge or JSON patch) at the CRD's replica paths, through the object's admission;
 * optimistic concurrency: 409 Conflict on a stale ``metadata.resourceVersion``
   (in a PUT/PATCH body or in the DeleteOptions' preconditions);
 * the patch types by ``Content-Type`` (patches.py): merge patch (RFC 7386), JSON patch
-  (RFC 6902, a failing ``test`` answers 422), strategic merge patch (treated as
-  a merge patch: lists are replaced whole, never merged by key; ``$patch``-style
-  directives answer 422), server-side apply answers 415 saying it is not
-  implemented; PUT replaces the whole object;
-* ``labelSelector`` and ``fieldSelector`` (``metadata.name``,
-  ``metadata.namespace``) on lists and watches (selectors.py); watches resume from a
-  ``resourceVersion``, honour ``sendInitialEvents`` and ``timeoutSeconds`` (watches.py);
+  (RFC 6902, a failing ``test`` answers 422), strategic merge patch of the built-in kinds by
+  the merge keys and strategies of Kubernetes 1.35's definitions, with its ``$``-directives
+  (strategic.py; a custom resource's answers 415), server-side apply of custom resources with
+  ``managedFields``, conflicts and ``force`` (apply.py; the built-in kinds' answers 415 saying it
+  is not implemented); PUT replaces the whole object; ``dryRun=All`` on every write (dry_run.py);
+* ``labelSelector`` and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``, and the
+  field labels of Events, pods, nodes and namespaces) on lists and watches (selectors.py);
+  watches resume from a ``resourceVersion``, honour ``sendInitialEvents`` and
+  ``timeoutSeconds`` (watches.py), typed ``application/json;stream=watch``;
+* what real clients read (clients.py), so that kubectl 1.35 works against it (tests/clients):
+  discovery as a 1.35 server answers it (discovery.py: the core group ``v1``, subresources as
+  ``name/sub`` entries, ``/version`` 1.35; aggregated discovery answered as by a server without
+  it, so clients fall back to the group documents), OpenAPI v3 (openapi.py: the CRD's schema,
+  and Kubernetes 1.35's definitions from kubernetes-validate's package data for the built-in
+  kinds), Tables (tables.py: a CRD's ``additionalPrinterColumns``, the built-in kinds' usual
+  columns in columns.py, ``includeObject``, watches too); one store for ``v1`` and
+  ``events.k8s.io/v1`` Events (events.py); ``fieldValidation=Strict`` refusing an unknown field
+  of a built-in kind (builtin_fields.py); CRDs as ``apiextensions.k8s.io/v1`` objects where
+  :data:`CRD_RESOURCE` is declared (crds.py: a CRD written through the API is served);
 * finalizers, and deletion as the garbage collector carries it out (collector.py): background,
   foreground (the ``foregroundDeletion`` finalizer until no dependent with ``blockOwnerDeletion``
   is left) and orphan propagation, from the DeleteOptions or the query; a running pod terminates
@@ -75,14 +88,17 @@ kubeconfig from :func:`write_kubeconfig`; run it standalone with
 ``python -m qwenops_testing.emulator --port 0 --kubeconfig PATH`` (server.py).
 
 Deliberately left out (a real cluster shows these): the validation of built-in
-objects (a Deployment or Service is defaulted, never refused, and keeps fields
-its type does not have; names are not checked as DNS names), the defaults of
+objects (a Deployment or Service is defaulted, never refused, and, unless the write
+asks for ``Strict`` or ``Warn``, keeps fields its type does not have; names are not
+checked as DNS names), the defaults of
 kinds other than Services, Deployments and pods (an HTTPRoute's, for one), what
 admission plugins add to pods (service account, tolerations, priority),
 NodePort allocation, validating and mutating webhooks, admission policies,
-RBAC, ``date-time`` and other formats, duplicate JSON keys, the strategic
-merge of lists by key, server-side apply and managedFields, ``dryRun``
-(answers 400), pagination (``limit``/``continue`` are ignored, lists are
+RBAC, ``date-time`` and other formats, duplicate JSON keys, server-side apply of the
+built-in kinds (415) and managedFields beyond apply.py's, protobuf and CBOR bodies
+(JSON only: a typed client that sends protobuf, as ``kubectl create deployment``
+does, is not understood), aggregated
+discovery, OpenAPI v2, pagination (``limit``/``continue`` are ignored, lists are
 whole), ``resourceVersion`` on lists (always the latest state), namespace
 deletion cascading to the objects in it, Endpoints and EndpointSlices,
 PodDisruptionBudgets (an eviction is never refused), priorities and preemption (no pod is ever
@@ -102,7 +118,14 @@ from qwenops_testing.emulator.patches import (
     merge_patch,
 )
 from qwenops_testing.emulator.request_log import RecordedRequest
-from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, DEPLOYMENTS, PODS, SERVICES, ResourceSpec
+from qwenops_testing.emulator.resources import (
+    CRD_RESOURCE,
+    DEFAULT_RESOURCES,
+    DEPLOYMENTS,
+    PODS,
+    SERVICES,
+    ResourceSpec,
+)
 from qwenops_testing.emulator.server import (
     DEFAULT_NAMESPACES,
     default_crds,
@@ -113,6 +136,7 @@ from qwenops_testing.emulator.server import (
 
 __all__ = [
     "APPLY_PATCH",
+    "CRD_RESOURCE",
     "DEFAULT_NAMESPACES",
     "DEFAULT_RESOURCES",
     "DEPLOYMENTS",

@@ -6,8 +6,9 @@ In the API server's order:
    (pruning); ``fieldValidation=Strict`` (kubectl's default) refuses them instead, all named in
    one 400 (``strict decoding error: unknown field "spec.foo"``); ``Warn``, the API server's
    default when a request names none, answers with a ``Warning`` header per field; ``Ignore`` drops
-   them silently. A built-in object's resource quantities are read and canonicalised
-   (quantity.py): one that is no quantity is a 400;
+   them silently. A built-in object's unknown fields are refused or warned of under an explicit
+   ``Strict`` or ``Warn`` (builtin_fields.py). A built-in object's resource quantities are read
+   and canonicalised (quantity.py): one that is no quantity is a 400;
 2. defaulting: the CRD's structural defaults, its nulls pruned (qwenops_testing.crd_schema); the
    built-in objects' defaults (defaults.py);
 3. the namespace lifecycle, when the emulator serves namespaces: a namespaced object is created
@@ -42,7 +43,7 @@ from qwenops_testing.crd_schema import (
     unknown_fields,
     violations,
 )
-from qwenops_testing.emulator import defaults
+from qwenops_testing.emulator import builtin_fields, defaults
 from qwenops_testing.emulator.errors import ApiError, bad_request, cannot_decode, invalid_fields, not_found
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.quantity import QuantityError
@@ -157,7 +158,11 @@ class Admission:
             self._decode(write, custom)
             default(write.new, custom.schema)
             prune_nulls(write.new, custom.schema)
-        elif write.resource in _BUILT_IN_DEFAULTS:
+        else:
+            options = write.options
+            options.warnings += builtin_fields.decode(
+                write.resource, write.kind, write.new, options.field_validation, patch=options.patch)
+        if custom is None and write.resource in _BUILT_IN_DEFAULTS:
             try:
                 _BUILT_IN_DEFAULTS[write.resource](write.new)
             except QuantityError as exc:

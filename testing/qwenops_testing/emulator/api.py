@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import kmock
 
 from qwenops_testing.emulator.admission import Admission
+from qwenops_testing.emulator.clients import OPENAPI_PATHS, ClientViews, ServedToClients
 from qwenops_testing.emulator.controllers import ControllerManager
+from qwenops_testing.emulator.crds import CRDS, established
 from qwenops_testing.emulator.dispatch import DispatchingEmulator
 from qwenops_testing.emulator.errors import not_found
-from qwenops_testing.emulator.handlers import ApiHandlers
+from qwenops_testing.emulator.events import EventHandlers
 from qwenops_testing.emulator.nodes import Nodes
 from qwenops_testing.emulator.objects import Body
 from qwenops_testing.emulator.patches import merge_patch
@@ -30,8 +33,9 @@ _EVICTION = re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/eviction")
 
 
 @attrs.define(kw_only=True)
-class KubeEmulator(DispatchingEmulator, SimulatedCluster):
-    """kmock's Kubernetes emulator, following the API conventions an operator relies on.
+class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # type: ignore[misc]
+    """kmock's Kubernetes emulator, following the API conventions an operator relies on, and
+    answering reads as real clients ask for them (:class:`ServedToClients`).
 
     Use it like kmock (``emulator.objects[...]``, ``emulator['patch'] << 500``
     to inject a failure), but note that writes change the store in the fallback
@@ -41,10 +45,11 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
 
     _store: Store = attrs.field(init=False)
     _admission: Admission = attrs.field(init=False)
-    _handlers: ApiHandlers = attrs.field(init=False)
+    _handlers: EventHandlers = attrs.field(init=False)
     _controller: ControllerManager = attrs.field(init=False)
     _nodes: Nodes = attrs.field(init=False)
     _scales: Scales = attrs.field(init=False)
+    _views: ClientViews = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -53,9 +58,11 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         self._store = Store(self.objects, Catalog(self.resources, self._get_resources))
         self._admission = Admission(self._store, self._store.catalog)
         self._store.admission = self._admission
-        self._handlers = ApiHandlers(self._store)
+        self._handlers = EventHandlers(self._store)
         self._controller = ControllerManager(self._store)
         self._nodes = Nodes(self._store)
+        self._views = ClientViews(self._store.catalog, self._get_resources)
+        self.fallback["get", OPENAPI_PATHS] << self._serve_openapi
         # kmock routes no K8s action to PUT (it answers 404); serve it as a full replacement.
         self.fallback[kmock.method.PUT] << self._serve_replace
         # A POST to a named object is no verb kmock knows: the Eviction subresource is served here.
@@ -72,10 +79,33 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
         self._store.catalog.declare(*specs)
 
     def install_crd(self, crd: Mapping[str, Any]) -> None:
-        """Serve a CRD's resource, admitted by its schema as an API server would (admission.py)."""
+        """Serve a CRD's resource, admitted by its schema as an API server would (admission.py);
+        stored too, when CRDs are served (crds.py)."""
+        if self._store.catalog.info(CRDS) is None:
+            self._serve_crd(crd)
+            return
+        key = (CRDS, None, str(crd["metadata"]["name"]))
+        old = self._store.current(key)
+        self._crd_written(self._store.create(CRDS, None, dict(crd)) if old is None else
+                          self._store.update(key, old, {**old, "spec": crd["spec"]}, None))  # fmt: skip
+
+    def _serve_crd(self, crd: Mapping[str, Any]) -> None:
         spec = self._admission.install(crd)
         self._scales.install(spec.resource, crd)
         self.declare(spec)
+        self._views.install(crd)
+
+    def _crd_written(self, crd: Body) -> None:
+        """A CRD was stored: serve its resource, and say so in its status."""
+        self._serve_crd(crd)
+        key = (CRDS, None, str(crd["metadata"]["name"]))
+        now = datetime.datetime.now(tz=datetime.UTC)
+        self._store.update(key, crd, {**crd, "status": established(crd, now)}, "status")
+
+    def _installing(self, request: kmock.Request, response: kmock.Response) -> kmock.Response:
+        if request.resource == CRDS and request.subresource is None and isinstance(response.payload, dict):
+            self._crd_written(response.payload)
+        return response
 
     def without_schema(self, resource: str | kmock.resource) -> contextlib.AbstractContextManager[None]:
         """While inside, store the resource's objects as written: no pruning, defaults, schema or CEL
@@ -151,25 +181,16 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     # changes what they serve (kmock's docstring invites it; the names are private all the same).
 
     async def _serve_create(self, request: kmock.Request) -> kmock.Response:
-        return await self._handlers.create(request)
+        return self._installing(request, await self._handlers.create(request))
 
     async def _serve_eviction(self, request: kmock.Request) -> kmock.Response:
         return kmock.Response(status=201, payload=self._nodes.evict_request(request))
 
     async def _serve_update(self, request: kmock.Request) -> kmock.Response:
-        return await self._handlers.patch(request)
+        return self._installing(request, await self._handlers.patch(request))
 
     async def _serve_replace(self, request: kmock.Request) -> kmock.Response:
-        return await self._handlers.replace(request)
+        return self._installing(request, await self._handlers.replace(request))
 
     async def _serve_delete(self, request: kmock.Request) -> Body:
         return await self._handlers.delete(request)
-
-    async def _serve_fetch(self, request: kmock.Request) -> Body:
-        return await self._handlers.fetch(request)
-
-    async def _serve_list(self, request: kmock.Request) -> Body:
-        return await self._handlers.listing(request)
-
-    def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
-        return self._handlers.watch(request)

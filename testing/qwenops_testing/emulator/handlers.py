@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import kmock
 
-from qwenops_testing.emulator import patches, watches
+from qwenops_testing.emulator import apply, dry_run, objects, patches, watches
+from qwenops_testing.emulator import workload_scale as scale
 from qwenops_testing.emulator.admission import Options
+from qwenops_testing.emulator.builtin_fields import kind_schema
 from qwenops_testing.emulator.collector import delete_options
-from qwenops_testing.emulator.errors import bad_request, not_found, not_found_resource, not_found_subresource
+from qwenops_testing.emulator.errors import (
+    ApiError,
+    bad_request,
+    not_found,
+    not_found_resource,
+    not_found_subresource,
+)
 from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.request_log import content_type
 from qwenops_testing.emulator.resources import api_version
@@ -32,51 +41,102 @@ class ApiHandlers:
 
     async def create(self, request: kmock.Request) -> kmock.Response:
         assert request.resource is not None
-        options = _check_write(request)
-        obj = self.store.create(request.resource, request.namespace, request.data, options)
+        options = check_write(request)
+        create = partial(dry_run.create, self.store) if dry_run.asked(request.params) else self.store.create
+        obj = create(request.resource, request.namespace, request.data, options)
         return self._answer(request, obj, options, status=201)
 
     async def patch(self, request: kmock.Request) -> kmock.Response:
         """PATCH, by the patch type in the Content-Type header."""
         media_type = content_type(request.headers)
         if media_type == patches.APPLY_PATCH:  # before anything else: SSA may also create objects
-            raise patches.server_side_apply_refused()
+            return self._apply(request)
         key = self._key(request)
-        options = _check_write(request, patch=True)
+        options = check_write(request, patch=True)
         old = self._existing(key, request.subresource)
+        if request.subresource == "scale":  # the patch is of the Scale (workload_scale.py)
+            patched = patches.patched(scale.view(old), request.data, media_type, scale.SCALE, key[2])
+            new = scale.written(key[0], old, patched)
+            return self._answer(request, scale.view(self.update(request, key, old, new, options)), options)
         new = patches.patched(old, request.data, media_type, key[0], key[2])
-        return self._answer(request, self.store.update(key, old, new, request.subresource, options), options)
+        return self._answer(request, self.update(request, key, old, new, options), options)
 
     async def replace(self, request: kmock.Request) -> kmock.Response:
         """PUT: replace the whole object (or its status)."""
         if request.resource is None or request.name is None:
             raise kmock.KubernetesEndpointNotFoundError()
         key = self._key(request)
-        options = _check_write(request)
+        options = check_write(request)
         old = self._existing(key, request.subresource)
-        stored = self.store.update(key, old, request.data, request.subresource, options)
-        return self._answer(request, stored, options)
+        if request.subresource == "scale":
+            new = scale.written(key[0], old, request.data)
+            return self._answer(request, scale.view(self.update(request, key, old, new, options)), options)
+        return self._answer(request, self.update(request, key, old, request.data, options), options)
+
+    def _apply(self, request: kmock.Request) -> kmock.Response:
+        """Server-side apply (apply.py), of custom resources only."""
+        assert request.resource is not None
+        resource = request.resource
+        if kind_schema(str(resource.group), str(resource.version), self.catalog.kind(resource)) is not None:
+            raise patches.server_side_apply_refused()
+        manager = request.params.get("fieldManager")
+        if not manager:
+            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '
+                           "fieldManager: Required value: is required for apply patch")  # fmt: skip
+        key = self._key(request)
+        options = check_write(request, patch=True)
+        old = self.store.current(key)
+        config = apply.parse(request.text or "")
+        config.setdefault("metadata", {})["name"] = key[2]
+        new = apply.applied(old, config, manager, force=request.params.get("force") == "true",
+                            api_version=api_version(resource), now=objects.now())  # fmt: skip
+        if old is None:
+            dry = dry_run.asked(request.params)
+            create = partial(dry_run.create, self.store) if dry else self.store.create
+            return self._answer(request, create(resource, key[1], new, options), options, status=201)
+        if request.subresource is not None:
+            raise not_found_subresource(resource, request.subresource)
+        return self._answer(request, self._store_update(request, key, old, new, options), options)
+
+    def update(self, request: kmock.Request, key: ObjectKey, old: Body, new: Any, options: Options) -> Body:
+        """Store a write's result (``dryRun=All``: only say what would be stored), its changed fields
+        recorded for its manager when the object has managed fields (apply.py)."""
+        if request.subresource is None and isinstance(new, dict):
+            manager = apply.manager_of(request.params, request.headers)
+            apply.record_update(old, new, manager, api_version=api_version(key[0]), now=objects.now())
+        return self._store_update(request, key, old, new, options)
+
+    def _store_update(
+        self, request: kmock.Request, key: ObjectKey, old: Body, new: Any, options: Options
+    ) -> Body:
+        if dry_run.asked(request.params):
+            return dry_run.update(self.store, key, old, new, request.subresource, options)
+        return self.store.update(key, old, new, request.subresource, options)
 
     def _answer(
         self, request: kmock.Request, obj: Body, options: Options, status: int = 200
     ) -> kmock.Response:
         """The stored object, with a ``Warning`` header per warning (RFC 7234's code 299)."""
-        if not options.warnings:
-            return kmock.Response(status=status, payload=obj)
+        if not options.warnings:  # None: kmock's reaction would keep an earlier answer's header
+            return kmock.Response(status=status, payload=obj, headers={"Warning": None})
         self.warnings[request.id] = tuple(options.warnings)
         header = ", ".join(f"299 - {json.dumps(warning)}" for warning in options.warnings)
         return kmock.Response(status=status, payload=obj, headers={"Warning": header})
 
     async def delete(self, request: kmock.Request) -> Body:
         key = self._key(request)
-        _check_write(request)
+        check_write(request)
         self._existing(key, request.subresource)
-        return self.store.delete(key, delete_options(request.data, request.params))
+        options = delete_options(request.data, request.params)
+        if dry_run.asked(request.params) or dry_run.asked_in(options):
+            return dry_run.delete(self.store, key, options)
+        return self.store.delete(key, options)
 
     # -- reads -----------------------------------------------------------------------------------
 
     async def fetch(self, request: kmock.Request) -> Body:
-        return self._existing(self._key(request), request.subresource)
+        obj = self._existing(self._key(request), request.subresource)
+        return scale.view(obj) if request.subresource == "scale" else obj
 
     async def listing(self, request: kmock.Request) -> Body:
         scope = self._scope(request)
@@ -125,9 +185,9 @@ class ApiHandlers:
         obj = self.store.current(key)
         if obj is None:
             raise not_found(key[0], key[2])
-        if subresource not in (None, "status") or (
+        if subresource not in (None, "status", "scale") or (
             subresource == "status" and not self.catalog.has_status(key[0])
-        ):
+        ) or (subresource == "scale" and key[0] not in workload_scale.SCALABLE):
             raise not_found_subresource(key[0], subresource)
         return obj
 
@@ -136,8 +196,9 @@ class ApiHandlers:
         if not self.catalog.known(request.resource):
             raise not_found_resource(request.resource)
         try:
+            params = request.params
             selector = parse_selector(
-                request.params.get("labelSelector", ""), request.params.get("fieldSelector", "")
+                params.get("labelSelector", ""), params.get("fieldSelector", ""), request.resource
             )
         except ValueError as e:
             raise bad_request(str(e)) from e
@@ -150,7 +211,7 @@ class ApiHandlers:
         return {"apiVersion": api_version(resource), "kind": self.catalog.kind(resource), "metadata": meta}
 
 
-def _check_write(request: kmock.Request, *, patch: bool = False) -> Options:
-    if request.params.get("dryRun"):
-        raise bad_request("the emulator does not implement dryRun")
+def check_write(request: kmock.Request, *, patch: bool = False) -> Options:
+    """The write's options from its query (a dryRun other than All is a 400)."""
+    dry_run.asked(request.params)
     return Options.of(request.params, patch=patch)

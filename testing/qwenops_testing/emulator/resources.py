@@ -66,6 +66,12 @@ DEFAULT_RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec("kopf.dev", "v1", "kopfpeerings", "KopfPeering"),
 )  # fmt: skip
 
+CRD_RESOURCE = ResourceSpec(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
+    namespaced=False, status=True, shortnames=("crd", "crds"),
+)  # fmt: skip
+"""CRDs as objects (crds.py): served only when declared, as kopf lists them where they are served."""
+
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
 PODS = kmock.resource("", "v1", "pods")
 SERVICES = kmock.resource("", "v1", "services")

@@ -28,8 +28,8 @@ from qwenops_testing.emulator.objects import Body, ObjectKey
 from qwenops_testing.emulator.request_log import content_type
 from qwenops_testing.emulator.store import Store
 
-PATH = re.compile(r"/apis/[^/]+/[^/]+/namespaces/[^/]+/[^/]+/[^/]+/scale")
-"""The URL of a namespaced custom resource's scale subresource."""
+PATH = re.compile(r"/apis/(?!apps/)[^/]+/[^/]+/namespaces/[^/]+/[^/]+/[^/]+/scale")
+"""The URL of a namespaced custom resource's scale subresource (apps/v1's are workload_scale.py's)."""
 
 
 @dataclasses.dataclass(frozen=True)

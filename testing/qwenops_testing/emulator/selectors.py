@@ -1,7 +1,10 @@
 """``labelSelector`` and ``fieldSelector``, parsed once per request and matched against objects.
 
 Label selectors: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/;
-field selectors: ``metadata.name`` and ``metadata.namespace`` only.
+field selectors: ``metadata.name`` and ``metadata.namespace`` on every resource, and the field labels
+a 1.35 API server adds for a few kinds (:data:`FIELD_LABELS`: an Event's ``involvedObject.*``,
+``reason``, ``type``...; a pod's ``spec.nodeName`` and ``status.phase``); an absent field matches
+``""``, as the server's field sets say.
 """
 
 from __future__ import annotations
@@ -25,7 +28,23 @@ _SELECTOR_TERM = re.compile(
     re.VERBOSE,
 )
 _FIELD_TERM = re.compile(r"\s*(?P<field>[A-Za-z.]+)\s*(?P<op>==|=|!=)\s*(?P<value>[^,]*?)\s*")
-_SUPPORTED_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+_METADATA_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+_EVENT_FIELDS = frozenset({
+    "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+    "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+    "reason", "reportingComponent", "source", "type",
+})  # fmt: skip
+FIELD_LABELS: dict[tuple[str, str], frozenset[str]] = {
+    ("", "events"): _EVENT_FIELDS,
+    ("", "pods"): frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                             "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+                             "status.podIP", "status.nominatedNodeName"}),
+    ("", "nodes"): frozenset({"spec.unschedulable"}),
+    ("", "namespaces"): frozenset({"status.phase"}),
+}
+"""The field labels beyond ``metadata.name``/``metadata.namespace``, by (group, plural)."""
+# The field labels whose value is not at their own path in the object (`source` of a core Event).
+_FIELD_PATHS = {"source": "source.component"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +67,7 @@ class Selector:
             if not ok:
                 return False
         for field, op, expected in self.fields:
-            actual = meta.get(field.removeprefix("metadata.")) or ""
+            actual = field_value(obj, field)
             if (actual == expected) != (op == "="):
                 return False
         return True
@@ -61,8 +80,24 @@ class Selector:
         )
 
 
-def parse_selector(label_selector: str = "", field_selector: str = "") -> Selector:
-    """Parse ``labelSelector``/``fieldSelector`` query values; ValueError when malformed."""
+def field_value(obj: Mapping[str, Any], label: str) -> str:
+    """The value of a field label in an object, as the server's field set spells it."""
+    value: Any = obj
+    for part in _FIELD_PATHS.get(label, label).split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
+
+
+def parse_selector(
+    label_selector: str = "", field_selector: str = "", resource: kmock.resource | None = None
+) -> Selector:
+    """Parse ``labelSelector``/``fieldSelector`` query values (the field labels `resource` supports);
+    ValueError when malformed."""
+    supported = _METADATA_FIELDS
+    if resource is not None:
+        supported |= FIELD_LABELS.get((str(resource.group), str(resource.plural)), frozenset())
     labels: list[tuple[str, str, frozenset[str]]] = []
     for term in _split_terms(label_selector):
         match = _SELECTOR_TERM.fullmatch(term)
@@ -83,7 +118,7 @@ def parse_selector(label_selector: str = "", field_selector: str = "") -> Select
         match = _FIELD_TERM.fullmatch(term)
         if match is None:
             raise ValueError(f"invalid field selector: {term!r}")
-        if match["field"] not in _SUPPORTED_FIELDS:
+        if match["field"] not in supported:
             raise ValueError(f"field label not supported: {match['field']}")
         op = "!=" if match["op"] == "!=" else "="
         fields.append((match["field"], op, match["value"]))

@@ -19,7 +19,7 @@ import yaml
 
 from qwenops.api.crd import build_crd
 from qwenops_testing.emulator.api import KubeEmulator
-from qwenops_testing.emulator.resources import DEFAULT_RESOURCES, NAMESPACES, ResourceSpec
+from qwenops_testing.emulator.resources import CRD_RESOURCE, DEFAULT_RESOURCES, NAMESPACES, ResourceSpec
 
 DEFAULT_NAMESPACES = ("default",)
 """The namespaces a new emulator has, as a new cluster has ``default`` (the suites make their own)."""
@@ -86,6 +86,8 @@ def write_kubeconfig(path: str | Path, url: object, *, namespace: str = "default
 
 async def _serve_forever(args: argparse.Namespace) -> None:
     specs = [*DEFAULT_RESOURCES, *(ResourceSpec.parse(text) for text in args.resources)]
+    if args.serve_crds:
+        specs.append(CRD_RESOURCE)
     async with run_emulator(
         args.host, args.port, resources=specs, namespaces=[*DEFAULT_NAMESPACES, *args.namespaces],
         deployments_become_available=not args.no_deployments_available,
@@ -116,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--namespaces", nargs="*", default=[], metavar="NAME",
         help="namespaces to create besides default (objects are created only in existing ones)",
+    )
+    parser.add_argument(
+        "--serve-crds", action="store_true",
+        help="serve CustomResourceDefinitions as objects (for kubectl apply -f crds/)",
     )
     parser.add_argument(
         "--no-deployments-available", action="store_true",
