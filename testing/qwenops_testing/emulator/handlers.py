@@ -187,7 +187,7 @@ class ApiHandlers:
             raise not_found(key[0], key[2])
         if subresource not in (None, "status", "scale") or (
             subresource == "status" and not self.catalog.has_status(key[0])
-        ) or (subresource == "scale" and key[0] not in workload_scale.SCALABLE):
+        ) or (subresource == "scale" and key[0] not in scale.SCALABLE):
             raise not_found_subresource(key[0], subresource)
         return obj
 
