@@ -19,7 +19,7 @@ from qwenops.io import kube
 from qwenops.io.kube import KubeError, Manifest, Outcome, Resource
 from qwenops.render.diff import ensure_action
 
-_KINDS = {("v1", "Pod"): kube.PODS}
+_KINDS = {("v1", "Pod"): kube.PODS, ("v1", "Secret"): kube.SECRETS}
 
 
 def resource_of(manifest: Mapping[str, Any]) -> Resource:
@@ -143,7 +143,9 @@ class FakeKube:
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
         return self._patch(Write("patch_status", resource, namespace, name, body))
 
-    async def check_version(self, resource: Resource, namespace: str, name: str, resource_version: str) -> None:
+    async def check_version(
+        self, resource: Resource, namespace: str, name: str, resource_version: str
+    ) -> None:
         body = {"metadata": {"resourceVersion": resource_version}}  # as Kube sends it: no `status` key
         self._patch(Write("patch_status", resource, namespace, name, body))
 

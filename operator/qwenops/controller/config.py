@@ -29,6 +29,12 @@ class OperatorConfig:
     """Hugging Face Hub mirror of a QwenDeployment that names none (`spec.model.hubEndpoint`)."""
     prometheus_url: str | None = None
     """Prometheus of a QwenDeployment that declares SLOs but no `analysis.prometheus`."""
+    prometheus_token_file: str | None = None
+    """A bearer token for `prometheus_url` (read again at each reading: projected tokens rotate)."""
+    prometheus_ca_file: str | None = None
+    """CA bundle (PEM) that `prometheus_url`'s certificate is checked against, instead of the system's."""
+    prometheus_headers_file: str | None = None
+    """Extra headers for `prometheus_url`, `Name: value` per line (e.g. `X-Scope-OrgID: team-a`)."""
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -40,4 +46,7 @@ class OperatorConfig:
             prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,
             hf_endpoint=os.environ.get("QWENOPS_HF_ENDPOINT") or None,
+            prometheus_token_file=os.environ.get("QWENOPS_PROMETHEUS_TOKEN_FILE") or None,
+            prometheus_ca_file=os.environ.get("QWENOPS_PROMETHEUS_CA_FILE") or None,
+            prometheus_headers_file=os.environ.get("QWENOPS_PROMETHEUS_HEADERS_FILE") or None,
         )

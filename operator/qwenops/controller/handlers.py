@@ -27,7 +27,6 @@ from qwenops.controller.triggers import Triggers
 from qwenops.io import kube, metrics
 
 CONFIG = OperatorConfig.from_env()
-READER = prometheus_reader(CONFIG)
 QWD = (naming.GROUP, naming.VERSION, naming.PLURAL)
 CHILDREN: dict[str, Any] = {
     naming.LABEL_MANAGED_BY: naming.MANAGER,
@@ -75,7 +74,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if not _PAUSES:
         raise kopf.PermanentError("kopf hid its pause: the resync loop cannot follow it")
     client = kube.Kube.connect(threads=CONFIG.api_threads)
-    memo.triggers = Triggers(client, CONFIG, READER, unpaused=_unpaused)
+    memo.triggers = Triggers(client, CONFIG, prometheus_reader(CONFIG, client), unpaused=_unpaused)
     metrics.serve(CONFIG.metrics_port)
 
 

@@ -81,6 +81,7 @@ SERVICES = Resource("", "v1", "services")
 PODS = Resource("", "v1", "pods")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
+SECRETS = Resource("", "v1", "secrets")  # read by name only: a QwenDeployment's Prometheus credentials
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
