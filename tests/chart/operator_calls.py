@@ -60,7 +60,8 @@ class ApiCall:
     resource: str
     verb: str
     cluster_scoped: bool = False
-    when: str = "always"  # "always", or "namespaced": only when some namespaces are watched
+    when: str = "always"  # "always"; "namespaced": only when some namespaces are watched; "named": Secrets,
+    # only on the names the chart lists (prometheus.secretNames), granted with resourceNames
     why: str = field(default="", compare=False)
 
 
@@ -360,7 +361,8 @@ def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
                         continue
                     resource = f"{plural}/{send.subresource}" if send.subresource else plural
                     cluster = len(call.args) > 1 and _is_none(call.args[1])
-                    calls.add(ApiCall(group, resource, send.verb, cluster, why=where))
+                    when = "named" if plural == "secrets" else "always"
+                    calls.add(ApiCall(group, resource, send.verb, cluster, when, why=where))
     return calls
 
 

@@ -143,9 +143,7 @@ class FakeKube:
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
         return self._patch(Write("patch_status", resource, namespace, name, body))
 
-    async def check_version(
-        self, resource: Resource, namespace: str, name: str, resource_version: str
-    ) -> None:
+    async def check_version(self, resource: Resource, namespace: str, name: str, resource_version: str) -> None:
         body = {"metadata": {"resourceVersion": resource_version}}  # as Kube sends it: no `status` key
         self._patch(Write("patch_status", resource, namespace, name, body))
 
