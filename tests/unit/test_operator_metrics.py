@@ -56,12 +56,12 @@ def test_each_running_revision_is_named_with_its_track_and_checkpoint() -> None:
     rollout = QwenDeploymentStatus(stable=stable(), canary=canary())
     metrics.record_rollout(NS, NAME, rollout, SPEC.rollout.analysis)
     assert info() == {
-        (STABLE, "stable", f"Qwen/Qwen3-8B@{STABLE_COMMIT[:12]}"): 1.0,
-        (CANARY, "canary", f"Qwen/Qwen3-8B@{CANARY_COMMIT[:12]}"): 1.0,
+        (STABLE, "stable", STABLE_COMMIT): 1.0,
+        (CANARY, "canary", CANARY_COMMIT): 1.0,
     }
     promoted = QwenDeploymentStatus(stable=stable(CANARY, CANARY_COMMIT))
     metrics.record_rollout(NS, NAME, promoted, SPEC.rollout.analysis)
-    assert info() == {(CANARY, "stable", f"Qwen/Qwen3-8B@{CANARY_COMMIT[:12]}"): 1.0}, "no stale track"
+    assert info() == {(CANARY, "stable", CANARY_COMMIT): 1.0}, "no stale track"
     metrics.forget(NS, NAME)
     assert info() == {}
 

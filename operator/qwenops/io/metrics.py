@@ -44,7 +44,7 @@ RECONCILE_ERRORS = Counter(
 REVISION_INFO = Gauge(
     "qwenops_revision_info",
     "1 for each revision the QwenDeployment runs, with its track (stable, canary) and checkpoint "
-    "(model@commit); join vLLM's series on revision.",
+    "(the model's pinned commit); join vLLM's series on revision.",
     ["namespace", "name", "revision", "track", "checkpoint"],
 )
 SLO_THRESHOLD = Gauge(
@@ -88,9 +88,10 @@ def forget(namespace: str, name: str) -> None:
 
 
 def revision_series(status: QwenDeploymentStatus) -> set[tuple[str, str, str]]:
-    """(revision, track, checkpoint) of each revision the status says runs."""
+    """(revision, track, checkpoint) of each revision the status says runs. The checkpoint is the
+    pinned commit, not the model's name: the metrics carry names, enumerations and hashes, no spec text."""
     return {
-        (each.revision, track, f"{each.model.name}@{each.model.revision[:12]}")
+        (each.revision, track, each.model.revision)
         for track, each in (("stable", status.stable), ("canary", status.canary))
         if each is not None
     }
