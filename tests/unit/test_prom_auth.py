@@ -259,3 +259,15 @@ def test_the_spec_accepts_a_secret_reference_and_only_a_name() -> None:
     assert spec("http://prom:9090", "prom-creds").rollout.analysis.prometheus.secret_ref.name == "prom-creds"  # type: ignore[union-attr]
     with pytest.raises(Exception, match="secretRef"):
         spec("http://prom:9090", "Not_A_Name")
+
+
+async def test_a_token_file_that_cannot_be_read_is_an_error_reading_that_names_it(
+    serve: Callable[..., Awaitable[Guarded]], tmp_path: Path
+) -> None:
+    """As before the kubelet has written a mounted Secret: nothing is asked without the token."""
+    guarded = await serve()
+    missing = str(tmp_path / "not-yet" / "token")
+    reading = await read(config(guarded.url, prometheus_token_file=missing), spec(guarded.url))
+    assert reading.verdict == "Error"
+    assert f"cannot read {missing}: No such file or directory" in reading.message
+    assert not guarded.seen
