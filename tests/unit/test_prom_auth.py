@@ -271,3 +271,12 @@ async def test_a_token_file_that_cannot_be_read_is_an_error_reading_that_names_i
     assert reading.verdict == "Error"
     assert f"cannot read {missing}: No such file or directory" in reading.message
     assert not guarded.seen
+
+
+def test_a_token_with_a_line_break_inside_is_refused_without_being_repeated(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(f"{TOKEN}\nX-Injected: 1\n")
+    with pytest.raises(prom.CredentialsError, match="line break") as refused:
+        prom.CredentialFiles(token_file=str(tmp_path / "token")).load()
+    assert TOKEN not in str(refused.value)
+    with pytest.raises(prom.CredentialsError, match="Secret llm/x key token: the token holds a line break"):
+        prom.credentials_from_secret(secret("x", token="a\rb"), "Secret llm/x")

@@ -79,6 +79,15 @@ class Credentials:
 NO_CREDENTIALS = Credentials()
 
 
+def _token(text: str | None, where: str) -> str | None:
+    """A bearer token as stored (surrounding whitespace dropped); one with a line break or another
+    control character inside would break the request, and is refused without being repeated."""
+    token = (text or "").strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+        raise CredentialsError(f"{where}: the token holds a line break or another control character")
+    return token or None
+
+
 def parse_headers(text: str, where: str) -> dict[str, str]:
     """`Name: value` per line (blank lines and `#` comments skipped), as HTTP writes headers."""
     headers: dict[str, str] = {}
@@ -107,7 +116,7 @@ class CredentialFiles:
         token = _read(self.token_file)
         headers = _read(self.headers_file)
         return Credentials(
-            token=token.strip() or None if token is not None else None,
+            token=_token(token, self.token_file or ""),
             ca_pem=_read(self.ca_file),
             headers=parse_headers(headers, self.headers_file or "") if headers is not None else {},
         )
@@ -139,7 +148,7 @@ def credentials_from_secret(secret: Mapping[str, Any], where: str) -> Credential
     if not texts:
         raise CredentialsError(f"{where} has none of the keys {TOKEN_KEY}, {CA_KEY}, {HEADERS_KEY}")
     return Credentials(
-        token=texts.get(TOKEN_KEY, "").strip() or None,
+        token=_token(texts.get(TOKEN_KEY), f"{where} key {TOKEN_KEY}"),
         ca_pem=texts.get(CA_KEY) or None,
         headers=parse_headers(texts[HEADERS_KEY], f"{where} key {HEADERS_KEY}")
         if HEADERS_KEY in texts
