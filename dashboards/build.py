@@ -8,9 +8,9 @@ The modules beside this one make it, one job each:
 * `panels`: the shapes of Grafana's panels, targets and rows;
 * `queries`: the metric names, from where they are defined (the operator's metrics, the SLO
   registry), and the series labels the panels select by;
-* `rollout_panels`, `revision_panels`, `operator_panels`: the rows, per concern;
+* `rollout_panels`, `revision_panels`, `track_panels`, `operator_panels`: the rows, per concern;
 * `slo_panels`: a panel per SLO of the registry, with a dashed line at the SLO;
-* `variables`: the Prometheus, the QwenDeployment, its revisions, each SLO's threshold;
+* `variables`: the Prometheus, the QwenDeployment, its revisions;
 * `document`: the rows laid out on Grafana's grid, the annotations, the whole document.
 """
 

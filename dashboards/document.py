@@ -7,6 +7,7 @@ from dashboards.panels import DATASOURCE, Json, row
 from dashboards.queries import ROLLBACKS, added_over
 from dashboards.revision_panels import latency_row, traffic_row
 from dashboards.rollout_panels import rollout_row
+from dashboards.track_panels import track_row
 from dashboards.variables import variables
 
 UID = "qwenops-rollouts"
@@ -14,11 +15,12 @@ UID = "qwenops-rollouts"
 
 def layout() -> list[Json]:
     """Rows of panels, laid out left to right on Grafana's 24-column grid, ids in order."""
-    traffic, latency = traffic_row(), latency_row()
+    traffic, latency, tracks = traffic_row(), latency_row(), track_row()
     rows: list[tuple[str, list[Json], list[int]]] = [
         ("Rollout", rollout_row(), [4, 8, 6, 6]),
         ("Traffic by revision", traffic, [12] * len(traffic)),
-        ("Latency and load by revision", latency, [12] * len(latency)),
+        ("Latency by revision", latency, [12] * len(latency)),
+        ("vLLM by track (stable, canary)", tracks, [12] * len(tracks)),
         ("Operator", operator_row(), [8, 6, 10]),
     ]
     panels: list[Json] = []

@@ -6,11 +6,13 @@ stale instead of silently empty.
 
 Series labels, as the operator's analysis reads them: the vLLM pods' series carry `namespace`,
 `qwenops_io_deployment` and `qwenops_io_revision` (a PodMonitor's labelmap of the pods' labels).
-The track (stable or canary) is a label of the Deployment, not of the pods, so the vLLM panels
-are per revision: during a rollout the canary is the newer of the two. The operator's own
-series carry `namespace` and `name` of the QwenDeployment, so its scrape must keep them
-(`honorLabels: true` on its PodMonitor or ServiceMonitor; else Prometheus renames the
-metric's `namespace` to `exported_namespace`).
+The track (stable or canary) is a label of the Deployment, not of the pods: the operator's
+`qwenops_revision_info{revision, track}` names it, and the panels by track join it to vLLM's
+series on the revision (`on_track`). The SLO lines are the spec's declarations, which the
+operator exports as `qwenops_slo_threshold{slo}`. The operator's own series carry `namespace`
+and `name` of the QwenDeployment, so its scrape must keep them (`honorLabels: true` on its
+PodMonitor or ServiceMonitor; else Prometheus renames the metric's `namespace` to
+`exported_namespace`).
 
 vLLM's names have a colon (`vllm:e2e_request_latency_seconds`); Prometheus stores them as they
 are, or escaped to `vllm_...` when the exporter escapes them for the OpenMetrics format the
@@ -40,6 +42,8 @@ CANARY_WEIGHT = family(operator_metrics.CANARY_WEIGHT)
 PHASE = family(operator_metrics.PHASE)
 RECONCILE_SECONDS = family(operator_metrics.RECONCILE_SECONDS)
 RECONCILE_ERRORS = family(operator_metrics.RECONCILE_ERRORS) + "_total"
+REVISION_INFO = family(operator_metrics.REVISION_INFO)
+SLO_THRESHOLD = family(operator_metrics.SLO_THRESHOLD)
 
 # -- selectors ----------------------------------------------------------------------------------
 
@@ -53,6 +57,26 @@ OBJECT = 'namespace="$namespace",name="$deployment"'
 BY_NAME = "{{" + REVISION + "}}"
 """The legend of a per-revision series: its revision hash."""
 BY_REVISION = f"sum by ({REVISION})"
+
+
+TRACK = "track"
+BY_TRACK = "{{" + TRACK + "}}"
+"""The legend of a per-track series: stable or canary."""
+
+
+def on_track(per_revision: str) -> str:
+    """`per_revision` (series keyed by the revision label) with each revision's track joined on.
+
+    `label_join` copies the info metric's `revision` into the vLLM series' label name (no `$1` of
+    label_replace, which Grafana would take for a variable)."""
+    tracks = f"max by (revision, {TRACK}) ({REVISION_INFO}{{{OBJECT}}})"
+    joined = f'label_join({tracks}, "{REVISION}", "", "revision")'
+    return f"({per_revision}) * on ({REVISION}) group_left ({TRACK}) {joined}"
+
+
+def slo_threshold(key: str) -> str:
+    """The SLO `key` as the chosen QwenDeployment's spec declares it (no series: not declared)."""
+    return f'max({SLO_THRESHOLD}{{{OBJECT},slo="{key}"}})'
 
 
 def rate_by_revision(count: Count) -> str:

@@ -1,21 +1,17 @@
 """A panel per SLO of the registry (`qwenops.api.slos`): what it judges, per revision, with a dashed
-line at the SLO's threshold, which a dashboard variable holds (`variables.py`)."""
+line at the SLO as the chosen QwenDeployment declares it (the operator's `qwenops_slo_threshold`):
+no line when its spec does not declare it."""
 
 from dashboards.panels import Json, target, timeseries
-from dashboards.queries import BY_NAME, quantile_by_revision, rate_by_revision
+from dashboards.queries import BY_NAME, quantile_by_revision, rate_by_revision, slo_threshold
 from qwenops.api.slos import REQUESTS, SLO, SLOS, Count, Judgement, Quantile, Unit
 
 GRAFANA_UNITS: dict[Unit, str] = {"ratio": "percentunit", "seconds": "s", "multiple": "none"}
 
 
-def slo_variable(slo: SLO) -> str:
-    """The dashboard variable holding `slo`'s threshold, drawn as a dashed line."""
-    return f"slo_{slo.field}"
-
-
-def slo_line(variable: str, legend: str, ref: str) -> Json:
-    """A horizontal line at an SLO given as a dashboard variable (thresholds cannot use variables)."""
-    return target(f"vector(${variable})", legend, ref)
+def slo_line(slo: SLO, legend: str, ref: str) -> Json:
+    """A horizontal line at the SLO the spec declares (Grafana's thresholds cannot follow a query)."""
+    return target(slo_threshold(slo.key), legend, ref)
 
 
 def slo_override(legend: str) -> Json:
@@ -32,8 +28,8 @@ def slo_override(legend: str) -> Json:
 
 def slo_panel(slo: SLO) -> Json | None:
     """What `slo` judges, per revision, with a dashed line at the SLO; None for an SLO drawn by no panel."""
-    variable, legend = slo_variable(slo), f"SLO {slo.key}"
-    line = f"the dashed line is the SLO (variable {variable})"
+    legend = f"SLO {slo.key}"
+    line = f"the dashed line is the SLO the spec declares (spec.rollout.analysis.slos.{slo.key})"
     title = slo.label[:1].upper() + slo.label[1:] if slo.label.split()[0].isalpha() else slo.label
     match slo.judged_by:
         case "errorRate":
@@ -51,7 +47,7 @@ def slo_panel(slo: SLO) -> Json | None:
     return timeseries(
         f"{title} by revision",
         description,
-        [target(expr, BY_NAME), slo_line(variable, legend, "B")],
+        [target(expr, BY_NAME), slo_line(slo, legend, "B")],
         GRAFANA_UNITS[slo.unit],
         overrides=[slo_override(legend)],
     )

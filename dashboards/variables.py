@@ -1,9 +1,8 @@
-"""The dashboard's variables: the Prometheus, the QwenDeployment and its revisions, and the threshold
-of each SLO drawn (its `example` until someone sets it)."""
+"""The dashboard's variables: the Prometheus, the QwenDeployment and its revisions. (The SLO lines
+need none: they are the spec's, read from the operator's metrics.)"""
 
 from dashboards.panels import DATASOURCE, Json
 from dashboards.queries import DEPLOYMENT, NAMESPACE, REVISION
-from dashboards.slo_panels import DRAWN, slo_variable
 
 
 def query_variable(name: str, label: str, query: str, *, multi: bool = False) -> Json:
@@ -24,18 +23,6 @@ def query_variable(name: str, label: str, query: str, *, multi: bool = False) ->
     if multi:
         variable["allValue"] = ".+"
     return variable
-
-
-def textbox(name: str, label: str, value: str, description: str) -> Json:
-    return {
-        "type": "textbox",
-        "name": name,
-        "label": label,
-        "description": description,
-        "query": value,
-        "current": {"text": value, "value": value},
-        "hide": 0,
-    }
 
 
 def variables() -> list[Json]:
@@ -60,14 +47,5 @@ def variables() -> list[Json]:
             "Revision",
             f'label_values({{{NAMESPACE}="$namespace",{DEPLOYMENT}="$deployment"}}, {REVISION})',
             multi=True,
-        ),
-        *(
-            textbox(
-                slo_variable(slo),
-                f"SLO {slo.key}",
-                f"{slo.example:g}",
-                f"spec.rollout.analysis.slos.{slo.key}" + (" (a ratio)" if slo.unit == "ratio" else ""),
-            )
-            for slo in DRAWN
         ),
     ]

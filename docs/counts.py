@@ -74,7 +74,8 @@ def prometheus_garbage() -> str:
 
 
 def argocd_fixtures() -> str:
-    return str(len(_yaml_files(REPO / "tests" / "argocd" / "fixtures")))
+    testdata = REPO / "argocd" / "resource_customizations" / "qwenops.io" / "QwenDeployment" / "testdata"
+    return str(len(_yaml_files(testdata)))
 
 
 def slos() -> str:

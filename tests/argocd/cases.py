@@ -1,16 +1,18 @@
-"""The QwenDeployments of `fixtures/`, one YAML file per situation, each checked against the API models."""
+"""The QwenDeployments of the situations Argo CD is tested in, one YAML file each (the `testdata/` of
+argocd/resource_customizations/qwenops.io/QwenDeployment, shared with its health_test.yaml and
+action_test.yaml), each checked against the API models."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from argocd.build import LAYOUT
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = LAYOUT / "testdata"
 
 INVALID_SPEC = "invalid-spec"
 """The one fixture whose spec the API models refuse on purpose (stored under an older CRD)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from argocd.build import LAYOUT
 from qwenops.api import naming
 from qwenops.api.status import QwenDeploymentStatus
 from qwenops.policy.rollout import DeploymentState, Observed, decide, resolve_target
@@ -27,23 +30,17 @@ ANNOTATIONS = {
     "undo": naming.ANNOTATION_UNDO,
 }
 
-OFFERED: dict[str, set[str]] = {
-    "no-status": set(),
-    "stale-generation": set(),
-    "downloading-model": set(),
-    "healthy": set(),
-    "degraded-replicas-lost": set(),
-    "failed-first-revision": set(),
-    "invalid-spec": set(),
-    "canary-loading": {"abort", "undo"},
-    "progressing-step-1": {"promote", "abort", "undo"},
-    "paused": {"promote", "abort", "undo"},
-    "promoting": {"abort", "undo"},
-    "rolled-back-slo-breach": {"retry"},
-    "rolled-back-verification-failed": {"retry"},
-    "undo-in-effect": set(),
-    "child-conflict": set(),
-}
+
+def _offered() -> dict[str, set[str]]:
+    """The actions each situation offers, from actions/action_test.yaml (Argo CD's format): one source."""
+    tests = yaml.safe_load((LAYOUT / "actions" / "action_test.yaml").read_text(encoding="utf-8"))
+    return {
+        Path(test["inputPath"]).stem: {action["name"] for action in test["result"] if not action["disabled"]}
+        for test in tests["discoveryTests"]
+    }
+
+
+OFFERED = _offered()
 
 
 def test_the_actions_are_the_operators_requests() -> None:

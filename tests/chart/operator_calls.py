@@ -63,7 +63,9 @@ class ApiCall:
     cluster_scoped: bool = False
     when: str = "always"
     """"always"; "namespaced": only when some namespaces are watched; "own": in the operator's own
-    namespace only, whatever it watches (the leader election's Lease, see :data:`OWN_NAMESPACE`)."""
+    namespace only, whatever it watches (the leader election's Lease, see :data:`OWN_NAMESPACE`);
+    "named": Secrets, only on the names the chart lists (prometheus.secretNames), granted with
+    resourceNames."""
     why: str = field(default="", compare=False)
 
 
@@ -366,7 +368,9 @@ def reconcile_calls(modules: Iterable[Path] | None = None) -> set[ApiCall]:
                         continue
                     resource = f"{plural}/{send.subresource}" if send.subresource else plural
                     cluster = len(call.args) > 1 and _is_none(call.args[1])
-                    when = "own" if target in OWN_NAMESPACE else "always"
+                    when = (
+                        "own" if target in OWN_NAMESPACE else "named" if plural == "secrets" else "always"
+                    )
                     calls.add(ApiCall(group, resource, send.verb, cluster, when, why=where))
     return calls
 

@@ -1,6 +1,6 @@
 """Least privilege: the chart grants exactly the API calls the operator makes (operator_calls.py
-derives them from the code), cluster-wide or in the watched namespaces only, never Secrets and
-never a wildcard."""
+derives them from the code), cluster-wide or in the watched namespaces only, never a wildcard, and
+no Secret but `get` on the names `prometheus.secretNames` lists."""
 
 from __future__ import annotations
 
@@ -9,14 +9,19 @@ from collections.abc import Callable
 import pytest
 
 from tests.chart.conftest import VALUE_SETS
-from tests.chart.helm import NAMESPACE, Manifest, of_kind, one
+from tests.chart.helm import NAMESPACE, Helm, Manifest, of_kind, one
 from tests.chart.operator_calls import KOPF_CALLS, ApiCall, operator_calls
 from tests.chart.owner_references import owner_finalizers, rendered_children
-from tests.chart.rbac import allowed, granted_triples, grants
+from tests.chart.rbac import Grant, allowed, granted_triples, grants
 
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "*"}
-NEVER = {"secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy",
+NEVER = {"pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy",
          "nodes/proxy", "serviceaccounts/token", "tokenreviews", "subjectaccessreviews"}  # fmt: skip
+
+
+def _by_name(objects: list[Manifest]) -> list[Grant]:
+    """The grants on Secrets by name (the Lease's, also by name, are not these)."""
+    return [g for g in grants(objects) if g.resource_names and "secrets" in g.resources]
 
 
 def _required(namespaced: bool) -> set[ApiCall]:
@@ -47,6 +52,9 @@ def test_no_wildcard_no_secret_no_escalation(name: str, render: Callable[[str], 
             assert "nonResourceURLs" not in rule, where
             assert not set(rule["resources"]) & NEVER, where
             assert not set(rule["verbs"]) & DANGEROUS_VERBS, where
+            if "secrets" in rule["resources"]:  # by name only, as listed, read only
+                assert rule["resources"] == ["secrets"] and rule["verbs"] == ["get"], where
+                assert rule.get("resourceNames"), where
 
 
 def test_the_derivation_sees_what_the_operator_does() -> None:
@@ -72,7 +80,8 @@ def test_the_derivation_sees_what_the_operator_does() -> None:
     # A child missing from the labelled list is read by name (another owner may hold the name):
     # the derivation follows `CHILDREN[kind]` to both kinds. Nothing writes a Pod.
     assert not {c for c in calls if c[1] == "pods" and c[2] not in ("list", "watch")}
-    assert not {c for c in calls if c[1] == "secrets"}
+    secrets = {c for c in operator_calls() if c.resource == "secrets"}
+    assert {(c.verb, c.when) for c in secrets} == {("get", "named")}, "a Secret is only ever read by name"
 
 
 @pytest.mark.parametrize("name", ["defaults", "platform"])
@@ -81,7 +90,7 @@ def test_cluster_wide_grants_exactly_what_the_operator_does(
 ) -> None:
     """The chart's own ServiceAccount, or the existing one it is given (`platform`)."""
     objects = render(name)
-    found = grants(objects)
+    found = [g for g in grants(objects) if not g.resource_names]
     required = _required(namespaced=False)
     missing = [c for c in sorted(required) if not allowed(found, c.group, c.resource, c.verb, None)]
     assert not missing, "the operator makes calls the chart does not grant:\n" + "\n".join(
@@ -99,7 +108,7 @@ def test_watched_namespaces_get_roles_and_nothing_namespaced_cluster_wide(
 ) -> None:
     objects = render("everything")
     watched = ["a", "b"]
-    found = grants(objects)
+    found = [g for g in grants(objects) if not g.resource_names]
     required = _required(namespaced=True)
     cluster_scoped = _cluster_scoped_resources()
     watching = [r for r in of_kind(objects, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
@@ -188,3 +197,26 @@ def test_the_lease_is_granted_in_the_release_namespace_only(
         ("get", (lease,)),
         ("update", (lease,)),
     }
+
+
+def test_no_secret_is_granted_unless_names_are_listed(render: Callable[[str], list[Manifest]]) -> None:
+    assert not _by_name(render("defaults"))
+    assert not [g for g in grants(render("defaults")) if "secrets" in g.resources]
+    assert not allowed(grants(render("everything")), "", "secrets", "get", "a"), "never every Secret"
+
+
+@pytest.mark.parametrize(("name", "namespaces"), [("defaults", [None]), ("everything", ["a", "b"])])
+def test_secrets_are_granted_by_name_where_the_operator_watches(
+    name: str, namespaces: list[str | None], helm: Helm
+) -> None:
+    """The operator reads a QwenDeployment's Secret by name (`get`); the chart grants exactly the
+    names of `prometheus.secretNames`, in each watched namespace (or cluster-wide)."""
+    named = {c for c in operator_calls() if c.when == "named"}
+    assert {(c.group, c.resource, c.verb) for c in named} == {("", "secrets", "get")}
+    listed = ["prom-creds", "mimir-tenant"]
+    objects = helm.template(VALUE_SETS[name], {"prometheus.secretNames": "{" + ",".join(listed) + "}"})
+    by_name = _by_name(objects)
+    assert sorted(g.namespace or "" for g in by_name) == sorted(n or "" for n in namespaces)
+    for grant in by_name:
+        assert (grant.api_groups, grant.resources, grant.verbs) == (("",), ("secrets",), ("get",))
+        assert list(grant.resource_names) == listed

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.chart.conftest import VALUE_SETS
-from tests.chart.helm import NAMESPACE, Manifest, container_env, one, operator_container
+from tests.chart.helm import NAMESPACE, Helm, HelmError, Manifest, container_env, one, operator_container
 from tests.chart.test_dockerfile import DOCKERFILE, parse
 
 
@@ -144,9 +144,53 @@ def test_settings_are_read_as_the_operator_reads_them(render: Callable[[str], li
         assert OperatorConfig.from_env().prometheus_url is None
 
 
-def test_no_secret_is_mounted_or_read(render: Callable[[str], list[Manifest]]) -> None:
+def test_only_the_prometheus_auth_secret_is_mounted(render: Callable[[str], list[Manifest]]) -> None:
+    """Without `prometheus.auth.existingSecret` no Secret is mounted; with it, that Secret alone,
+    read-only, its asked keys only, as files the operator's settings name (no subPath: the kubelet
+    then writes a rotated token in place), and no Secret is ever passed through the environment."""
     for name in VALUE_SETS:
         pod = one(render(name), "Deployment")["spec"]["template"]["spec"]
-        assert all("secret" not in volume for volume in pod.get("volumes", []))
+        secrets = [volume for volume in pod.get("volumes", []) if "secret" in volume]
         for env in operator_container(render(name))["env"]:
             assert set(env.get("valueFrom", {})) <= {"fieldRef"}, env  # the pod's name and namespace
+        if name != "everything":
+            assert not secrets, name
+    pod = one(render("everything"), "Deployment")["spec"]["template"]["spec"]
+    (volume,) = [volume for volume in pod["volumes"] if "secret" in volume]
+    assert volume["secret"]["secretName"] == "prometheus-auth"
+    keys = [item["key"] for item in volume["secret"]["items"]]
+    assert keys == ["token", "ca.crt", "headers"]
+    container = operator_container(render("everything"))
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    from unittest import mock  # noqa: PLC0415
+
+    from qwenops.controller.config import OperatorConfig  # noqa: PLC0415
+
+    with mock.patch.dict("os.environ", env, clear=True):
+        config = OperatorConfig.from_env()
+    paths = [config.prometheus_token_file, config.prometheus_ca_file, config.prometheus_headers_file]
+    assert paths == [f"{mount['mountPath']}/{key}" for key in keys]
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        ({"prometheus.auth.existingSecret": "auth"}, "prometheus.auth.existingSecret needs prometheusUrl"),
+        (
+            {
+                "prometheus.auth.existingSecret": "auth",
+                "prometheusUrl": "https://prom",
+                "prometheus.auth.tokenKey": "",
+            },
+            "needs one of tokenKey, caKey, headersKey",
+        ),
+        ({"extraEnv[0].name": "QWENOPS_PROMETHEUS_TOKEN_FILE", "extraEnv[0].value": "/x"}, "prometheus.auth"),
+    ],
+)
+def test_auth_without_its_prometheus_or_its_keys_is_refused(
+    helm: Helm, sets: dict[str, str], message: str
+) -> None:
+    with pytest.raises(HelmError, match=message):
+        helm.template(sets=sets)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from dashboards import build, document, slo_panels
+from dashboards.queries import family as family_of
 from images.serving.vllm_sim import SERIES_NAMES, escaped
 from qwenops.analysis.queries import render_query
 from qwenops.api import slos
@@ -181,20 +183,46 @@ def test_the_analysis_reads_series_vllm_exposes(query: slos.Query) -> None:
         assert matched and {escaped(name) for name in matched if ":" in name} <= matched, pattern
 
 
-def test_each_slo_drawn_has_its_line_and_its_variable() -> None:
-    """Every SLO of the registry with a panel: a dashed line at its variable, set to its example."""
-    textboxes = {v["name"]: v for v in DASHBOARD["templating"]["list"] if v["type"] == "textbox"}
-    assert set(textboxes) == {slo_panels.slo_variable(slo) for slo in slo_panels.DRAWN}
-    drawn_lines = {
-        target["expr"]: panel["title"] for panel in panels() for target in panel["targets"] if "$slo_" in target["expr"]
+def test_each_slo_drawn_has_its_line_from_the_specs_declaration() -> None:
+    """Every SLO of the registry with a panel: a dashed line at what the chosen QwenDeployment's spec
+    declares (the operator's qwenops_slo_threshold), never a number typed into the dashboard."""
+    assert not [v for v in DASHBOARD["templating"]["list"] if v["type"] == "textbox"]
+    lines = {
+        target["expr"]: panel["title"]
+        for panel in panels()
+        for target in panel["targets"]
+        if target["legendFormat"].startswith("SLO ")
     }
+    threshold = family_of(operator_metrics.SLO_THRESHOLD)
     for slo in slo_panels.DRAWN:
-        variable = slo_panels.slo_variable(slo)
-        assert float(textboxes[variable]["query"]) == slo.example
-        assert textboxes[variable]["label"] == f"SLO {slo.key}"
-        assert f"vector(${variable})" in drawn_lines, slo.key
+        expr = f'max({threshold}{{namespace="$namespace",name="$deployment",slo="{slo.key}"}})'
+        assert expr in lines, slo.key
+    assert len(lines) == len(slo_panels.DRAWN)
     drawn = {slo.judged_by for slo in slo_panels.DRAWN}
     assert {slo.judged_by for slo in slos.SLOS} - drawn == {"errorRateVsStable"}
+
+
+TRACK_PANELS = {
+    "Tokens per second by track": ("vllm[:_]generation_tokens_total", "vllm[:_]prompt_tokens_total"),
+    "Inter-token latency by track": ("vllm[:_]inter_token_latency_seconds_bucket",),
+    "Requests running and waiting by track": ("vllm[:_]num_requests_running", "vllm[:_]num_requests_waiting"),
+    "KV-cache usage by track": ("vllm[:_]kv_cache_usage_perc",),
+}
+
+
+@pytest.mark.parametrize("title", TRACK_PANELS)
+def test_what_vllms_dashboard_shows_is_split_by_track(title: str) -> None:
+    """Joined on the revision to the operator's qwenops_revision_info, which names each one's track."""
+    (panel,) = [p for p in panels() if p["title"] == title]
+    info = family_of(operator_metrics.REVISION_INFO)
+    read = set()
+    for target in panel["targets"]:
+        expr = target["expr"]
+        assert "{{track}}" in target["legendFormat"]
+        assert f"{info}{{" in expr and "group_left (track)" in expr
+        assert re.search(r"\bby \((le, )?track\)", expr), expr
+        read |= {pattern for _, pattern in promql.name_patterns(expr)}
+    assert read == set(TRACK_PANELS[title])
 
 
 def test_every_operator_metric_has_a_panel() -> None:

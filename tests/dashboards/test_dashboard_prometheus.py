@@ -25,7 +25,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from images.serving.vllm_sim import SimConfig, run_simulator
-from qwenops.api.status import Phase
+from qwenops.api.spec import QwenDeploymentSpec
+from qwenops.api.status import CanaryRevision, Phase, QwenDeploymentStatus, StableRevision
 from qwenops.io import metrics
 from qwenops_testing.ports import free_port
 from qwenops_testing.prometheus import JOB, PrometheusServer, Target, prometheus_running, revision_labels
@@ -38,6 +39,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 NS, NAME = "llm", "dashboard-check"
 STABLE, CANARY = "7d9f4c21ab", "a1b2c3d4e5"
 RPS = 20.0
+SLOS = {"maxErrorRate": 0.01, "p95LatencySeconds": 2.5, "p95TimeToFirstTokenSeconds": 1}
+SPEC = QwenDeploymentSpec.model_validate(
+    {
+        "model": {"name": "Qwen/Qwen3-8B", "revision": "a" * 40, "servedModelName": "qwen3-8b"},
+        "rollout": {"steps": [{"weight": 10}], "analysis": {"slos": SLOS}},
+    }
+)
+ROLLOUT = QwenDeploymentStatus(
+    stable=StableRevision(revision=STABLE, model=SPEC.model, engine=SPEC.engine, node_pool=SPEC.node_pool),
+    canary=CanaryRevision(revision=CANARY, model=SPEC.model, engine=SPEC.engine, node_pool=SPEC.node_pool),
+)
+"""What the operator's status says runs (the tracks the panels by track join on), and the SLOs declared."""
 T = TypeVar("T")
 
 
@@ -92,6 +105,7 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             ) as server,
         ):
             metrics.record_state(NS, NAME, Phase.PROGRESSING, 10)
+            metrics.record_rollout(NS, NAME, ROLLOUT, SPEC.rollout.analysis)
             metrics.RECONCILE_SECONDS.observe(0.04)
             metrics.RECONCILE_ERRORS.labels("api").inc()
             await server.wait_for_targets(3)
@@ -147,13 +161,29 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
     ratios = by(only("Error rate by revision"), "qwenops_io_revision")
     assert set(ratios) == {CANARY}, "the stable answered no 5xx: no ratio, no series"
     assert 0.15 < ratios[CANARY] < 0.45, ratios
-    assert by(only("Error rate by revision", "B"), "") == {"": 0.01}
+    # The SLO lines are the spec's declarations, as the operator exports them.
+    assert by(only("Error rate by revision", "B"), "") == {"": SLOS["maxErrorRate"]}
+    assert by(only("p95 latency by revision", "B"), "") == {"": SLOS["p95LatencySeconds"]}
 
     latency = by(only("p95 latency by revision"), "qwenops_io_revision")
     assert set(latency) == {STABLE, CANARY}
     assert latency[STABLE] < 1.0 < 2.5 < latency[CANARY] <= 5.0, latency
     first_token = by(only("p95 time to first token by revision"), "qwenops_io_revision")
     assert first_token[STABLE] < 0.1 < 0.25 <= first_token[CANARY] <= 0.5, first_token
+
+    # vLLM's own panels, by track: each revision's series joined to the track the operator names.
+    generated = by(only("Tokens per second by track"), "track")
+    assert set(generated) == {"stable", "canary"} and all(v > 0 for v in generated.values()), generated
+    assert set(by(only("Tokens per second by track", "B"), "track")) == {"stable", "canary"}
+    inter_token = by(only("Inter-token latency by track", "B"), "track")
+    assert set(inter_token) == {"stable", "canary"}, inter_token
+    assert all(0 < v < 10 for v in inter_token.values()), inter_token
+    running = by(only("Requests running and waiting by track"), "track")
+    assert set(running) == {"stable", "canary"}, running
+    assert running["canary"] > running["stable"], "Little's law: the slower canary holds more requests"
+    assert set(by(only("Requests running and waiting by track", "B"), "track")) == {"stable", "canary"}
+    kv_cache = by(only("KV-cache usage by track"), "track")
+    assert set(kv_cache) == {"stable", "canary"} and all(0 <= v <= 1 for v in kv_cache.values()), kv_cache
 
     quantiles = only("Breach to rollback, p50 / p95 (every QwenDeployment)")
     assert all(10 <= float(series["value"][1]) <= 15 for series in quantiles), quantiles

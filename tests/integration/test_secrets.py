@@ -38,7 +38,7 @@ SECRET_VALUE = "hf_SeCrEtVaLuE0123456789abcdefXYZ"
 PROMETHEUS_PASSWORD = "pr0m-PaSsWoRd-4-scrapes"
 ARGUMENT_TOKEN = "hf_ArGuMeNtToKeN9876543210zyxwv"
 MARK = "qwenops-secrets-test"  # the test's own writes carry ?fieldManager=MARK
-METRIC_LABELS = {"namespace", "name", "reason", "phase", "kind", "le"}
+METRIC_LABELS = {"namespace", "name", "reason", "phase", "kind", "le", "revision", "track", "checkpoint", "slo"}
 
 
 def manifest(commit: str) -> dict[str, Any]:

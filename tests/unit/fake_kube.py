@@ -19,7 +19,7 @@ from qwenops.io import kube
 from qwenops.io.kube import KubeError, Manifest, Outcome, Resource
 from qwenops.render.diff import ensure_action
 
-_KINDS = {("v1", "Pod"): kube.PODS}
+_KINDS = {("v1", "Pod"): kube.PODS, ("v1", "Secret"): kube.SECRETS}
 
 
 def resource_of(manifest: Mapping[str, Any]) -> Resource:

@@ -96,6 +96,12 @@ deletecollection.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- with .Values.prometheus.secretNames }}
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: {{ toJson . }}
+  verbs: [get]
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -120,7 +126,7 @@ extraEnv may not hide a variable the chart sets (a second entry of a name would 
 each is named with the value that sets it.
 */}}
 {{- define "qwenops.checkExtraEnv" -}}
-{{- $set := dict "QWENOPS_SERVING_IMAGE" "servingImage" "QWENOPS_PROMETHEUS_URL" "prometheusUrl" "QWENOPS_HF_ENDPOINT" "hfEndpoint" "QWENOPS_RESYNC_SECONDS" "resyncSeconds" "QWENOPS_PROMETHEUS_TIMEOUT_SECONDS" "prometheusTimeoutSeconds" "QWENOPS_METRICS_PORT" "metricsPort" "QWENOPS_LEASE_NAME" "(the chart: the release's name)" "POD_NAMESPACE" "(the chart: the downward API)" "POD_NAME" "(the chart: the downward API)" "PYTHONUNBUFFERED" "(the chart: unbuffered logs)" "TMPDIR" "(the chart: the scratch volume)" -}}
+{{- $set := dict "QWENOPS_SERVING_IMAGE" "servingImage" "QWENOPS_PROMETHEUS_URL" "prometheusUrl" "QWENOPS_HF_ENDPOINT" "hfEndpoint" "QWENOPS_RESYNC_SECONDS" "resyncSeconds" "QWENOPS_PROMETHEUS_TIMEOUT_SECONDS" "prometheusTimeoutSeconds" "QWENOPS_METRICS_PORT" "metricsPort" "QWENOPS_LEASE_NAME" "(the chart: the release's name)" "POD_NAMESPACE" "(the chart: the downward API)" "POD_NAME" "(the chart: the downward API)" "QWENOPS_PROMETHEUS_TOKEN_FILE" "prometheus.auth" "QWENOPS_PROMETHEUS_CA_FILE" "prometheus.auth" "QWENOPS_PROMETHEUS_HEADERS_FILE" "prometheus.auth" "PYTHONUNBUFFERED" "(the chart: unbuffered logs)" "TMPDIR" "(the chart: the scratch volume)" -}}
 {{- range .Values.extraEnv -}}
 {{- if hasKey $set .name -}}
 {{- fail (printf "extraEnv: %s is set by the chart from %s" .name (get $set .name)) -}}
@@ -132,4 +138,14 @@ each is named with the value that sets it.
 {{- define "qwenops.alertLabels" -}}
 {{- $root := index . 0 -}}
 {{- toYaml (merge (deepCopy $root.Values.prometheusRule.alertLabels) (dict "severity" (index . 1))) -}}
+{{- end -}}
+
+{{/* The keys of prometheus.auth.existingSecret the operator reads, each with its variable: (list key env). */}}
+{{- define "qwenops.authFiles" -}}
+{{- $auth := .Values.prometheus.auth -}}
+{{- $files := list -}}
+{{- range $pair := list (list $auth.tokenKey "QWENOPS_PROMETHEUS_TOKEN_FILE") (list $auth.caKey "QWENOPS_PROMETHEUS_CA_FILE") (list $auth.headersKey "QWENOPS_PROMETHEUS_HEADERS_FILE") -}}
+{{- if index $pair 0 }}{{ $files = append $files $pair }}{{ end -}}
+{{- end -}}
+{{- toJson $files -}}
 {{- end -}}

@@ -32,6 +32,7 @@ from qwenops.api.rules import (
     BOUNDED_DURATION_PATTERN,
     CEL,
     DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
     HTTP_URL_PATTERN,
     NAME_RULE,
     PROM_LABEL_PATTERN,
@@ -97,6 +98,12 @@ class TrafficRouting(Model):
         return check_invariants(self, ROUTING_INVARIANTS)
 
 
+class SecretRef(Model):
+    name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)] = Field(
+        description="The Secret's name, in the QwenDeployment's namespace."
+    )
+
+
 class PrometheusRef(Model):
     """The Prometheus the canary's SLOs are read from. Absent: the operator's default
     (QWENOPS_PROMETHEUS_URL) when SLOs are declared."""
@@ -104,6 +111,13 @@ class PrometheusRef(Model):
     url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)] = Field(
         description="Prometheus' base URL: no credentials, query or fragment, not a link-local address.",
         json_schema_extra=cel_rules("spec.rollout.analysis.prometheus.url", URL_RULES),
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="A Secret in this namespace with Prometheus' credentials: keys `token` (a bearer "
+        "token), `ca.crt` (CA bundle, PEM), `headers` (`Name: value` lines, e.g. `X-Scope-OrgID`), each "
+        "optional. The operator reads it only where its chart grants `get` on this name "
+        "(`prometheus.secretNames`); else the reading is an Error saying so.",
     )
 
     @field_validator("url")

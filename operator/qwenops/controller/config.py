@@ -42,6 +42,12 @@ class OperatorConfig:
     lease_seconds: int = 15
     renew_deadline_seconds: float = 10.0
     retry_seconds: float = 2.0
+    prometheus_token_file: str | None = None
+    """A bearer token for `prometheus_url` (read again at each reading: projected tokens rotate)."""
+    prometheus_ca_file: str | None = None
+    """CA bundle (PEM) that `prometheus_url`'s certificate is checked against, instead of the system's."""
+    prometheus_headers_file: str | None = None
+    """Extra headers for `prometheus_url`, `Name: value` per line (e.g. `X-Scope-OrgID: team-a`)."""
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -62,6 +68,9 @@ class OperatorConfig:
             lease_seconds=int(os.environ.get("QWENOPS_LEASE_DURATION_SECONDS", "15")),
             renew_deadline_seconds=float(os.environ.get("QWENOPS_LEASE_RENEW_DEADLINE_SECONDS", "10")),
             retry_seconds=float(os.environ.get("QWENOPS_LEASE_RETRY_SECONDS", "2")),
+            prometheus_token_file=os.environ.get("QWENOPS_PROMETHEUS_TOKEN_FILE") or None,
+            prometheus_ca_file=os.environ.get("QWENOPS_PROMETHEUS_CA_FILE") or None,
+            prometheus_headers_file=os.environ.get("QWENOPS_PROMETHEUS_HEADERS_FILE") or None,
         )
 
 

@@ -33,7 +33,6 @@ from qwenops.io import kube, metrics
 from qwenops.io.lease import Leases
 
 CONFIG = OperatorConfig.from_env()
-READER = prometheus_reader(CONFIG)
 QWD = (naming.GROUP, naming.VERSION, naming.PLURAL)
 CHILDREN: dict[str, Any] = {
     naming.LABEL_MANAGED_BY: naming.MANAGER,
@@ -59,14 +58,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     for child in CHILD_RESOURCES:
         settings.watching.label_selectors[child] = selector
     client = kube.Kube.connect(threads=CONFIG.api_threads)
+    reader = prometheus_reader(CONFIG, client)
     if CONFIG.leader_election:
         timing = election.Timing(CONFIG.lease_seconds, CONFIG.renew_deadline_seconds, CONFIG.retry_seconds)
         elector = Elector(Leases(client), CONFIG.lease_namespace, CONFIG.lease_name, CONFIG.identity, timing)
         memo.elector = elector
         memo.election = asyncio.create_task(elector.run(), name="leader-election")
-        memo.triggers = Triggers(client.guarded(elector.check), CONFIG, READER, leadership=elector)
+        memo.triggers = Triggers(client.guarded(elector.check), CONFIG, reader, leadership=elector)
     else:
-        memo.triggers = Triggers(client, CONFIG, READER)
+        memo.triggers = Triggers(client, CONFIG, reader)
     metrics.serve(CONFIG.metrics_port)
 
 

@@ -136,6 +136,7 @@ async def reconcile(
             post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
                              stage_change.message))  # fmt: skip
         _count(namespace, name, status, new_status, plan, now)
+        metrics.record_rollout(namespace, name, new_status, spec.rollout.analysis)
     return plan.requeue_after
 
 

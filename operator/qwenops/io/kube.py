@@ -97,6 +97,7 @@ HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 INFERENCEPOOLS = Resource("inference.networking.k8s.io", "v1", "inferencepools")
 QWENDEPLOYMENTS = Resource("qwenops.io", "v1alpha1", "qwendeployments")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
+SECRETS = Resource("", "v1", "secrets")  # read by name only: a QwenDeployment's Prometheus credentials
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,

@@ -1,10 +1,17 @@
-"""The operator's own metrics (prometheus-client), served on a port of their own."""
+"""The operator's own metrics (prometheus-client), served on a port of their own.
+
+`qwenops_revision_info` names each running revision's track and checkpoint, so that a dashboard
+joins vLLM's series (labelled by revision, not track) to stable and canary; `qwenops_slo_threshold`
+holds each SLO a QwenDeployment declares, so that a dashboard draws the spec's SLO, not a copy.
+"""
 
 from contextlib import suppress
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from qwenops.api.status import Phase
+from qwenops.api.slos import SLOS
+from qwenops.api.spec import Analysis
+from qwenops.api.status import Phase, QwenDeploymentStatus
 
 ROLLBACKS = Counter(
     "qwenops_rollbacks_total",
@@ -34,6 +41,21 @@ RECONCILE_ERRORS = Counter(
 )
 
 
+REVISION_INFO = Gauge(
+    "qwenops_revision_info",
+    "1 for each revision the QwenDeployment runs, with its track (stable, canary) and checkpoint "
+    "(the model's pinned commit); join vLLM's series on revision.",
+    ["namespace", "name", "revision", "track", "checkpoint"],
+)
+SLO_THRESHOLD = Gauge(
+    "qwenops_slo_threshold",
+    "Each SLO the QwenDeployment declares (spec.rollout.analysis.slos), in the SLO's unit.",
+    ["namespace", "name", "slo"],
+)
+_SHOWN: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+"""The revision and SLO series of each QwenDeployment now set, so that a pass removes the stale ones."""
+
+
 def serve(port: int) -> None:
     """Serve /metrics on `port` (0: don't serve)."""
     if port:
@@ -61,3 +83,35 @@ def forget(namespace: str, name: str) -> None:
     for reason in ROLLBACK_REASONS:
         with suppress(KeyError):
             ROLLBACKS.remove(namespace, name, reason)
+    for series in _SHOWN.pop((namespace, name), set()):
+        _remove(namespace, name, series)
+
+
+def revision_series(status: QwenDeploymentStatus) -> set[tuple[str, str, str]]:
+    """(revision, track, checkpoint) of each revision the status says runs. The checkpoint is the
+    pinned commit, not the model's name: the metrics carry names, enumerations and hashes, no spec text."""
+    return {
+        (each.revision, track, each.model.revision)
+        for track, each in (("stable", status.stable), ("canary", status.canary))
+        if each is not None
+    }
+
+
+def record_rollout(namespace: str, name: str, status: QwenDeploymentStatus, analysis: Analysis) -> None:
+    """Set the revision and SLO series of one QwenDeployment after a pass; remove those gone."""
+    revisions: set[tuple[str, ...]] = {("revision", *labels) for labels in revision_series(status)}
+    thresholds = {slo.key: value for slo in SLOS if (value := analysis.slos.threshold(slo)) is not None}
+    series = revisions | {("slo", key) for key in thresholds}
+    for gone in _SHOWN.get((namespace, name), set()) - series:
+        _remove(namespace, name, gone)
+    for _, *labels in revisions:
+        REVISION_INFO.labels(namespace, name, *labels).set(1)
+    for key, value in thresholds.items():
+        SLO_THRESHOLD.labels(namespace, name, key).set(value)
+    _SHOWN[(namespace, name)] = series
+
+
+def _remove(namespace: str, name: str, series: tuple[str, ...]) -> None:
+    kind, *labels = series
+    with suppress(KeyError):
+        (REVISION_INFO if kind == "revision" else SLO_THRESHOLD).remove(namespace, name, *labels)

@@ -11,12 +11,25 @@ without observations) is no data: `value` None, `note` saying which.
 
 `read_and_assess` does the whole reading of a canary step: the canary's and
 the stable's queries at once, then `analysis.verdict.assess`.
+
+A secured Prometheus (or Thanos, Cortex, Mimir in front of it) is reached with `Credentials`: a
+bearer token, a CA bundle, extra headers such as `X-Scope-OrgID`. They come from files
+(`CredentialFiles`, the operator's own, mounted from a Secret by the chart and read again at each
+reading, so a rotated token is used as soon as the kubelet writes it) or from a QwenDeployment's
+Secret (`credentials_from_secret`). No credential is ever put in a message, a log or a repr.
 """
 
 import asyncio
+import base64
+import binascii
 import json
 import math
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,6 +41,134 @@ from qwenops.api.spec import Analysis
 
 QUERY_PATH = "api/v1/query"
 _SNIPPET = 200
+
+TOKEN_KEY, CA_KEY, HEADERS_KEY = "token", "ca.crt", "headers"
+"""The keys of a QwenDeployment's Secret (`analysis.prometheus.secretRef`) the operator reads."""
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+_RESERVED_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding", "connection"})
+
+
+class CredentialsError(Exception):
+    """Credentials that cannot be read or are malformed; the message names files or keys, never values."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What is sent to a secured Prometheus: a bearer token, a CA bundle (PEM) and extra headers."""
+
+    token: str | None = field(default=None, repr=False)
+    ca_pem: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def request_headers(self) -> dict[str, str]:
+        sent = dict(self.headers)
+        if self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        return sent
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A context trusting the CAs of `ca_pem` only; None: the system's trust store."""
+        if not self.ca_pem:
+            return None
+        try:
+            return ssl.create_default_context(cadata=self.ca_pem)
+        except (ssl.SSLError, ValueError) as exc:
+            raise CredentialsError(f"the CA bundle is no PEM certificate ({type(exc).__name__})") from None
+
+
+NO_CREDENTIALS = Credentials()
+
+
+def _token(text: str | None, where: str) -> str | None:
+    """A bearer token as stored (surrounding whitespace dropped); one with a line break or another
+    control character inside would break the request, and is refused without being repeated."""
+    token = (text or "").strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+        raise CredentialsError(f"{where}: the token holds a line break or another control character")
+    return token or None
+
+
+def parse_headers(text: str, where: str) -> dict[str, str]:
+    """`Name: value` per line (blank lines and `#` comments skipped), as HTTP writes headers."""
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not _HEADER_NAME.match(name) or any(c in value for c in "\r\n\0"):
+            raise CredentialsError(f"{where} line {number}: not a header (Name: value)")
+        if name.lower() in _RESERVED_HEADERS:
+            raise CredentialsError(f"{where} line {number}: {name} may not be set as an extra header")
+        headers[name] = value.strip()
+    return headers
+
+
+@dataclass(frozen=True)
+class CredentialFiles:
+    """The operator's own credentials, as files (a mounted Secret); read again at each `load`."""
+
+    token_file: str | None = None
+    ca_file: str | None = None
+    headers_file: str | None = None
+
+    def load(self) -> Credentials:
+        token = _read(self.token_file)
+        headers = _read(self.headers_file)
+        return Credentials(
+            token=_token(token, self.token_file or ""),
+            ca_pem=_read(self.ca_file),
+            headers=parse_headers(headers, self.headers_file or "") if headers is not None else {},
+        )
+
+
+def _read(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialsError(
+            f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+        ) from None
+
+
+def credentials_from_secret(secret: Mapping[str, Any], where: str) -> Credentials:
+    """The credentials of a core/v1 Secret as the API returns it (`data` base64): keys `token`,
+    `ca.crt`, `headers`, each optional. `where` names the Secret in messages."""
+    data = secret.get("data") or {}
+    texts: dict[str, str] = {}
+    for key in (TOKEN_KEY, CA_KEY, HEADERS_KEY):
+        if key not in data:
+            continue
+        try:
+            texts[key] = base64.b64decode(data[key], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, TypeError, ValueError):
+            raise CredentialsError(f"{where}: key {key} is not base64 UTF-8 text") from None
+    if not texts:
+        raise CredentialsError(f"{where} has none of the keys {TOKEN_KEY}, {CA_KEY}, {HEADERS_KEY}")
+    return Credentials(
+        token=_token(texts.get(TOKEN_KEY), f"{where} key {TOKEN_KEY}"),
+        ca_pem=texts.get(CA_KEY) or None,
+        headers=parse_headers(texts[HEADERS_KEY], f"{where} key {HEADERS_KEY}")
+        if HEADERS_KEY in texts
+        else {},
+    )
+
+
+def same_origin(url: str, other: str | None) -> bool:
+    """Whether two URLs share scheme, host and port: credentials meant for one go to no other."""
+    if not other:
+        return False
+    a, b = URL(url), URL(other)
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def session_for(credentials: Credentials) -> aiohttp.ClientSession:
+    """A session sending `credentials` with every request (raises CredentialsError for a bad CA)."""
+    context = credentials.ssl_context()
+    connector = aiohttp.TCPConnector(ssl=context) if context is not None else None
+    return aiohttp.ClientSession(headers=credentials.request_headers(), connector=connector)
 
 
 async def read_revision(
@@ -64,10 +205,17 @@ async def read_and_assess(
     stable: str | None,
     timeout: float,
     at: datetime | None = None,
+    credentials: Credentials = NO_CREDENTIALS,
 ) -> Verdict:
-    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs."""
+    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs.
+
+    A CA bundle that is no certificate is an `Error` verdict saying so, as any failed query is."""
     canary_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=canary)
-    async with aiohttp.ClientSession() as session:
+    try:
+        session = session_for(credentials)
+    except CredentialsError as exc:
+        return unreadable(str(exc))
+    async with session:
         if stable is None:
             return assess(
                 analysis, await read_revision(url, canary_queries, timeout=timeout, at=at, session=session)
@@ -78,6 +226,11 @@ async def read_and_assess(
             read_revision(url, stable_queries, timeout=timeout, at=at, session=session),
         )
     return assess(analysis, canary_reading, stable_reading)
+
+
+def unreadable(error: str) -> Verdict:
+    """The verdict of a reading that could not be taken (no credentials): `Error`, saying why once."""
+    return Verdict(outcome="Error", message=f"cannot judge: {error}", checks=())
 
 
 async def query(
