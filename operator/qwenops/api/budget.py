@@ -18,7 +18,6 @@ PERCENT_PATTERN = r"^(100|[1-9]?[0-9])%$"
 MAX_PODS = 1000
 
 
-
 def _int_or_percent(path: str) -> dict[str, Any]:
     """The CRD's schema of a count of pods or a percentage of `replicas`, as a Deployment's
     maxSurge and maxUnavailable; `path` names the field in the message."""

@@ -30,6 +30,7 @@ from qwenops.controller.observe import (
     controls,
     dump_status,
     observe_deployment,
+    pod_counts,
     read_status,
     rejection_of,
     startups_of,
@@ -104,6 +105,7 @@ async def reconcile(
         annotations=meta.get("annotations") or {},
         route=route,
         startups=startups_of(live_by_revision, live_pods),
+        pods=pod_counts(live_pods),
     )
     # A person's undo may pin an earlier revision in place of the spec's own.
     resolved = resolve_target(spec, revision_of(spec), status, observed.annotations, now, generation)
