@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from qwenops.api.durations import parse_duration
 from qwenops.api.status import AnalysisReading, CanaryRevision, Phase
-from qwenops.policy import budget
+from qwenops.policy import budget, pending
 from qwenops.policy.canary import Canary, CanaryState
 from qwenops.policy.observed import Situation
 from qwenops.policy.outcome import Progressing, Promoted
@@ -98,6 +98,10 @@ def walk(
                     f"{numbered}: waiting for {wanted} canary pods "
                     f"({sit.target_ready} ready) before moving {step.weight}% of traffic"
                 )
+                if (
+                    stuck := pending.unschedulable(sit.spec, sit.observed.startups.get(sit.target))
+                ) is not None:
+                    message += f": {stuck}"
                 # A promote asked for now ends the step as soon as it starts: keep it for then.
                 return Progressing(canary, message, wanted, events=tuple(events), promote_kept=promote)
             weight = carried(sit, wanted, step.weight)
