@@ -36,6 +36,7 @@ OFFERED: dict[str, set[str]] = {
     "failed-first-revision": set(),
     "invalid-spec": set(),
     "canary-loading": {"abort", "undo"},
+    "canary-unschedulable": {"abort", "undo"},
     "progressing-step-1": {"promote", "abort", "undo"},
     "paused": {"promote", "abort", "undo"},
     "promoting": {"abort", "undo"},
@@ -152,6 +153,7 @@ def test_an_object_without_annotations_gets_one() -> None:
 
 WORLDS: dict[str, tuple[DeploymentState, ...]] = {
     "canary-loading": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 0, False)),
+    "canary-unschedulable": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 0, False)),
     "progressing-step-1": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 1, True)),
     "paused": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 1, True)),
     "promoting": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 2, 1, False)),

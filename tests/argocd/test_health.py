@@ -19,6 +19,10 @@ from tests.argocd import cases
 from tests.argocd.argolua import health
 
 ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
+NO_GPU = (
+    "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. "
+    "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+)
 STATUS_MESSAGE = "<status.message>"
 """The expected message is the operator's own `status.message`, verbatim."""
 
@@ -41,6 +45,12 @@ EXPECTED: dict[str, Expected] = {
         "Progressing",
         "step 1/2: waiting for 1 canary pods (0 ready) before moving 10% of traffic; "
         "pods: 1 Loading: vLLM loading the weights",
+    ),
+    "canary-unschedulable": Expected(
+        "Progressing",
+        "step 1/2: waiting for 1 canary pods (0 ready) before moving 10% of traffic: 1 pod Unschedulable, "
+        f"1 nvidia.com/gpu missing ({NO_GPU}); on a full pool, declare spec.rollout.budget (maxSurge: 0) "
+        f"to roll out within it; pods: 1 Unschedulable: {NO_GPU}",
     ),
     "progressing-step-1": Expected(
         "Progressing", contains=("step 1/2 at 10%: waiting for pause", "last reading Passed")
@@ -279,3 +289,13 @@ def test_health_of_what_the_operator_writes(situation: str, status: QwenDeployme
     got = health(as_object(status))
     assert got["status"] == HEALTH_OF_PHASE[status.phase], situation
     assert got["message"] == status.message, situation
+
+
+def test_a_rollback_within_a_budget_says_the_capacity_still_missing() -> None:
+    obj = copy.deepcopy(cases.load("rolled-back-slo-breach"))
+    message = "1 of 2 serving replicas missing (1 ready)"
+    obj["status"]["capacity"] = {"missing": 1, "serving": 1, "since": "2026-03-03T09:20:00Z", "message": message}
+    cases.status_of(obj)  # as the operator writes it
+    got = health(obj)
+    assert got["status"] == "Degraded"
+    assert got["message"] == f"{obj['status']['message']}; capacity: {message}"

@@ -445,3 +445,13 @@ def test_kubectl_qwen_says_its_version(capsys: pytest.CaptureFixture[str]) -> No
         plugin.parser().parse_args(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"kubectl qwen {metadata.version('qwenops')}"
+
+
+def test_capacity_missing_within_a_budget_is_one_line_with_since_when() -> None:
+    obj = f.rolled_back()
+    since = (f.NOW - timedelta(minutes=2)).isoformat()
+    message = "3 of 8 serving replicas missing (5 ready)"
+    obj["status"]["capacity"] = {"missing": 3, "serving": 5, "since": since, "message": message}
+    QwenDeploymentStatus.model_validate(obj["status"])  # as the operator writes it
+    assert lines_of(plain(obj), "Capacity:") == [f"Capacity:      {message}, since 2m ago"]
+    assert lines_of(plain(f.rolled_back()), "Capacity:") == []
