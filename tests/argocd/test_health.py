@@ -263,8 +263,15 @@ def walk() -> list[tuple[str, QwenDeploymentStatus]]:
     seen.append(("first revision refused its checkpoint", status))
     status, _ = refuse(healthy, ["spec.replicas must be at least 0"], 5, t)
     seen.append(("spec refused", status))
-    status, _ = report_conflicts(healthy, ["Service llm/chat has no owner (made by hand or by a tool such as "
-                                           "Helm): delete it or rename this QwenDeployment"], t, 5)
+    status, _ = report_conflicts(
+        healthy,
+        [
+            "Service llm/chat has no owner (made by hand or by a tool such as "
+            "Helm): delete it or rename this QwenDeployment"
+        ],
+        t,
+        5,
+    )
     seen.append(("a child's name held by another owner", status))
     return seen
 
@@ -294,7 +301,12 @@ def test_health_of_what_the_operator_writes(situation: str, status: QwenDeployme
 def test_a_rollback_within_a_budget_says_the_capacity_still_missing() -> None:
     obj = copy.deepcopy(cases.load("rolled-back-slo-breach"))
     message = "1 of 2 serving replicas missing (1 ready)"
-    obj["status"]["capacity"] = {"missing": 1, "serving": 1, "since": "2026-03-03T09:20:00Z", "message": message}
+    obj["status"]["capacity"] = {
+        "missing": 1,
+        "serving": 1,
+        "since": "2026-03-03T09:20:00Z",
+        "message": message,
+    }
     cases.status_of(obj)  # as the operator writes it
     got = health(obj)
     assert got["status"] == "Degraded"

@@ -86,9 +86,11 @@ def run(
             assert carried is not None and abs(carried - share) <= 0.5, (carried, share)
         if rolled_back:
             assert weight == 0 and new.live == 0, "weight 0 and the canary's pods gone at once"
-        if status.phase == Phase.HEALTHY and status.stable is not None and status.stable.revision == NEW:
-            if cluster.count(OLD).live + cluster.count(OLD).terminating == 0:
-                return said, cluster
+        promoted = (
+            status.phase == Phase.HEALTHY and status.stable is not None and status.stable.revision == NEW
+        )
+        if promoted and old.live + old.terminating == 0:
+            return said, cluster
         if rolled_back and old.ready == replicas and new.terminating == 0 and status.capacity is None:
             return said, cluster
         cluster.tick()
