@@ -38,6 +38,8 @@ ROLLBACKS = family(operator_metrics.ROLLBACKS) + "_total"
 BREACH_TO_ROLLBACK = family(operator_metrics.BREACH_TO_ROLLBACK)
 CANARY_WEIGHT = family(operator_metrics.CANARY_WEIGHT)
 PHASE = family(operator_metrics.PHASE)
+GPUS_REQUESTED = family(operator_metrics.GPUS_REQUESTED)
+CAPACITY_MISSING = family(operator_metrics.CAPACITY_MISSING)
 RECONCILE_SECONDS = family(operator_metrics.RECONCILE_SECONDS)
 RECONCILE_ERRORS = family(operator_metrics.RECONCILE_ERRORS) + "_total"
 

@@ -11,9 +11,11 @@ from qwenops.api.budget import RolloutBudget
 from qwenops.api.status import Capacity
 from qwenops.policy.budget import (
     Bounds,
+    PodCount,
     Pods,
     Replicas,
     capacity,
+    gpus_by_track,
     next_replicas,
     promotion_target,
     rollback_target,
@@ -215,3 +217,9 @@ def test_a_rollback_within_its_budget_gives_the_stable_back_its_replicas(
     seen, cluster = walk(replicas, surge, unavailable, breach_at=breach_at, seed=breach_at)
     assert seen[-1] == "stable whole again" and seen[-2].startswith("rollback at")
     assert cluster.waited == 0
+
+
+def test_gpus_by_track_counts_every_pod_that_asks_for_one() -> None:
+    counts = {"s": PodCount(live=6, ready=6), "c": PodCount(live=2, ready=1), "x": PodCount(terminating=1)}
+    assert gpus_by_track(counts, {"s": 2, "c": 2}, "s", "c") == {"stable": 12, "canary": 4, "leaving": 1}
+    assert gpus_by_track(counts, {}, "s", None) == {"stable": 6, "canary": 0, "leaving": 3}

@@ -15,6 +15,7 @@ leaves it as it is and names it in the status (`ChildConflict`).
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -38,6 +39,7 @@ from qwenops.controller.observe import (
 from qwenops.controller.reader import Reader
 from qwenops.io import kube, metrics
 from qwenops.policy import startup
+from qwenops.policy.budget import gpus_by_track
 from qwenops.policy.conclude import report_conflicts, without_conflicts
 from qwenops.policy.rollout import (
     Event,
@@ -130,6 +132,7 @@ async def reconcile(
             post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
                              stage_change.message))  # fmt: skip
         _count(namespace, name, status, new_status, plan, now)
+        _count_gpus(namespace, name, spec, target, new_status, plan, observed)
     return plan.requeue_after
 
 
@@ -296,6 +299,26 @@ def _count(
     decided = plan.rejection.at if plan.rejection is not None and plan.rejection.at is not None else now
     if plan.rollback_reason == "SLOBreached" and first_failed is not None:
         metrics.BREACH_TO_ROLLBACK.observe((decided - first_failed).total_seconds())
+
+
+def _count_gpus(
+    namespace: str,
+    name: str,
+    spec: QwenDeploymentSpec,
+    target: str,
+    status: QwenDeploymentStatus,
+    plan: Plan,
+    observed: Observed,
+) -> None:
+    """The GPUs each track's pods ask for, and the capacity missing, as metrics."""
+    gpus: dict[str, int] = {}
+    for revision in observed.pods or {}:
+        with suppress(LookupError):  # a revision leaving: the spec's GPUs a pod
+            gpus[revision] = _spec_of(spec, target, revision, status).node_pool.gpus_per_replica
+    default = dict.fromkeys(observed.pods or {}, spec.node_pool.gpus_per_replica)
+    counted = gpus_by_track(observed.pods or {}, default | gpus, plan.stable_revision, plan.canary_revision)
+    missing = status.capacity.missing if status.capacity is not None else 0
+    metrics.record_gpus(namespace, name, counted, missing)
 
 
 def _spec_of(

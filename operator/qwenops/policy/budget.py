@@ -18,6 +18,7 @@ weight is the share of the ready serving pods it has (:func:`serving_weight`), s
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -157,6 +158,18 @@ def serving_weight(stable_ready: int, canary_ready: int) -> int:
     """The canary's share of the ready serving pods, in percent: what the pods really carry."""
     total = stable_ready + canary_ready
     return 0 if canary_ready <= 0 or total <= 0 else round(100 * canary_ready / total)
+
+
+def gpus_by_track(
+    counts: Mapping[str, PodCount], gpus: Mapping[str, int], stable: str, canary: str | None
+) -> dict[str, int]:
+    """GPUs each track's pods ask for (`gpus`: per pod, by revision; 1 where not said): the stable's,
+    the canary's, and those leaving (a removed revision's pods still terminating)."""
+    tracks = {"stable": 0, "canary": 0, "leaving": 0}
+    for revision, count in counts.items():
+        track = "stable" if revision == stable else "canary" if revision == canary else "leaving"
+        tracks[track] += (count.live + count.terminating) * gpus.get(revision, 1)
+    return tracks
 
 
 def capacity(
