@@ -163,9 +163,8 @@ async def main(args: argparse.Namespace) -> None:
     for pool, gpus in pools:
         for label, budget in BUDGETS:
             row = await one(args, gpus, budget, breach=False)
-            print(
-                f"| {pool} ({gpus}) | {label} | {row['wall']} | {row['peak']} | {row['min ready']} | {row['gpu-s']} |"
-            )
+            cells = [f"{pool} ({gpus})", label, row["wall"], row["peak"], row["min ready"], row["gpu-s"]]
+            print("| " + " | ".join(cells) + " |")
             sys.stdout.flush()
     print("\n| breach at step 2, full pool | time to weight 0 | time to full stable capacity |")
     print("| --- | ---: | ---: |")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from qwenops.api.spec import QwenDeploymentSpec
-from qwenops.api.status import Phase, QwenDeploymentStatus, StableRevision
-from qwenops.policy.budget import Bounds
+from qwenops.api.status import CanaryRevision, Phase, QwenDeploymentStatus, StableRevision
+from qwenops.policy.budget import Bounds, PodCount
 from qwenops.policy.rollout import DeploymentState, Observed, decide
 from qwenops.routing.httproute import routed_weight, weighted_rules
 from qwenops.routing.router import ObservedRoute
@@ -137,3 +137,34 @@ def test_without_a_budget_the_canary_needs_spare_gpus() -> None:
     plan = decide(spec, NEW, status, world, T0)
     assert [(d.revision, d.replicas) for d in plan.deployments] == [(OLD, 8), (NEW, 3)]
     assert plan.status.capacity is None
+
+
+def test_the_progress_deadline_counts_from_the_last_canary_pods_asked_for() -> None:
+    """Within a budget the canary's pods are asked for a few at a time: each time more are, the
+    deadline starts again from then, as the pods just asked for get the whole of it."""
+    spec = spec_of(8, {"maxSurge": 0, "maxUnavailable": 1}, http=False)
+    stable = StableRevision(revision=OLD, model=spec.model, engine=spec.engine, node_pool=spec.node_pool)
+    asked = T0 - timedelta(minutes=20)
+    canary = CanaryRevision(
+        revision=NEW, model=spec.model, engine=spec.engine, node_pool=spec.node_pool,
+        started_at=asked, waiting_since=asked,
+    )  # fmt: skip
+    status = QwenDeploymentStatus(stable=stable, canary=canary, phase=Phase.PROGRESSING)
+
+    def world(stable_pods: int, canary_ready: int) -> Observed:
+        pods = {OLD: PodCount(stable_pods, stable_pods), NEW: PodCount(1, canary_ready)}
+        deployments = {
+            OLD: DeploymentState(OLD, stable_pods, stable_pods, True),
+            NEW: DeploymentState(NEW, 1, canary_ready, canary_ready == 1),
+        }
+        return Observed(2, deployments, pods=pods)
+
+    grows = decide(spec, NEW, status, world(6, 1), T0)  # a GPU free: one more canary pod
+    assert [(d.revision, d.replicas) for d in grows.deployments] == [(OLD, 6), (NEW, 2)]
+    assert grows.status.canary is not None and grows.status.canary.waiting_since == T0
+    frees = decide(spec, NEW, status, world(7, 1), T0)  # the first pod ready: the stable gives one
+    assert [(d.revision, d.replicas) for d in frees.deployments] == [(OLD, 6), (NEW, 1)]
+    assert frees.status.canary is not None and frees.status.canary.waiting_since == asked
+    waits = decide(spec, NEW, status, world(7, 0), T0)  # its first pod still loading: nothing more
+    assert [(d.revision, d.replicas) for d in waits.deployments] == [(OLD, 7), (NEW, 1)]
+    assert waits.status.canary is not None and waits.status.canary.waiting_since == asked
