@@ -3,7 +3,8 @@
 The pool has exactly `replicas x gpusPerReplica` GPUs. Within a budget of surge 0 a rollout is
 promoted, and the next one rolled back, with no pod ever waiting for a GPU; the emulator's change
 log is replayed instant by instant to check that the pods never ask for more GPUs than the budget
-and that ready serving pods never drop below its floor. Without a budget, the canary's pods wait
+and that ready serving pods never drop below its floor, the operator killed mid-promotion
+included. Without a budget, the canary's pods wait
 for GPUs and the status names what is missing.
 """
 
