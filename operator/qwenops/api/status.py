@@ -198,7 +198,8 @@ class QwenDeploymentStatus(Model):
     analysis: AnalysisReading | None = None
     startup: StartupStatus | None = None
     capacity: Capacity | None = Field(
-        default=None, description="Serving replicas missing within spec.rollout.budget, and since when (absent: none)."
+        default=None,
+        description="Serving replicas missing within spec.rollout.budget, and since when (absent: none).",
     )
     rejected_revision: str | None = Field(
         default=None, description="Rolled back; not tried again until spec changes or a retry is asked."
