@@ -11,6 +11,7 @@
 --   phase Progressing (a first revision starting, a canary's steps)     -> Progressing
 --   phase Paused (a step without a pause, waiting for promote)          -> Suspended
 --   phase RolledBack (the declared revision is not serving)             -> Degraded
+--     ... with status.capacity (stable replicas coming back) said after the message
 --   phase Failed (a first revision's pods refused its checkpoint)       -> Degraded
 --   phase Degraded (the stable revision lost ready replicas)            -> Degraded
 --   any other phase                                                     -> Unknown
@@ -142,6 +143,11 @@ if phase == "RolledBack" then
     end
   end
   hs.message = said(fallback)
+  -- Within a budget the stable gets its replicas back as the canary's GPUs come free: say what is
+  -- still missing.
+  if status.capacity ~= nil and status.capacity.message ~= nil and status.capacity.message ~= "" then
+    hs.message = hs.message .. "; capacity: " .. status.capacity.message
+  end
   return hs
 end
 

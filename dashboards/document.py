@@ -2,6 +2,7 @@
 
 import json
 
+from dashboards.budget_panels import budget_row
 from dashboards.operator_panels import operator_row
 from dashboards.panels import DATASOURCE, Json, row
 from dashboards.queries import ROLLBACKS, added_over
@@ -18,6 +19,7 @@ def layout() -> list[Json]:
     traffic, latency, tracks = traffic_row(), latency_row(), track_row()
     rows: list[tuple[str, list[Json], list[int]]] = [
         ("Rollout", rollout_row(), [4, 8, 6, 6]),
+        ("GPU budget", budget_row(), [12, 12]),
         ("Traffic by revision", traffic, [12] * len(traffic)),
         ("Latency by revision", latency, [12] * len(latency)),
         ("vLLM by track (stable, canary)", tracks, [12] * len(tracks)),

@@ -6,7 +6,9 @@ download, verify and load, then serves synthetic traffic Prometheus scrapes)
 and the real operator; then applies the README's example, rolls a good version
 out through its canary steps judged by Prometheus, rolls out a bad one that
 breaks its error-rate SLO and is rolled back, and refuses a bad spec. What
-the operator wrote is shown as `kubectl qwen status` shows it.
+the operator wrote is shown as `kubectl qwen status` shows it. Last, a rollout on a full GPU
+pool within a declared budget: 4 one-GPU nodes for 4 replicas, the canary's pods replacing the
+stable's, no pod ever waiting for a GPU.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from qwenops.kubectl.screens.history import render_history
 from qwenops.kubectl.screens.status import render_status
 from qwenops_testing.cluster import EVENTS, QWDS, Client, deployments_of, event_reasons, status_of
 from qwenops_testing.emulator import KubeEmulator, run_emulator
+from qwenops_testing.gpu_timeline import replay
 from qwenops_testing.operator import Operator, eventually
 from qwenops_testing.prometheus import find_prometheus, prometheus_running
 
@@ -207,6 +210,35 @@ async def story(
                   f"{without_queries(event.get('message', ''))}")  # fmt: skip
     if not unchanged:
         raise SystemExit("a refused spec changed a running Deployment")
+    await full_pool(emulator, operator, client, namespace)
+
+
+async def full_pool(emulator: KubeEmulator, operator: Operator, client: Client, namespace: str) -> None:
+    """A second QwenDeployment on a pool of exactly its replicas' GPUs, rolled out within a budget."""
+    name, replicas = "chat-pool", 4
+    manifest = demo_manifest()
+    manifest["metadata"]["name"] = name
+    manifest["spec"]["replicas"] = replicas
+    manifest["spec"]["rollout"] = {
+        "budget": {"maxSurge": 0, "maxUnavailable": 1},
+        "steps": [{"weight": 25, "pause": "4s"}, {"weight": 50, "pause": "4s"}],
+    }
+    say(f"a full GPU pool: {replicas} nodes of one GPU for {replicas} replicas, and a budget of "
+        "maxSurge 0, maxUnavailable 1: the canary's pods replace the stable's, one at a time")  # fmt: skip
+    emulator.add_nodes(replicas, gpus=1, labels={"gpu-pool": "h100"}, prefix="pool-node")
+    screen = Screen(emulator, namespace, name)
+    await client.apply_qwd(manifest)
+    await screen.follow(operator, serving())
+    first = status_of(emulator, namespace, name)["stable"]["revision"]
+    say(f"kubectl apply, spec.model.revision -> {GOOD_COMMIT[:7]} on the full pool")
+    await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": GOOD_COMMIT}}})
+    await screen.follow(operator, serving(first))
+    moments = [m for m in replay(emulator, namespace, name) if m.at > 0]
+    start = next(i for i, m in enumerate(moments) if m.ready.get(first, 0) == replicas)
+    rollout = moments[start:]
+    print(f"GPUs requested at most: {max(m.requested for m in rollout)} of {replicas}; "
+          f"ready serving pods at least: {min(m.serving() for m in rollout)}; "
+          f"pods that waited for a GPU: {max(m.unschedulable for m in moments)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -200,6 +200,8 @@ def _fields(path: str, node: JSON, *, copies: bool) -> Iterator[tuple[str, JSON,
 def _type(node: JSON) -> str:
     if "enum" in node:
         return "one of " + ", ".join(f"`{value}`" for value in node["enum"])
+    if node.get("x-kubernetes-int-or-string"):
+        return "integer or string"
     kind = node.get("type", "object")
     if kind == "array":
         return f"list of {_type(node.get('items', {}))}"

@@ -149,6 +149,7 @@ def test_an_object_without_annotations_gets_one() -> None:
 
 WORLDS: dict[str, tuple[DeploymentState, ...]] = {
     "canary-loading": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 0, False)),
+    "canary-unschedulable": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 0, False)),
     "progressing-step-1": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 1, True)),
     "paused": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 1, 1, True)),
     "promoting": (DeploymentState(OLD, 2, 2, True), DeploymentState(NEW, 2, 1, False)),

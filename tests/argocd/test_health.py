@@ -259,3 +259,18 @@ def test_health_of_what_the_operator_writes(situation: str, status: QwenDeployme
     got = health(as_object(status))
     assert got["status"] == HEALTH_OF_PHASE[status.phase], situation
     assert got["message"] == status.message, situation
+
+
+def test_a_rollback_within_a_budget_says_the_capacity_still_missing() -> None:
+    obj = copy.deepcopy(cases.load("rolled-back-slo-breach"))
+    message = "1 of 2 serving replicas missing (1 ready)"
+    obj["status"]["capacity"] = {
+        "missing": 1,
+        "serving": 1,
+        "since": "2026-03-03T09:20:00Z",
+        "message": message,
+    }
+    cases.status_of(obj)  # as the operator writes it
+    got = health(obj)
+    assert got["status"] == "Degraded"
+    assert got["message"] == f"{obj['status']['message']}; capacity: {message}"

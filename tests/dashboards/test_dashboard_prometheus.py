@@ -115,6 +115,8 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             metrics.BREACH_TO_ROLLBACK.observe(14.0)
             metrics.RECONCILE_ERRORS.labels("api").inc()
             metrics.record_state(NS, NAME, Phase.ROLLED_BACK, 0)
+            # Within a budget: the stable back on 6 pods of 2 GPUs, a removed canary pod leaving.
+            metrics.record_gpus(NS, NAME, {"stable": 12, "leaving": 2}, 2)
             await server.wait_for_scrapes(3)
             yield server
     finally:
@@ -184,6 +186,9 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
     assert set(by(only("Requests running and waiting by track", "B"), "track")) == {"stable", "canary"}
     kv_cache = by(only("KV-cache usage by track"), "track")
     assert set(kv_cache) == {"stable", "canary"} and all(0 <= v <= 1 for v in kv_cache.values()), kv_cache
+    gpus = by(only("GPUs requested by track"), "track")
+    assert gpus == {"stable": 12.0, "canary": 0.0, "leaving": 2.0}
+    assert by(only("Capacity dip: serving replicas missing"), "") == {"": 2.0}
 
     quantiles = only("Breach to rollback, p50 / p95 (every QwenDeployment)")
     assert all(10 <= float(series["value"][1]) <= 15 for series in quantiles), quantiles

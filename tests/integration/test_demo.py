@@ -26,4 +26,5 @@ def test_the_demo_promotes_a_good_version_and_rolls_a_bad_one_back() -> None:
     assert "Promoted" in out and "step 2/2 at 50%" in out
     assert "RolledBack" in out and "rolled back (SLOBreached): maxErrorRate" in out
     assert "Deployments unchanged: True" in out
+    assert "GPUs requested at most: 4 of 4; ready serving pods at least: 3; pods that waited for a GPU: 0" in out
     assert "\033[" not in out  # piped: no colour

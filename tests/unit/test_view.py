@@ -227,7 +227,11 @@ def test_a_vs_stable_check_not_applied_is_skipped() -> None:
     [
         (timedelta(0), "started 12m ago", "Pause:       7m left of 10m"),
         (timedelta(minutes=6, seconds=30), "started 18m ago", "Pause:       30s left of 10m"),
-        (timedelta(minutes=8), "started 20m ago", "Pause:       10m, over: waiting for a passing analysis reading"),
+        (
+            timedelta(minutes=8),
+            "started 20m ago",
+            "Pause:       10m, over: waiting for a passing analysis reading",
+        ),
         (timedelta(hours=5, minutes=3), "started 5h15m ago", "10m, over"),
         (timedelta(days=2), "started 2d ago", "10m, over"),
     ],
@@ -411,7 +415,7 @@ def test_undo_names_the_revision_the_operator_then_serves(fixture: str) -> None:
     obj = FIXTURES[fixture]()
     status = QwenDeploymentStatus.model_validate(obj["status"])
     spec = QwenDeploymentSpec.model_validate(obj["spec"])
-    named = (status.canary or status.stable)
+    named = status.canary or status.stable
     assert named is not None
     undone = resolve_target(spec, named.revision, status, {"qwenops.io/undo": "now"}, f.NOW, 4)
     target = undo_target(obj["status"])
@@ -445,3 +449,13 @@ def test_kubectl_qwen_says_its_version(capsys: pytest.CaptureFixture[str]) -> No
         plugin.parser().parse_args(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"kubectl qwen {metadata.version('qwenops')}"
+
+
+def test_capacity_missing_within_a_budget_is_one_line_with_since_when() -> None:
+    obj = f.rolled_back()
+    since = (f.NOW - timedelta(minutes=2)).isoformat()
+    message = "3 of 8 serving replicas missing (5 ready)"
+    obj["status"]["capacity"] = {"missing": 3, "serving": 5, "since": since, "message": message}
+    QwenDeploymentStatus.model_validate(obj["status"])  # as the operator writes it
+    assert lines_of(plain(obj), "Capacity:") == [f"Capacity:      {message}, since 2m ago"]
+    assert lines_of(plain(f.rolled_back()), "Capacity:") == []

@@ -37,6 +37,7 @@ HEADER = (
 )
 
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
+INT_OR_STRING = "x-kubernetes-int-or-string"
 
 PRINTER_COLUMNS: list[JSON] = [
     {
@@ -177,7 +178,10 @@ def _drop_null(node: JSON, path: str) -> JSON:
 
 
 def _structural(node: JSON, definitions: JSON, path: str) -> JSON:
-    node = _drop_null(_resolve(node, definitions, path), path)
+    node = _resolve(node, definitions, path)
+    if node.get(INT_OR_STRING):  # no type: the API server takes an integer or a string
+        return {key: value for key, value in node.items() if key in (*_KEPT, INT_OR_STRING)}
+    node = _drop_null(node, path)
     if "anyOf" in node or "$ref" in node:  # an Optional around a $ref, or the other way round
         return _structural(node, definitions, path)
     if "allOf" in node or "oneOf" in node or "not" in node or "const" in node:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from qwenops.api.base import ASKED, Model, asked, with_fields
+from qwenops.api.budget import RolloutBudget
 from qwenops.api.checkpoint import ModelRef
 from qwenops.api.engine import Engine
 from qwenops.api.errors import InvalidSpecError
@@ -258,6 +259,11 @@ class Rollout(Model):
         default=None,
         description="A canary whose pods are not all ready this long after it started is rolled back. "
         "Absent: derived from the model's size and whether the cache is warm (see status.startup).",
+    )
+    budget: RolloutBudget | None = Field(
+        default=None,
+        description="Pods beyond spec.replicas a rollout may run, and serving replicas it may take "
+        "away. Absent: the canary runs beside the whole stable revision (spare GPUs needed).",
     )
 
     @field_validator("steps")

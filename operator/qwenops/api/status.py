@@ -178,6 +178,16 @@ class StartupStatus(Model):
     budget: str = Field(default="", description="How the deadline was derived, for people.")
 
 
+class Capacity(Model):
+    """Serving replicas missing below `spec.replicas` during a rollout within a budget, or after
+    its rollback while the stable's pods come back."""
+
+    missing: int = Field(ge=0, description="Replicas short of spec.replicas.")
+    serving: int = Field(ge=0, description="Ready serving replicas.")
+    since: datetime = Field(description="When capacity first went missing.")
+    message: str = ""
+
+
 class HistoryEntry(Model):
     """One revision's rollout, as it ended."""
 
@@ -247,6 +257,10 @@ class QwenDeploymentStatus(Model):
     override: Override | None = None
     analysis: AnalysisReading | None = None
     startup: StartupStatus | None = None
+    capacity: Capacity | None = Field(
+        default=None,
+        description="Serving replicas missing within spec.rollout.budget, and since when (absent: none).",
+    )
     rejected_revision: str | None = Field(
         default=None, description="Rolled back; not tried again until spec changes or a retry is asked."
     )

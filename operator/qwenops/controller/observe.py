@@ -15,6 +15,7 @@ from typing import Any
 from qwenops.api import naming
 from qwenops.api.status import QwenDeploymentStatus, Rejection
 from qwenops.policy import startup
+from qwenops.policy.budget import PodCount
 from qwenops.policy.rollout import DeploymentState
 from qwenops.render.desired import Manifest, Owner
 from qwenops.render.diff import controlled_by, controller_of
@@ -120,3 +121,23 @@ def startups_of(
         if revision in by_revision:
             by_revision[revision].append(pod)
     return {revision: startup.summarize(revision, found) for revision, found in by_revision.items()}
+
+
+def pod_counts(pods: list[Manifest]) -> dict[str, PodCount]:
+    """Each revision's pods, counted as a budget counts them: live (any not finished nor on its way
+    out, Pending ones too: they ask for a GPU), ready, and terminating (their GPUs not free yet)."""
+    counts: dict[str, PodCount] = {}
+    for pod in pods:
+        revision = (pod["metadata"].get("labels") or {}).get(naming.LABEL_REVISION)
+        status = pod.get("status") or {}
+        if revision is None or status.get("phase") in ("Succeeded", "Failed"):
+            continue
+        was = counts.get(revision, PodCount())
+        if pod["metadata"].get("deletionTimestamp"):
+            counts[revision] = PodCount(was.live, was.ready, was.terminating + 1)
+            continue
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        counts[revision] = PodCount(was.live + 1, was.ready + int(ready), was.terminating)
+    return counts

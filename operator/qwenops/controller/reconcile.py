@@ -24,12 +24,14 @@ from qwenops.api import naming
 from qwenops.api.errors import InvalidSpecError
 from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import QwenDeploymentStatus
+from qwenops.controller.accounting import record_pass, spec_of
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.observe import (
     conflict,
     controls,
     dump_status,
     observe_deployment,
+    pod_counts,
     read_status,
     rejection_of,
     startups_of,
@@ -37,7 +39,7 @@ from qwenops.controller.observe import (
 )
 from qwenops.controller.pools import pool_children, remove_strays
 from qwenops.controller.reader import Reader
-from qwenops.io import kube, metrics
+from qwenops.io import kube
 from qwenops.policy import startup
 from qwenops.policy.conclude import report_conflicts, without_conflicts
 from qwenops.policy.rollout import (
@@ -49,7 +51,7 @@ from qwenops.policy.rollout import (
     refuse,
     resolve_target,
 )
-from qwenops.render.defaults import revision_of, with_hub, with_image, with_pods_of, with_prometheus
+from qwenops.render.defaults import revision_of, with_hub, with_image, with_prometheus
 from qwenops.render.desired import Manifest, Owner, desired_deployment, desired_services
 from qwenops.render.diff import ensure_action, merge_patch
 from qwenops.render.pools import desired_pool_objects
@@ -108,6 +110,7 @@ async def reconcile(
         annotations=meta.get("annotations") or {},
         route=route,
         startups=startups_of(live_by_revision, live_pods),
+        pods=pod_counts(live_pods),
     )
     # A person's undo may pin an earlier revision in place of the spec's own.
     resolved = resolve_target(spec, revision_of(spec), status, observed.annotations, now, generation)
@@ -135,8 +138,7 @@ async def reconcile(
         if stage_change is not None:
             post(body, Event("Warning" if stage_change.warning else "Normal", stage_change.reason,
                              stage_change.message))  # fmt: skip
-        _count(namespace, name, status, new_status, plan, now)
-        metrics.record_rollout(namespace, name, new_status, spec.rollout.analysis)
+        record_pass(namespace, name, spec, target, (status, new_status), plan, observed, now)
     return plan.requeue_after
 
 
@@ -158,7 +160,7 @@ async def _apply(
     listed = {**children[0], **children[1]}
     conflicts: list[str] = []
     for wanted in plan.deployments:
-        pods = _spec_of(spec, target, wanted.revision, plan.status)
+        pods = spec_of(spec, target, wanted.revision, plan.status)
         current = live_by_revision.get(wanted.revision)
         # A rollback is marked on the Deployment by the write that scales it to 0, before the
         # status says so: a pass whose status write is lost leaves the decision where the next
@@ -208,7 +210,7 @@ def _report_startup(
     found = observed.startups.get(revision)
     if wanted == 0 or found is None:
         return startup.report(plan.status, None, None, now=now, generation=observed.generation)
-    model = _spec_of(spec, target, revision, plan.status).model
+    model = spec_of(spec, target, revision, plan.status).model
     budget = startup_budget(model, warm_cache=cache_is_warm(model, before))
     return startup.report(plan.status, found, budget, now=now, generation=observed.generation)
 
@@ -296,36 +298,6 @@ async def _set_weights(
     if router.not_carried(readback, weight) is not None:
         where = f"{meta['namespace']}/{meta['name']}"
         log.warning("%s %s did not take weight %s%%", watched.kind, where, weight)
-
-
-def _count(
-    namespace: str,
-    name: str,
-    before: QwenDeploymentStatus,
-    after: QwenDeploymentStatus,
-    plan: Plan,
-    now: datetime,
-) -> None:
-    metrics.record_state(namespace, name, after.phase, plan.canary_weight)
-    if plan.rollback_reason is None:
-        return
-    metrics.ROLLBACKS.labels(namespace, name, plan.rollback_reason).inc()
-    first_failed = before.analysis.first_failed_at if before.analysis else None
-    decided = plan.rejection.at if plan.rejection is not None and plan.rejection.at is not None else now
-    if plan.rollback_reason == "SLOBreached" and first_failed is not None:
-        metrics.BREACH_TO_ROLLBACK.observe((decided - first_failed).total_seconds())
-
-
-def _spec_of(
-    spec: QwenDeploymentSpec, target: str, revision: str, status: QwenDeploymentStatus
-) -> QwenDeploymentSpec:
-    """The spec a revision's pods come from: the current one, or the one recorded in status."""
-    if revision == target:
-        return spec
-    for recorded in (status.stable, status.canary):
-        if recorded is not None and recorded.revision == revision:
-            return with_pods_of(spec, recorded)
-    raise LookupError(f"revision {revision} is neither the spec's nor recorded in status")
 
 
 class _StaleReadError(Exception):

@@ -31,6 +31,18 @@ PHASE = Gauge(
     "1 for the QwenDeployment's current phase, 0 for the others.",
     ["namespace", "name", "phase"],
 )
+GPUS_REQUESTED = Gauge(
+    "qwenops_gpus_requested",
+    "GPUs the QwenDeployment's pods ask for (Pending and terminating pods too), by track: stable, "
+    "canary, or leaving (a removed revision's pods on their way out).",
+    ["namespace", "name", "track"],
+)
+CAPACITY_MISSING = Gauge(
+    "qwenops_capacity_missing_replicas",
+    "Serving replicas missing below spec.replicas within a rollout's budget (status.capacity).",
+    ["namespace", "name"],
+)
+GPU_TRACKS = ("stable", "canary", "leaving")
 RECONCILE_SECONDS = Histogram(
     "qwenops_reconcile_duration_seconds",
     "Time of one reconcile, Prometheus queries included.",
@@ -73,10 +85,22 @@ def record_state(namespace: str, name: str, phase: Phase | None, weight: int) ->
         PHASE.labels(namespace, name, each.value).set(1 if each == phase else 0)
 
 
+def record_gpus(namespace: str, name: str, by_track: dict[str, int], missing: int) -> None:
+    """The GPUs each track's pods ask for, and the serving replicas missing."""
+    for track in GPU_TRACKS:
+        GPUS_REQUESTED.labels(namespace, name, track).set(by_track.get(track, 0))
+    CAPACITY_MISSING.labels(namespace, name).set(missing)
+
+
 def forget(namespace: str, name: str) -> None:
     """Remove a deleted QwenDeployment's series."""
     with suppress(KeyError):
         CANARY_WEIGHT.remove(namespace, name)
+    with suppress(KeyError):
+        CAPACITY_MISSING.remove(namespace, name)
+    for track in GPU_TRACKS:
+        with suppress(KeyError):
+            GPUS_REQUESTED.remove(namespace, name, track)
     for each in Phase:
         with suppress(KeyError):
             PHASE.remove(namespace, name, each.value)

@@ -21,16 +21,22 @@ from qwenops.api.status import (
     condition,
     with_condition,
 )
+from qwenops.policy import within_budget
 from qwenops.policy.observed import Observed, Situation
 from qwenops.policy.outcome import CanaryOutcome, Held, Progressing, Promoted, RolledBack, Said, Steady
 from qwenops.policy.plan import DeploymentPlan, Event, Plan, traffic_weight
 
 
 def conclude_steady(sit: Situation, outcome: Steady, said: Said) -> Plan:
-    """Only the stable revision runs."""
-    gen = sit.generation
+    """Only the stable revision runs (within a budget: as the GPUs of any other revision's pods
+    come free)."""
+    gen, replicas, events, extra = sit.generation, sit.spec.replicas, said.events, {}
+    if sit.bounds is not None:
+        replicas, capacity, said_more = within_budget.stable_back(sit)
+        events, extra = (*events, *said_more), {"capacity": capacity}
     status = sit.status.model_copy(
         update={
+            **extra,
             "observed_generation": gen,
             "phase": outcome.phase,
             "message": outcome.message,
@@ -46,11 +52,11 @@ def conclude_steady(sit: Situation, outcome: Steady, said: Said) -> Plan:
     )
     return Plan(
         status=status,
-        deployments=(DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),),
+        deployments=(DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, replicas),),
         delete=_strays(sit.observed, sit.stable.revision),
         stable_revision=sit.stable.revision,
         canary_revision=None,
-        events=said.events,
+        events=events,
     )
 
 
@@ -67,7 +73,14 @@ def conclude_canary(sit: Situation, outcome: CanaryOutcome, said: Said) -> Plan:
 
 
 def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
+    """The canary beside the stable: the stable at full size and the canary at its pods, or,
+    within a budget, this pass's move towards the step's split (or the canary at full size)."""
     gen, canary = sit.generation, outcome.canary
+    stable_pods, canary_pods, weight, extra = sit.spec.replicas, outcome.canary_pods, None, {}
+    if sit.bounds is not None:
+        split = within_budget.canary_split(sit, canary, outcome.canary_pods)
+        stable_pods, canary_pods, canary = split.stable, split.canary, split.canary_revision
+        weight, extra = canary.weight, {"capacity": split.capacity}
     conditions = with_condition(
         said.conditions, ConditionType.PROGRESSING, "True", "CanaryProgressing", outcome.message,
         now=sit.now, generation=gen,
@@ -77,6 +90,7 @@ def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
         handled = handled.model_copy(update={"promote": sit.status.handled.promote})
     status = sit.status.model_copy(
         update={
+            **extra,
             "observed_generation": gen,
             "phase": outcome.phase,
             "message": outcome.message,
@@ -96,13 +110,13 @@ def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
     return Plan(
         status=status,
         deployments=(
-            DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),
-            DeploymentPlan(sit.target, naming.TRACK_CANARY, outcome.canary_pods),
+            DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, stable_pods),
+            DeploymentPlan(sit.target, naming.TRACK_CANARY, canary_pods),
         ),
         delete=_strays(sit.observed, sit.stable.revision, sit.target),
         stable_revision=sit.stable.revision,
         canary_revision=sit.target,
-        canary_weight=traffic_weight(canary),
+        canary_weight=traffic_weight(canary) if weight is None else weight,
         events=(*said.events, *outcome.events),
         requeue_after=requeue,
     )
@@ -126,8 +140,10 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
         conditions, ConditionType.PROGRESSING, "False", "RolloutComplete", message,
         now=sit.now, generation=gen,
     )  # fmt: skip
+    extra = {} if sit.bounds is None else {"capacity": within_budget.promoted(sit)}
     status = sit.status.model_copy(
         update={
+            **extra,
             "observed_generation": gen,
             "phase": Phase.HEALTHY,
             "message": message,
@@ -207,11 +223,17 @@ def _rolled_back_plan(
     rollback_reason: str | None = None,
 ) -> Plan:
     """The stable at full size, the rejected revision's Deployment kept at zero pods and marked
-    rejected by the same write (the controller writes the children before the status)."""
+    rejected by the same write (the controller writes the children before the status). Within a
+    budget the stable is given back its replicas as the canary's pods free their GPUs, and the
+    status says how much capacity is missing and since when."""
+    replicas = sit.spec.replicas
+    if sit.bounds is not None:
+        replicas, capacity, restored = within_budget.stable_back(sit)
+        status, events = status.model_copy(update={"capacity": capacity}), (*events, *restored)
     return Plan(
         status=status,
         deployments=(
-            DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, sit.spec.replicas),
+            DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, replicas),
             DeploymentPlan(sit.target, naming.TRACK_CANARY, 0, rejection),
         ),
         delete=_strays(sit.observed, sit.stable.revision, sit.target),

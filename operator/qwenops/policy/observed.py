@@ -6,6 +6,7 @@ from datetime import datetime
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import QwenDeploymentStatus, Rejection, StableRevision
+from qwenops.policy.budget import Bounds, PodCount, Pods
 from qwenops.policy.startup import RevisionStartup
 from qwenops.routing.registry import router_for
 from qwenops.routing.router import ObservedRoute, Router
@@ -35,6 +36,17 @@ class Observed:
     """The object the router keeps the weights on, as read this pass (None: none was read)."""
     startups: Mapping[str, RevisionStartup] = field(default_factory=dict)
     """Where each revision's pods are on their way to serving, by revision."""
+    pods: Mapping[str, PodCount] | None = None
+    """Each revision's pods, counted (None: not listed; the Deployments' counts stand in)."""
+
+    def pods_of(self, revision: str) -> Pods:
+        """A revision's Deployment replicas and pods (none when it has no Deployment)."""
+        state = self.deployments.get(revision)
+        wanted = state.replicas if state is not None else 0
+        if self.pods is not None:
+            return Pods.of(wanted, self.pods.get(revision, PodCount()))
+        ready = state.ready_replicas if state is not None else 0
+        return Pods(wanted, max(wanted, ready), ready)
 
     def refused(self, revision: str) -> str | None:
         """Why a pod of `revision` refused its checkpoint (a terminal failure), if one did."""
@@ -75,6 +87,12 @@ class Situation:
     def target_state(self) -> DeploymentState | None:
         """The target revision's Deployment, if it exists."""
         return self.observed.deployments.get(self.target)
+
+    @property
+    def bounds(self) -> Bounds | None:
+        """The declared budget in pods (None: none is declared)."""
+        budget = self.spec.rollout.budget
+        return None if budget is None else Bounds.of(budget, self.spec.replicas)
 
     @property
     def target_ready(self) -> int:

@@ -5,6 +5,7 @@ stable goes once the canary is available at full size.
 """
 
 from qwenops.api.status import CanaryRevision
+from qwenops.policy import pending
 from qwenops.policy.observed import Situation
 from qwenops.policy.outcome import Progressing, Promoted
 from qwenops.policy.plan import Event
@@ -27,4 +28,6 @@ def promoting(
     if state is not None and state.available and state.replicas >= sit.spec.replicas:
         return Promoted(canary, events)
     message = f"promoting {sit.target}: {sit.target_ready}/{sit.spec.replicas} replicas ready"
+    if (stuck := pending.unschedulable(sit.spec, sit.observed.startups.get(sit.target))) is not None:
+        message += f": {stuck}"
     return Progressing(canary, message, sit.spec.replicas, events=events)

@@ -65,6 +65,8 @@ class RevisionStartup:
     message: str = ""
     failure: str | None = None
     """Set when a pod refused the checkpoint: the termination message, naming the file."""
+    unschedulable: str = ""
+    """The scheduler's message for a pod it could not place (PodScheduled=False), if one is."""
 
 
 def _terminated(container: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -170,6 +172,7 @@ def summarize(revision: str, pods: Iterable[Mapping[str, Any]]) -> RevisionStart
         pods={str(s): n for s, n in counts.items()},
         message=message,
         failure=terminal.message if terminal is not None else None,
+        unschedulable=next((s.message for s in stages if s.stage == Stage.UNSCHEDULABLE), ""),
     )
 
 

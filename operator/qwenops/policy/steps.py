@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from qwenops.api.durations import parse_duration
 from qwenops.api.status import AnalysisReading, CanaryRevision, Phase
+from qwenops.policy import budget, pending
 from qwenops.policy.canary import Canary, CanaryState
 from qwenops.policy.observed import Situation
 from qwenops.policy.outcome import Progressing, Promoted
@@ -24,7 +25,24 @@ def step_pods(sit: Situation, canary: CanaryRevision) -> int:
     """Canary pods for the canary's step (all of them at 100%: no steps declared)."""
     steps = sit.spec.rollout.steps
     weight = steps[min(canary.step, len(steps) - 1)].weight if steps else 100
-    return sit.spec.replicas if weight >= 100 else sit.router.canary_pods(sit.spec.replicas, weight)
+    return sit.spec.replicas if weight >= 100 else pods_for(sit, weight)
+
+
+def pods_for(sit: Situation, weight: int) -> int:
+    """Canary pods a step of `weight` needs: its share of `replicas` within a budget (they replace
+    the stable's), else as many as the router needs beside the whole stable."""
+    if sit.bounds is not None:
+        return budget.step_pods(sit.spec.replicas, weight)
+    return sit.router.canary_pods(sit.spec.replicas, weight)
+
+
+def carried(sit: Situation, wanted: int, weight: int) -> int:
+    """The weight a step's `wanted` ready canary pods carry: their share of the ready serving pods
+    within a budget, else what the router gives them."""
+    if sit.bounds is not None:
+        stable = sit.observed.pods_of(sit.stable.revision).ready
+        return budget.serving_weight(stable, sit.target_ready)
+    return sit.router.carried_weight(sit.spec.replicas, wanted, weight)
 
 
 def late(sit: Situation, canary: Canary) -> str | None:
@@ -66,13 +84,13 @@ def walk(
 ) -> Progressing | Promoted:
     """From the canary's step on: start it once its pods are ready, end it when its pause and
     reading allow (or on `promote`), and go on until a step must wait or promotion starts."""
-    steps, replicas = sit.spec.rollout.steps, sit.spec.replicas
+    steps = sit.spec.rollout.steps
     events: list[Event] = []
     while True:
         if not steps or canary.step >= len(steps):
             return start_promoting(sit, canary, "no canary steps declared", tuple(events))
         step = steps[canary.step]
-        wanted = sit.router.canary_pods(replicas, step.weight)
+        wanted = pods_for(sit, step.weight)
         numbered = f"step {canary.step + 1}/{len(steps)}"
         if canary.step_started_at is None:
             if sit.target_ready < wanted:
@@ -80,14 +98,18 @@ def walk(
                     f"{numbered}: waiting for {wanted} canary pods "
                     f"({sit.target_ready} ready) before moving {step.weight}% of traffic"
                 )
+                if (
+                    stuck := pending.unschedulable(sit.spec, sit.observed.startups.get(sit.target))
+                ) is not None:
+                    message += f": {stuck}"
                 # A promote asked for now ends the step as soon as it starts: keep it for then.
                 return Progressing(canary, message, wanted, events=tuple(events), promote_kept=promote)
-            weight = sit.router.carried_weight(replicas, wanted, step.weight)
+            weight = carried(sit, wanted, step.weight)
             canary = canary.model_copy(update={"step_started_at": sit.now, "weight": weight})
             events.append(Event("Normal", "StepStarted", f"{numbered}: canary at {weight}%"))
-        elif (carried := sit.router.carried_weight(replicas, wanted, step.weight)) != canary.weight:
+        elif sit.bounds is None and (share := carried(sit, wanted, step.weight)) != canary.weight:
             # spec.replicas changed mid-step (an autoscaler's scale): the share the pods carry moved.
-            canary = canary.model_copy(update={"weight": carried})
+            canary = canary.model_copy(update={"weight": share})
 
         started = canary.step_started_at
         assert started is not None

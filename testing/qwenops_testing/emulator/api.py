@@ -131,7 +131,8 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
     def writes(self, since: int = 0, *, include_events: bool = False) -> list[RecordedRequest]:
         """POST/PUT/PATCH/DELETE requests from ``since`` on; Event posts only if asked."""
         return [
-            record for record in self.request_log(since)
+            record
+            for record in self.request_log(since)
             if record.is_write and (include_events or not record.is_event)
         ]
 
@@ -155,6 +156,17 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
         if key not in self.objects:
             return []
         return [copy.deepcopy(dict(v)) for v in self.objects[key].history if v is not None]
+
+    def changes(self, *resources: str) -> list[tuple[float, str, Body]]:
+        """Every change to objects of `resources` still in the change log, in resourceVersion order:
+        (when, on the monotonic clock; ADDED, MODIFIED or DELETED; the object after it, a copy). A
+        timeline to replay instant by instant."""
+        wanted = {kmock.resource(resource) for resource in resources}
+        return [
+            (event.at, event.type, copy.deepcopy(dict(event.new)))
+            for event in self._store.log.events
+            if event.resource in wanted
+        ]
 
     def list_objects(self, resource: str | kmock.resource) -> list[Body]:
         """Every existing object of a resource (copies), sorted by namespace and name."""

@@ -26,7 +26,7 @@ def pods(screen: Screen) -> list[str]:
     """`status.startup`: the stage, each stage's pods and why, and the time left of the startup budget."""
     startup, style = field(screen.status, "startup"), screen.style
     if not isinstance(startup, Mapping):
-        return [screen.line("Pods", "no report yet")]
+        return [screen.line("Pods", "no report yet"), *capacity(screen)]
     stage = text_at(startup, "stage") or "?"
     colour = "green" if stage == "Ready" else "red" if stage in TROUBLE_STAGES else "yellow"
     since = ago(time_at(startup, "since"), screen.now)
@@ -58,4 +58,13 @@ def pods(screen: Screen) -> list[str]:
         if text := text_at(startup, "budget"):
             budget += f": {text}"
         lines.append(screen.line("Budget", budget, indent=2))
-    return lines
+    return [*lines, *capacity(screen)]
+
+
+def capacity(screen: Screen) -> list[str]:
+    """`status.capacity`: serving replicas missing within the rollout's budget, and since when."""
+    missing = field(screen.status, "capacity")
+    if not isinstance(missing, Mapping):
+        return []
+    said = f"{text_at(missing, 'message')}, since {ago(time_at(missing, 'since'), screen.now)}"
+    return [screen.line("Capacity", screen.style.paint(said, "yellow"))]
