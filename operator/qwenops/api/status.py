@@ -186,6 +186,7 @@ class Capacity(Model):
     serving: int = Field(ge=0, description="Ready serving replicas.")
     since: datetime = Field(description="When capacity first went missing.")
     message: str = ""
+    """What is missing and why, for a person (e.g. the stable's pods reloading after a rollback)."""
 
 
 class HistoryEntry(Model):
