@@ -204,6 +204,28 @@ class ProbeResult:
         return f"{self.probe}: {self.check} ({self.detail}) in {self.excerpt!r}"
 
 
+def request_body(probe: Probe) -> dict[str, Any]:
+    """The chat completion request of `probe` (OpenAI's shape, as vLLM reads it), at temperature 0.
+
+    No `model`: vLLM then answers with the one model it serves, whatever name the revision
+    serves it under (the stable's may differ from the spec's)."""
+    body: dict[str, Any] = {
+        "messages": [{"role": m.role, "content": m.content} for m in probe.messages],
+        "temperature": 0,
+        "max_tokens": probe.max_tokens,
+        "stream": False,
+    }
+    if probe.json_schema is not None:
+        schema = {"name": probe.name.replace("-", "_"), "schema": probe.json_schema}
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
+    if probe.tools is not None:
+        body["tools"] = [
+            {"type": "function", "function": tool.model_dump(exclude_none=True)} for tool in probe.tools
+        ]
+        body["tool_choice"] = probe.tool_choice
+    return body
+
+
 def judge_answer(probe: Probe, answer: Answer, context: Context) -> ProbeResult:
     """Every check of `answer`, in order, stopping at the first that fails."""
     if answer.error is not None:

@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_SERVING_IMAGE = "ghcr.io/qwenops/serving:0.1.0"
+DEFAULT_PROBE_URL = "http://{service}.{namespace}.svc:{port}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class OperatorConfig:
     """Hugging Face Hub mirror of a QwenDeployment that names none (`spec.model.hubEndpoint`)."""
     prometheus_url: str | None = None
     """Prometheus of a QwenDeployment that declares SLOs but no `analysis.prometheus`."""
+    probe_url: str = DEFAULT_PROBE_URL
+    """Where a revision's own Service answers probes: `{service}`, `{namespace}` and `{port}` are
+    filled in (the default is the Service's cluster DNS name)."""
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -40,4 +44,5 @@ class OperatorConfig:
             prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,
             hf_endpoint=os.environ.get("QWENOPS_HF_ENDPOINT") or None,
+            probe_url=os.environ.get("QWENOPS_PROBE_URL") or DEFAULT_PROBE_URL,
         )

@@ -1,13 +1,19 @@
-"""How a pass reads the canary's SLOs: a :data:`Reader`, and the one that asks Prometheus."""
+"""How a pass reads the canary's SLOs: a :data:`Reader`, and the one that asks Prometheus
+(and, when the spec declares probes, sends them to the canary's and the stable's Services)."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from qwenops.analysis.answers import Context, ProbeResult, judge_answer
+from qwenops.analysis.probe_checks import ProbeRun
+from qwenops.api import naming
+from qwenops.api.durations import parse_duration
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import AnalysisReading
 from qwenops.controller.config import OperatorConfig
-from qwenops.io import prom
+from qwenops.io import metrics, probes, prom
 from qwenops.render.desired import Owner
 
 Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[AnalysisReading]]
@@ -24,10 +30,11 @@ def prometheus_reader(config: OperatorConfig) -> Reader:
     ) -> AnalysisReading:
         analysis = spec.rollout.analysis
         assert analysis.prometheus is not None  # analysis_due() says no reading without one
+        run = await probe(config, spec, owner, canary) if analysis.probes is not None else None
         verdict = await prom.read_and_assess(
             analysis.prometheus.url, analysis,
             namespace=owner.namespace, deployment=owner.name, canary=canary, stable=stable,
-            timeout=config.prometheus_timeout_seconds,
+            timeout=config.prometheus_timeout_seconds, probes=run,
         )  # fmt: skip
         reading = verdict.as_status(now)
         if verdict.failed:  # the rollback event names each breached SLO, its value, threshold and query
@@ -36,3 +43,32 @@ def prometheus_reader(config: OperatorConfig) -> Reader:
         return reading
 
     return read
+
+
+async def probe(config: OperatorConfig, spec: QwenDeploymentSpec, owner: Owner, canary: str) -> ProbeRun:
+    """Send the spec's probes to the canary's and the stable's Services at once, and check the answers.
+
+    A failed answer is logged by its probe, its first failed check and its first characters only
+    (`ProbeResult.describe`): an answer may carry user-like data.
+    """
+    declared = spec.rollout.analysis.probes
+    assert declared is not None
+    timeout = parse_duration(declared.timeout).total_seconds()
+    context = Context.of(spec.engine.extra_args)
+
+    async def track(name: str) -> tuple[ProbeResult, ...]:
+        service = naming.service_name(owner.name, name)
+        url = config.probe_url.format(service=service, namespace=owner.namespace, port=naming.SERVING_PORT)
+        answers = await probes.send_probes(url, declared.prompts, timeout=timeout)
+        results = tuple(judge_answer(p, a, context) for p, a in zip(declared.prompts, answers, strict=True))
+        for result in results:
+            metrics.record_probe(owner.namespace, owner.name, name, result)
+            if result.result != "Passed":
+                log.info("probe of %s/%s %s (%s): %s", owner.namespace, owner.name, name,
+                         canary if name == naming.TRACK_CANARY else "stable", result.describe())  # fmt: skip
+        return results
+
+    canary_results, stable_results = await asyncio.gather(
+        track(naming.TRACK_CANARY), track(naming.TRACK_STABLE)
+    )
+    return ProbeRun(canary=canary_results, stable=stable_results)
