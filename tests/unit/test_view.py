@@ -227,7 +227,11 @@ def test_a_vs_stable_check_not_applied_is_skipped() -> None:
     [
         (timedelta(0), "started 12m ago", "Pause:       7m left of 10m"),
         (timedelta(minutes=6, seconds=30), "started 18m ago", "Pause:       30s left of 10m"),
-        (timedelta(minutes=8), "started 20m ago", "Pause:       10m, over: waiting for a passing analysis reading"),
+        (
+            timedelta(minutes=8),
+            "started 20m ago",
+            "Pause:       10m, over: waiting for a passing analysis reading",
+        ),
         (timedelta(hours=5, minutes=3), "started 5h15m ago", "10m, over"),
         (timedelta(days=2), "started 2d ago", "10m, over"),
     ],
@@ -411,7 +415,7 @@ def test_undo_names_the_revision_the_operator_then_serves(fixture: str) -> None:
     obj = FIXTURES[fixture]()
     status = QwenDeploymentStatus.model_validate(obj["status"])
     spec = QwenDeploymentSpec.model_validate(obj["spec"])
-    named = (status.canary or status.stable)
+    named = status.canary or status.stable
     assert named is not None
     undone = resolve_target(spec, named.revision, status, {"qwenops.io/undo": "now"}, f.NOW, 4)
     target = undo_target(obj["status"])
@@ -445,3 +449,20 @@ def test_kubectl_qwen_says_its_version(capsys: pytest.CaptureFixture[str]) -> No
         plugin.parser().parse_args(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"kubectl qwen {metadata.version('qwenops')}"
+
+
+def test_the_slo_table_shows_the_declared_probe_checks_with_their_readings() -> None:
+    obj = f.canary_at_step_2()
+    prompt = {"name": "hello", "messages": [{"role": "user", "content": "hi"}]}
+    obj["spec"]["rollout"]["analysis"]["probes"] = {"prompts": [prompt], "maxFailureRateVsStable": 2}
+    obj["status"]["analysis"]["checks"] += [
+        {"slo": "probes.minPassRate", "outcome": "Failed", "value": 0.5, "threshold": 1},
+        {"slo": "probes.maxFailureRateVsStable", "outcome": "Skipped", "threshold": 2},
+    ]
+    text = plain(obj)
+    table = text.split("  SLO ")[1].split("\n\n")[0].splitlines()[1:]
+    rows = [re.split(r"\s{2,}", row.strip()) for row in table]
+    assert rows[-2:] == [
+        ["probe pass rate", "50%", ">= 100%", "FAIL"],
+        ["probe failures vs stable", "-", "<= 2x", "skipped"],
+    ]
