@@ -2,6 +2,7 @@
 simulator per revision behind its own Service. A canary whose errors and latency are normal but
 whose answers are bad is rolled back naming the probe check; a healthy one is promoted."""
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ PROBES = {
             "name": "weather-tool",
             "messages": [{"role": "user", "content": "What is the weather in Paris for 2 days?"}],
             "maxTokens": 128,
-            "tools": [{"name": "get_weather", "parameters": WEATHER}],
+            "tools": [{"name": "get_weather", "parameters": json.dumps(WEATHER)}],
         },
     ],
 }

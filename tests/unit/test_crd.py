@@ -182,6 +182,8 @@ def test_cel_rules_sit_on_the_right_nodes(schema: dict[str, Any]) -> None:
         "spec.nodePool.tolerations[*]",
         "spec.nodePool.tolerations[*].key",
         "spec.nodePool.tolerations[*].value",
+        "spec.rollout.analysis.probes.prompts",
+        "spec.rollout.analysis.probes.prompts[*]",
         "spec.rollout.analysis.prometheus.url",
         "spec.rollout.steps",
     ]

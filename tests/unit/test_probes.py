@@ -33,13 +33,13 @@ WEATHER = {
 }
 CHAT = Probe.model_validate({"name": "hello", "messages": [{"role": "user", "content": "Say hello."}]})
 JSON = Probe.model_validate(
-    {"name": "json", "messages": [{"role": "user", "content": "Weather?"}], "jsonSchema": WEATHER}
+    {"name": "json", "messages": [{"role": "user", "content": "Weather?"}], "jsonSchema": json.dumps(WEATHER)}
 )
 TOOL = Probe.model_validate(
     {
         "name": "tool",
         "messages": [{"role": "user", "content": "Weather in Paris?"}],
-        "tools": [{"name": "get_weather", "parameters": WEATHER}],
+        "tools": [{"name": "get_weather", "parameters": json.dumps(WEATHER)}],
     }
 )
 MATCH = Probe.model_validate(
@@ -171,29 +171,44 @@ def test_reasoning_parser_is_read_from_the_engine_flags() -> None:
 
 def spec(probes: Any) -> dict[str, Any]:
     return {
-        "model": {"name": "Qwen/Qwen3-8B", "revision": "a" * 40},
+        "model": {"name": "Qwen/Qwen3-8B", "revision": "a" * 40, "servedModelName": "qwen"},
         "rollout": {"analysis": {"probes": probes}},
     }
+
+
+def with_schema(text: str) -> dict[str, Any]:
+    return {"prompts": [{**JSON.model_dump(by_alias=True, exclude_none=True), "jsonSchema": text}]}
 
 
 @pytest.mark.parametrize(
     ("probes", "problem"),
     [
         ({"prompts": []}, "at least 1 item"),
-        ({"prompts": [CHAT.model_dump(by_alias=True)] * 2}, "names must be unique"),
+        ({"prompts": [CHAT.model_dump(by_alias=True, exclude_none=True)] * 2}, "names must be unique"),
         (
-            {"prompts": [{**JSON.model_dump(by_alias=True), "tools": [{"name": "f", "parameters": {}}]}]},
+            {
+                "prompts": [
+                    {
+                        **JSON.model_dump(by_alias=True, exclude_none=True),
+                        "tools": [{"name": "f", "parameters": "{}"}],
+                    }
+                ]
+            },
             "not both",
         ),
         (
-            {"prompts": [{**MATCH.model_dump(by_alias=True), "match": "(unclosed"}]},
+            {"prompts": [{**MATCH.model_dump(by_alias=True, exclude_none=True), "match": "(unclosed"}]},
             "not a regular expression",
         ),
+        (with_schema('{"type": "nonsense"}'), "not a JSON Schema"),
+        (with_schema("{'type': 1}"), "is not JSON"),
+        (with_schema("[1]"), "must be a JSON object"),
+        (with_schema('{"a":' * 40 + "1" + "}" * 40), "at most 32 levels"),
+        (with_schema("[" * 9000 + "]" * 9000), "at most 16384"),
         (
-            {"prompts": [{**JSON.model_dump(by_alias=True), "jsonSchema": {"type": "nonsense"}}]},
-            "not a JSON Schema",
+            {"prompts": [CHAT.model_dump(by_alias=True, exclude_none=True)], "minPassRate": 0},
+            "greater than 0",
         ),
-        ({"prompts": [CHAT.model_dump(by_alias=True)], "minPassRate": 0}, "greater than 0"),
     ],
 )
 def test_the_spec_refuses_bad_probes(probes: Any, problem: str) -> None:

@@ -129,13 +129,16 @@ def not_cut(probe: Probe, answer: Answer, context: Context) -> Failure:
 
 
 def valid_json(probe: Probe, answer: Answer, context: Context) -> Failure:
-    if probe.json_schema is None:
+    schema = probe.response_schema()
+    if schema is None:
         return None
     try:
         value = json.loads(answer.content)
     except json.JSONDecodeError as exc:
         return f"not JSON ({exc.msg} at char {exc.pos})"
-    return _schema_failure(probe.json_schema, value, "the JSON")
+    except RecursionError:
+        return "not JSON (nested too deep)"
+    return _schema_failure(schema, value, "the JSON")
 
 
 def tool_call(probe: Probe, answer: Answer, context: Context) -> Failure:
@@ -151,9 +154,10 @@ def tool_call(probe: Probe, answer: Answer, context: Context) -> Failure:
             return f"a call of an unknown tool {str(name)[:64]!r}"
         try:
             arguments = json.loads(_arguments_text(call))
-        except ValueError:
+        except (ValueError, RecursionError):
             return f"{tool.name}'s arguments do not parse as JSON"
-        if (failed := _schema_failure(tool.parameters, arguments, f"{tool.name}'s arguments")) is not None:
+        schema = tool.parameters_schema()
+        if (failed := _schema_failure(schema, arguments, f"{tool.name}'s arguments")) is not None:
             return failed
     return None
 
@@ -215,12 +219,16 @@ def request_body(probe: Probe) -> dict[str, Any]:
         "max_tokens": probe.max_tokens,
         "stream": False,
     }
-    if probe.json_schema is not None:
-        schema = {"name": probe.name.replace("-", "_"), "schema": probe.json_schema}
+    if (response_schema := probe.response_schema()) is not None:
+        schema = {"name": probe.name.replace("-", "_"), "schema": response_schema}
         body["response_format"] = {"type": "json_schema", "json_schema": schema}
     if probe.tools is not None:
         body["tools"] = [
-            {"type": "function", "function": tool.model_dump(exclude_none=True)} for tool in probe.tools
+            {
+                "type": "function",
+                "function": {**tool.model_dump(exclude_none=True), "parameters": tool.parameters_schema()},
+            }
+            for tool in probe.tools
         ]
         body["tool_choice"] = probe.tool_choice
     return body

@@ -31,6 +31,8 @@ MAX_SCHEMA_DEPTH = 32
 ProbeName = Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", max_length=63)]
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", max_length=64)]
 JSONSchema = dict[str, Any]
+JSONSchemaText = Annotated[str, StringConstraints(min_length=2, max_length=MAX_SCHEMA_BYTES)]
+"""A JSON Schema written as JSON text: a free-form object in the CRD would nest without bound."""
 
 
 def _depth(value: Any) -> int:
@@ -41,10 +43,16 @@ def _depth(value: Any) -> int:
     return 0
 
 
-def check_schema(schema: JSONSchema) -> JSONSchema:
-    """`schema`, or ValueError: too big, too deep, or not a JSON Schema (2020-12)."""
-    if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
-        raise ValueError(f"must be at most {MAX_SCHEMA_BYTES} bytes as JSON")
+def parse_schema(text: str) -> JSONSchema:
+    """The JSON Schema `text` holds, or ValueError: not JSON, not an object, too deep, not a schema."""
+    try:
+        schema = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"must nest at most {MAX_SCHEMA_DEPTH} levels") from None
+    except ValueError as exc:
+        raise ValueError(f"is not JSON: {str(exc)[:120]}") from None
+    if not isinstance(schema, dict):
+        raise ValueError("must be a JSON object (a JSON Schema)")
     if _depth(schema) > MAX_SCHEMA_DEPTH:
         raise ValueError(f"must nest at most {MAX_SCHEMA_DEPTH} levels")
     try:
@@ -66,12 +74,18 @@ class ProbeTool(Model):
 
     name: ToolName
     description: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    parameters: JSONSchema = Field(description="The JSON Schema the call's arguments must match.")
+    parameters: JSONSchemaText = Field(
+        description="The JSON Schema the call's arguments must match, as JSON text."
+    )
 
     @field_validator("parameters")
     @classmethod
-    def _a_schema(cls, value: JSONSchema) -> JSONSchema:
-        return check_schema(value)
+    def _a_schema(cls, value: str) -> str:
+        parse_schema(value)
+        return value
+
+    def parameters_schema(self) -> JSONSchema:
+        return parse_schema(self.parameters)
 
 
 class Probe(Model):
@@ -85,10 +99,10 @@ class Probe(Model):
         le=8192,
         description="The answer's token limit; an answer cut at it (finish_reason length) fails.",
     )
-    json_schema: JSONSchema | None = Field(
+    json_schema: JSONSchemaText | None = Field(
         default=None,
         description="Asks for JSON (response_format json_schema): the answer must parse and match "
-        "this JSON Schema.",
+        "this JSON Schema, written as JSON text.",
     )
     tools: list[ProbeTool] | None = Field(
         default=None,
@@ -109,7 +123,8 @@ class Probe(Model):
             CEL: [
                 {
                     "rule": "!has(self.jsonSchema) || !has(self.tools)",
-                    "message": "a probe asks for JSON (jsonSchema) or for a tool call (tools), not both",
+                    "message": "spec.rollout.analysis.probes.prompts: a probe asks for JSON (jsonSchema) "
+                    "or for a tool call (tools), not both",
                 }
             ]
         }
@@ -117,8 +132,13 @@ class Probe(Model):
 
     @field_validator("json_schema")
     @classmethod
-    def _a_schema(cls, value: JSONSchema | None) -> JSONSchema | None:
-        return value if value is None else check_schema(value)
+    def _a_schema(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schema(value)
+        return value
+
+    def response_schema(self) -> JSONSchema | None:
+        return None if self.json_schema is None else parse_schema(self.json_schema)
 
     @field_validator("match")
     @classmethod
