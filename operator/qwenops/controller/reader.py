@@ -1,5 +1,7 @@
-"""How a pass reads the canary's SLOs: a :data:`Reader`, and the one that asks Prometheus
-(and, when the spec declares probes, sends them to the canary's and the stable's Services)."""
+"""How a pass reads the canary: a :data:`Reader`, and the one that asks Prometheus and sends the probes.
+
+The probes (when the spec declares any) go to the canary's and the stable's own Services first,
+then Prometheus is read, and both are judged into one verdict."""
 
 import asyncio
 import logging
