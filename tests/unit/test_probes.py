@@ -1,10 +1,12 @@
 """Answer-quality probes: the spec, each check of one answer, the probe SLOs, and the HTTP client
 against the simulator answering well and badly."""
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from images.serving.vllm_sim import run_simulator
 from images.serving.vllm_sim.answers import FAULTS
@@ -24,7 +26,7 @@ from qwenops.api.errors import InvalidSpecError
 from qwenops.api.probes import MAX_FAILURE_RATE_VS_STABLE, MIN_PASS_RATE, Probe, Probes
 from qwenops.api.slos import QUERIES, REQUESTS
 from qwenops.api.spec import Analysis, parse_spec
-from qwenops.io.probes import send_probes
+from qwenops.io.probes import MAX_BODY_BYTES, send_probes
 
 WEATHER = {
     "type": "object",
@@ -85,6 +87,7 @@ GOOD_ARGS = json.dumps({"city": "Paris", "days": 2})
         (JSON, answer('{"city": "Par'), Context(), "json", "not JSON"),
         (JSON, answer('{"city": "Paris"}'), Context(), "json", "schema at the top: required"),
         (JSON, answer('{"city": "Paris", "days": 0}'), Context(), "json", "schema at days: minimum"),
+        (JSON, answer("[" * 900 + "]" * 900), Context(), "json", None),  # deep, but never a crash
         (
             TOOL,
             answer(None, tool_calls=[call("get_weather", GOOD_ARGS)], reason="tool_calls"),
@@ -305,3 +308,45 @@ async def test_the_simulator_answers_badly_on_demand_and_the_checks_see_it(
 async def test_a_probe_to_nothing_is_no_answer() -> None:
     (got,) = await send_probes("http://127.0.0.1:9", [CHAT], timeout=2)
     assert got.error is not None and judge_answer(CHAT, got, Context()).result == "Error"
+
+
+@pytest.fixture
+async def odd_server() -> Any:
+    """A server answering each path its own odd way: slowly, not JSON, too much."""
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    async def text(request: web.Request) -> web.Response:
+        return web.Response(text="<html>502 Bad Gateway</html>", status=502)
+
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=b"[" * (MAX_BODY_BYTES + 10), content_type="application/json")
+
+    async def deep(request: web.Request) -> web.Response:
+        return web.Response(body=b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+
+    app = web.Application()
+    for name, handler in (("slow", slow), ("text", text), ("huge", huge), ("deep", deep)):
+        app.router.add_post(f"/{name}/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_the_client_bounds_time_and_size_and_never_raises(odd_server: str) -> None:
+    (slow,) = await send_probes(f"{odd_server}/slow", [CHAT], timeout=0.3)
+    assert slow.error == "no answer in 0.3s"
+    (text,) = await send_probes(f"{odd_server}/text", [CHAT], timeout=5)
+    assert (text.status, text.body) == (502, None)
+    assert judge_answer(CHAT, text, Context()).detail == "HTTP 502"
+    (huge,) = await send_probes(f"{odd_server}/huge", [CHAT], timeout=5)
+    assert (huge.status, huge.body) == (200, None)
+    assert judge_answer(CHAT, huge, Context()).check == "status"
+    (deep,) = await send_probes(f"{odd_server}/deep", [CHAT], timeout=5)
+    assert (deep.status, deep.body) == (200, None)

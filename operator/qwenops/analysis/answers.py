@@ -169,7 +169,10 @@ def matches(probe: Probe, answer: Answer, context: Context) -> Failure:
 
 
 def _schema_failure(schema: Mapping[str, Any], value: Any, what: str) -> Failure:
-    error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+    try:
+        error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+    except RecursionError:  # a value nested deeper than the validator can walk
+        return f"{what} nest too deep to check against the schema"
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "the top"

@@ -30,7 +30,7 @@ async def send_probe(
     try:
         async with asyncio.timeout(timeout):
             async with session.post(url, json=request_body(probe)) as response:
-                raw = await response.content.read(MAX_BODY_BYTES + 1)
+                raw = await _read_at_most(response.content, MAX_BODY_BYTES + 1)
                 status = response.status
     except TimeoutError:
         return Answer(error=f"no answer in {timeout:g}s")
@@ -40,9 +40,17 @@ async def send_probe(
         return Answer(status=status)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python's parser takes
         body = None
     return Answer(status=status, body=body)
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to `limit` bytes of `stream` (one `read(n)` returns what has arrived, maybe less)."""
+    data = bytearray()
+    while len(data) < limit and (chunk := await stream.read(limit - len(data))):
+        data += chunk
+    return bytes(data)
 
 
 async def send_probes(
