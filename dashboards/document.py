@@ -19,7 +19,7 @@ def layout() -> list[Json]:
         ("Rollout", rollout_row(), [4, 8, 6, 6]),
         ("Traffic by revision", traffic, [12] * len(traffic)),
         ("Latency and load by revision", latency, [12] * len(latency)),
-        ("Operator", operator_row(), [8, 6, 10]),
+        ("Operator", operator_row(), [8, 6, 10, 24]),
     ]
     panels: list[Json] = []
     y = 0

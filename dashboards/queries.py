@@ -40,6 +40,7 @@ CANARY_WEIGHT = family(operator_metrics.CANARY_WEIGHT)
 PHASE = family(operator_metrics.PHASE)
 RECONCILE_SECONDS = family(operator_metrics.RECONCILE_SECONDS)
 RECONCILE_ERRORS = family(operator_metrics.RECONCILE_ERRORS) + "_total"
+PROBE_ANSWERS = family(operator_metrics.PROBES) + "_total"
 
 # -- selectors ----------------------------------------------------------------------------------
 

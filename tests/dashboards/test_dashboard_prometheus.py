@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from images.serving.vllm_sim import SimConfig, run_simulator
+from qwenops.analysis.answers import ProbeResult
 from qwenops.api.status import Phase
 from qwenops.io import metrics
 from qwenops_testing.ports import free_port
@@ -94,6 +95,8 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             metrics.record_state(NS, NAME, Phase.PROGRESSING, 10)
             metrics.RECONCILE_SECONDS.observe(0.04)
             metrics.RECONCILE_ERRORS.labels("api").inc()
+            metrics.record_probe(NS, NAME, "canary", ProbeResult("hello", "Passed"))
+            metrics.record_probe(NS, NAME, "stable", ProbeResult("hello", "Passed"))
             await server.wait_for_targets(3)
             await server.wait_for_scrapes(3)
             # A rollback after the first scrapes: its series is born at 1, as in the operator.
@@ -101,6 +104,9 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             metrics.BREACH_TO_ROLLBACK.observe(14.0)
             metrics.RECONCILE_ERRORS.labels("api").inc()
             metrics.record_state(NS, NAME, Phase.ROLLED_BACK, 0)
+            leaked = ProbeResult("hello", "Failed", "specialToken", "<|im_end|> in the text", "Hi<|im_end|>")
+            metrics.record_probe(NS, NAME, "canary", leaked)
+            metrics.record_probe(NS, NAME, "stable", ProbeResult("hello", "Passed"))
             await server.wait_for_scrapes(3)
             yield server
     finally:
@@ -135,10 +141,17 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
         return answers[f"panel {panel['id']} {title!r} {ref}"]
 
     assert by(only("Phase"), "phase") == {"RolledBack": 1.0}
+    probes = {
+        (s["metric"]["track"], s["metric"]["result"]) for s in only("Probe answers by track and result")
+    }
+    assert probes == {("canary", "passed"), ("stable", "passed"), ("canary", "specialToken")}
     assert by(only("Canary weight"), "name") == {NAME: 0.0}
     # Every reason's series starts at 0 (qwenops.io.metrics), so the first rollback counts.
     assert by(only("Rollbacks in range"), "reason") == {
-        "SLOBreached": 1.0, "Aborted": 0.0, "ProgressDeadlineExceeded": 0.0, "VerificationFailed": 0.0
+        "SLOBreached": 1.0,
+        "Aborted": 0.0,
+        "ProgressDeadlineExceeded": 0.0,
+        "VerificationFailed": 0.0,
     }
 
     rates = by(only("Request rate by revision"), "qwenops_io_revision")
@@ -191,7 +204,9 @@ async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
     rollback set up above fires QwenDeploymentRolledBack at once, a canary held at 25 % makes
     QwenDeploymentCanaryHeld pending, and nothing else fires while the operator's metrics answer."""
     selector = f'job="{JOB}"'
-    groups = alerts.rendered_groups(alerts.helm_or_skip(tmp_path / "helm"), {"prometheusRule.selector": selector})
+    groups = alerts.rendered_groups(
+        alerts.helm_or_skip(tmp_path / "helm"), {"prometheusRule.selector": selector}
+    )
     held = "held-canary"
     rules_file = tmp_path / "qwenops-rules.yaml"
     rules_file.write_text(yaml.safe_dump({"groups": groups}))
@@ -204,7 +219,9 @@ async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
         async def alerts_now() -> dict[tuple[str, str, str], str]:
             found = (await prometheus.api("alerts"))["alerts"]
             return {
-                (a["labels"]["alertname"], a["labels"].get("name", ""), a["labels"].get("reason", "")): a["state"]
+                (a["labels"]["alertname"], a["labels"].get("name", ""), a["labels"].get("reason", "")): a[
+                    "state"
+                ]
                 for a in found
             }
 
@@ -227,9 +244,7 @@ async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
         await prometheus.reload()
 
 
-async def until(
-    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float
-) -> T:
+async def until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float) -> T:
     """Read until `done` says yes, or the timeout passes; the last reading either way."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -44,5 +44,5 @@ class OperatorConfig:
             prometheus_timeout_seconds=float(os.environ.get("QWENOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
             prometheus_url=os.environ.get("QWENOPS_PROMETHEUS_URL") or None,
             hf_endpoint=os.environ.get("QWENOPS_HF_ENDPOINT") or None,
-            probe_url=os.environ.get("QWENOPS_PROBE_URL") or DEFAULT_PROBE_URL,
+            probe_url=os.environ.get("QWENOPS_PROBE_URL", DEFAULT_PROBE_URL),
         )
