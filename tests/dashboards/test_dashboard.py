@@ -186,10 +186,7 @@ def test_each_slo_drawn_has_its_line_and_its_variable() -> None:
     textboxes = {v["name"]: v for v in DASHBOARD["templating"]["list"] if v["type"] == "textbox"}
     assert set(textboxes) == {slo_panels.slo_variable(slo) for slo in slo_panels.DRAWN}
     drawn_lines = {
-        target["expr"]: panel["title"]
-        for panel in panels()
-        for target in panel["targets"]
-        if "$slo_" in target["expr"]
+        target["expr"]: panel["title"] for panel in panels() for target in panel["targets"] if "$slo_" in target["expr"]
     }
     for slo in slo_panels.DRAWN:
         variable = slo_panels.slo_variable(slo)
