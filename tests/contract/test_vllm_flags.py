@@ -36,11 +36,7 @@ pytestmark = pytest.mark.contract
 PROBE = Path(__file__).with_name("vllm_flag_probe.py")
 VALID = Path(__file__).resolve().parents[1] / "manifests" / "valid"
 MODEL_DIR = "/models/snapshot"
-PIN = {
-    "name": "Qwen/Qwen3-8B",
-    "revision": "9c925d64d72725edaf899c6cb9c377fd0709d9c5",
-    "servedModelName": "qwen3-8b",
-}
+PIN = {"name": "Qwen/Qwen3-8B", "revision": "9c925d64d72725edaf899c6cb9c377fd0709d9c5", "servedModelName": "qwen3-8b"}
 MANAGED_DESTS = {
     "model", "served_model_name", "revision", "tensor_parallel_size", "max_model_len",
     "gpu_memory_utilization", "host", "port", "uds", "config", "hf_token", "disable_log_stats",
@@ -67,11 +63,7 @@ def probe(cases: list[list[str]], workdir: Path) -> dict[str, Any]:
     request, answer = workdir / "request.json", workdir / "answer.json"
     request.write_text(json.dumps({"base": base_args(), "dests": sorted(MANAGED_DESTS), "cases": cases}))
     run = subprocess.run(
-        [python, str(PROBE), str(request), str(answer)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [python, str(PROBE), str(request), str(answer)], capture_output=True, text=True, timeout=600, check=False
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result: dict[str, Any] = json.loads(answer.read_text())

@@ -141,17 +141,12 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
         return answers[f"panel {panel['id']} {title!r} {ref}"]
 
     assert by(only("Phase"), "phase") == {"RolledBack": 1.0}
-    probes = {
-        (s["metric"]["track"], s["metric"]["result"]) for s in only("Probe answers by track and result")
-    }
+    probes = {(s["metric"]["track"], s["metric"]["result"]) for s in only("Probe answers by track and result")}
     assert probes == {("canary", "passed"), ("stable", "passed"), ("canary", "specialToken")}
     assert by(only("Canary weight"), "name") == {NAME: 0.0}
     # Every reason's series starts at 0 (qwenops.io.metrics), so the first rollback counts.
     assert by(only("Rollbacks in range"), "reason") == {
-        "SLOBreached": 1.0,
-        "Aborted": 0.0,
-        "ProgressDeadlineExceeded": 0.0,
-        "VerificationFailed": 0.0,
+        "SLOBreached": 1.0, "Aborted": 0.0, "ProgressDeadlineExceeded": 0.0, "VerificationFailed": 0.0
     }
 
     rates = by(only("Request rate by revision"), "qwenops_io_revision")
@@ -204,9 +199,7 @@ async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
     rollback set up above fires QwenDeploymentRolledBack at once, a canary held at 25 % makes
     QwenDeploymentCanaryHeld pending, and nothing else fires while the operator's metrics answer."""
     selector = f'job="{JOB}"'
-    groups = alerts.rendered_groups(
-        alerts.helm_or_skip(tmp_path / "helm"), {"prometheusRule.selector": selector}
-    )
+    groups = alerts.rendered_groups(alerts.helm_or_skip(tmp_path / "helm"), {"prometheusRule.selector": selector})
     held = "held-canary"
     rules_file = tmp_path / "qwenops-rules.yaml"
     rules_file.write_text(yaml.safe_dump({"groups": groups}))
@@ -219,9 +212,7 @@ async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
         async def alerts_now() -> dict[tuple[str, str, str], str]:
             found = (await prometheus.api("alerts"))["alerts"]
             return {
-                (a["labels"]["alertname"], a["labels"].get("name", ""), a["labels"].get("reason", "")): a[
-                    "state"
-                ]
+                (a["labels"]["alertname"], a["labels"].get("name", ""), a["labels"].get("reason", "")): a["state"]
                 for a in found
             }
 
@@ -244,7 +235,9 @@ async def test_the_charts_alerts_load_and_judge_the_operators_metrics(
         await prometheus.reload()
 
 
-async def until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float) -> T:
+async def until(
+    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float
+) -> T:
     """Read until `done` says yes, or the timeout passes; the last reading either way."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -227,11 +227,7 @@ def test_a_vs_stable_check_not_applied_is_skipped() -> None:
     [
         (timedelta(0), "started 12m ago", "Pause:       7m left of 10m"),
         (timedelta(minutes=6, seconds=30), "started 18m ago", "Pause:       30s left of 10m"),
-        (
-            timedelta(minutes=8),
-            "started 20m ago",
-            "Pause:       10m, over: waiting for a passing analysis reading",
-        ),
+        (timedelta(minutes=8), "started 20m ago", "Pause:       10m, over: waiting for a passing analysis reading"),
         (timedelta(hours=5, minutes=3), "started 5h15m ago", "10m, over"),
         (timedelta(days=2), "started 2d ago", "10m, over"),
     ],
@@ -415,7 +411,7 @@ def test_undo_names_the_revision_the_operator_then_serves(fixture: str) -> None:
     obj = FIXTURES[fixture]()
     status = QwenDeploymentStatus.model_validate(obj["status"])
     spec = QwenDeploymentSpec.model_validate(obj["spec"])
-    named = status.canary or status.stable
+    named = (status.canary or status.stable)
     assert named is not None
     undone = resolve_target(spec, named.revision, status, {"qwenops.io/undo": "now"}, f.NOW, 4)
     target = undo_target(obj["status"])
