@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from images.serving.vllm_sim import run_simulator
+from images.serving.vllm_sim import ConfigError, SimConfig, run_simulator
 from images.serving.vllm_sim.answers import FAULTS
 from qwenops.analysis.answers import (
     ANSWER_CHECKS,
@@ -303,6 +303,11 @@ async def test_the_simulator_answers_badly_on_demand_and_the_checks_see_it(
         (got,) = await send_probes(sim.url, [probe], timeout=5)
     assert got.status == 200
     assert judge_answer(probe, got, Context()).check == check
+
+
+def test_the_simulator_refuses_an_unknown_fault() -> None:
+    with pytest.raises(ConfigError, match="answer_fault must be one of none, leaked-token"):
+        SimConfig().updated({"answer_fault": "gibberish"})
 
 
 async def test_a_probe_to_nothing_is_no_answer() -> None:
