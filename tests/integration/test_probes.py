@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from images.serving.vllm_sim import run_simulator
-from qwenops_testing.cluster import Client, event_reasons
+from qwenops_testing.cluster import EVENTS, Client, event_reasons
 from qwenops_testing.emulator import run_emulator
 from qwenops_testing.operator import Operator, eventually
 from qwenops_testing.ports import free_port
@@ -103,6 +103,8 @@ async def test_a_canary_answering_badly_is_rolled_back_naming_the_probe_check(
     await eventually(
         lambda: "RolledBack" in event_reasons(stack.emulator, NAME), "RolledBack event", stack.operator
     )
+    (event,) = [e for e in stack.emulator.list_objects(EVENTS) if e.get("reason") == "RolledBack"]
+    assert "probes.minPassRate" in event["message"] and f"{probe}: {check}" in event["message"], event
     canary_failures = (
         f'qwenops_probe_answers_total{{name="{NAME}",namespace="{NS}",result="{check}",track="canary"}}'
     )

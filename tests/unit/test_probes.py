@@ -26,6 +26,7 @@ from qwenops.api.errors import InvalidSpecError
 from qwenops.api.probes import MAX_FAILURE_RATE_VS_STABLE, MIN_PASS_RATE, Probe, Probes
 from qwenops.api.slos import QUERIES, REQUESTS
 from qwenops.api.spec import Analysis, parse_spec
+from qwenops.controller.config import OperatorConfig
 from qwenops.io.probes import MAX_BODY_BYTES, send_probes
 
 WEATHER = {
@@ -355,3 +356,10 @@ async def test_the_client_bounds_time_and_size_and_never_raises(odd_server: str)
     assert judge_answer(CHAT, huge, Context()).check == "status"
     (deep,) = await send_probes(f"{odd_server}/deep", [CHAT], timeout=5)
     assert (deep.status, deep.body) == (200, None)
+
+
+def test_a_probe_url_template_with_an_unknown_placeholder_stops_the_operator_at_start() -> None:
+    assert OperatorConfig().probe_url == "http://{service}.{namespace}.svc:{port}"
+    assert OperatorConfig(probe_url="http://127.0.0.1:9000/{namespace}/{service}").probe_url.endswith("{service}")
+    with pytest.raises(ValueError, match="QWENOPS_PROBE_URL"):
+        OperatorConfig(probe_url="http://{svc}.{namespace}:{port}")

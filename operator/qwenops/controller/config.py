@@ -34,6 +34,13 @@ class OperatorConfig:
     """Where a revision's own Service answers probes: `{service}`, `{namespace}` and `{port}` are
     filled in (the default is the Service's cluster DNS name)."""
 
+    def __post_init__(self) -> None:
+        # A template naming another placeholder would fail at the first reading, not at start-up.
+        try:
+            self.probe_url.format(service="s", namespace="n", port=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"QWENOPS_PROBE_URL {self.probe_url!r}: {exc!r}") from None
+
     @classmethod
     def from_env(cls) -> "OperatorConfig":
         return cls(
