@@ -166,8 +166,8 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
     `model.files` pins them), `serve` checks the verified marker and execs vLLM's OpenAI server module
     (`--launcher module`: the `vllm` console script of the CPU build is broken) on the snapshot.
 
-    vLLM's flags: loopback, eager mode (no compilation: the start takes seconds, not minutes), a 1 GiB KV
-    cache, and the engine core in the server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one
+    vLLM's flags: loopback, eager mode (no compilation: the start takes seconds, not minutes), a tool
+    parser (for the operator's tool-calling probes), a 1 GiB KV cache, and the engine core in the server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one
     interpreter start, about 7 s; what the server exports and answers does not depend on it). Nothing
     here sets `HF_HUB_OFFLINE`: `serve` must; `HF_ENDPOINT` stays the stand-in's, which records any
     request.
@@ -205,7 +205,10 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
         download=Launch(step("download", *pins, "--progress-every", str(PROGRESS_EVERY)), env, workdir),
         verify=Launch(step("verify", *pins), env, workdir),
         serve=Launch(
-            step("serve", "--launcher", "module", "--", *vllm_flags(port=port), "--enforce-eager"),
+            # A tool parser: vLLM 0.32 answers a probe's tools with 400 without one, even with
+            # tool_choice "required"; pythonic needs no special token the tiny tokenizer lacks.
+            step("serve", "--launcher", "module", "--", *vllm_flags(port=port), "--enforce-eager",
+                 "--tool-call-parser", "pythonic"),  # fmt: skip
             vllm_env,
             workdir,
         ),
