@@ -167,8 +167,8 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
     (`--launcher module`: the `vllm` console script of the CPU build is broken) on the snapshot.
 
     vLLM's flags: loopback, eager mode (no compilation: the start takes seconds, not minutes), a tool
-    parser (for the operator's tool-calling probes), a 1 GiB KV cache, and the engine core in the server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one
-    interpreter start, about 7 s; what the server exports and answers does not depend on it). Nothing
+    parser (for the operator's tool-calling probes), a 1 GiB KV cache, and the engine core in the
+    server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one interpreter start, about 7 s; what the server exports and answers does not depend on it). Nothing
     here sets `HF_HUB_OFFLINE`: `serve` must; `HF_ENDPOINT` stays the stand-in's, which records any
     request.
     """
@@ -205,14 +205,17 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
         download=Launch(step("download", *pins, "--progress-every", str(PROGRESS_EVERY)), env, workdir),
         verify=Launch(step("verify", *pins), env, workdir),
         serve=Launch(
-            # A tool parser: vLLM 0.32 answers a probe's tools with 400 without one, even with
-            # tool_choice "required"; pythonic needs no special token the tiny tokenizer lacks.
-            step("serve", "--launcher", "module", "--", *vllm_flags(port=port), "--enforce-eager",
-                 "--tool-call-parser", "pythonic"),  # fmt: skip
+            step("serve", "--launcher", "module", "--", *vllm_flags(port=port), *SERVE_ONLY_FLAGS),
             vllm_env,
             workdir,
         ),
     )
+
+
+SERVE_ONLY_FLAGS = ("--enforce-eager", "--tool-call-parser", "pythonic")
+"""vLLM's flags the simulator does not get. A tool parser: vLLM 0.32 answers a request with tools
+(the operator's tool-calling probes) with 400 without one, even for tool_choice "required"; pythonic
+needs no special token the tiny tokenizer lacks."""
 
 
 def vllm_flags(*, port: int) -> list[str]:
