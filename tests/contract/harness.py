@@ -169,8 +169,8 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
     vLLM's flags: loopback, eager mode (no compilation: the start takes seconds, not minutes), a tool
     parser (for the operator's tool-calling probes), a 1 GiB KV cache, and the engine core in the
     server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one interpreter start, about 7 s; what
-    the server exports and answers does not depend on it). Nothing here sets `HF_HUB_OFFLINE`: `serve` must; `HF_ENDPOINT` stays the stand-in's, which records any
-    request.
+    the server exports and answers does not depend on it). Nothing here sets `HF_HUB_OFFLINE`: `serve`
+    must; `HF_ENDPOINT` stays the stand-in's, which records any request.
     """
     checkpoint_args = [
         "--model", checkpoint.repo, "--revision", checkpoint.commit,
