@@ -212,10 +212,11 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
     )
 
 
-SERVE_ONLY_FLAGS = ("--enforce-eager", "--tool-call-parser", "pythonic")
+SERVE_ONLY_FLAGS = ("--enforce-eager", "--enable-auto-tool-choice", "--tool-call-parser", "pythonic")
 """vLLM's flags the simulator does not get. A tool parser: vLLM 0.32 answers a request with tools
-(the operator's tool-calling probes) with 400 without one, even for tool_choice "required"; pythonic
-needs no special token the tiny tokenizer lacks."""
+(the operator's tool-calling probes) with 400 unless it runs with both --enable-auto-tool-choice and
+a --tool-call-parser, even for tool_choice "required"; pythonic needs no special token the tiny
+tokenizer lacks."""
 
 
 def vllm_flags(*, port: int) -> list[str]:

@@ -113,8 +113,8 @@ class Probe(Model):
     )
     tool_choice: Literal["auto", "required"] = Field(
         default="auto",
-        description="Sent with tools. vLLM answers either only with a --tool-call-parser; 'auto' also "
-        "needs --enable-auto-tool-choice.",
+        description="Sent with tools. vLLM answers a request with tools only when it runs with "
+        "--enable-auto-tool-choice and a --tool-call-parser, whatever the choice.",
     )
     match: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = Field(
         default=None, description="A regular expression the answer's text must contain a match of."
