@@ -683,6 +683,17 @@ async def test_the_operators_probes_are_answered_in_the_shapes_its_checks_read(s
                 for call in calls
             ):
                 problems.append(f"{where}: tool calls not as the checks read them: {answer.message()}")
-        if (difference := shape_difference(answer.body, simulated.body)) is not None:
-            problems.append(f"{where}: {difference}")
+        # vLLM leaves `tool_calls` out of a message with none (a random model's call cut at max_tokens);
+        # the simulator always calls: compare the rest then.
+        sim_body = simulated.body if answer.tool_calls else without_tool_calls(simulated.body)
+        if (difference := shape_difference(answer.body, sim_body)) is not None:
+            ended = f"vLLM finished {answer.finish_reason!r} with {len(answer.tool_calls)} tool call(s)"
+            problems.append(f"{where}: {difference} ({ended})")
     fail_on(problems, "probe answers")
+
+
+def without_tool_calls(body: Any) -> Any:
+    body = json.loads(json.dumps(body))
+    for choice in body.get("choices", []):
+        choice.get("message", {}).pop("tool_calls", None)
+    return body
