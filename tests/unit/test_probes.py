@@ -73,6 +73,13 @@ GOOD_ARGS = json.dumps({"city": "Paris", "days": 2})
     [
         (CHAT, answer(), Context(), None, None),
         (CHAT, answer(status=500), Context(), "status", "HTTP 500"),
+        (
+            TOOL,
+            Answer(status=400, body={"error": {"message": 'tool_choice="auto" requires --enable-auto-tool-choice'}}),
+            Context(),
+            "status",
+            'HTTP 400: tool_choice="auto" requires --enable-auto-tool-choice',
+        ),
         (CHAT, Answer(status=200, body=None), Context(), "status", "no choices"),
         (CHAT, Answer(status=200, body={"choices": []}), Context(), "status", "no choices"),
         (CHAT, answer(""), Context(), "content", "empty content"),

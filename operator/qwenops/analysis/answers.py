@@ -101,7 +101,10 @@ def _arguments_text(call: Mapping[str, Any]) -> str:
 
 def success_status(probe: Probe, answer: Answer, context: Context) -> Failure:
     if answer.status is not None and not 200 <= answer.status < 300:
-        return f"HTTP {answer.status}"
+        # vLLM's error says why (`tool_choice="required" requires --tool-call-parser`): its start.
+        error = answer.body.get("error") if isinstance(answer.body, Mapping) else None
+        said = error.get("message") if isinstance(error, Mapping) else None
+        return f"HTTP {answer.status}" + (f": {said[: EXCERPT_CHARS * 2]}" if isinstance(said, str) else "")
     if answer.choice() is None:
         return "no choices in the answer"
     return None
