@@ -23,7 +23,7 @@ def layout() -> list[Json]:
         ("Traffic by revision", traffic, [12] * len(traffic)),
         ("Latency by revision", latency, [12] * len(latency)),
         ("vLLM by track (stable, canary)", tracks, [12] * len(tracks)),
-        ("Operator", operator_row(), [8, 6, 10]),
+        ("Operator", operator_row(), [8, 6, 10, 24]),
     ]
     panels: list[Json] = []
     y = 0

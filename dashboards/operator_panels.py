@@ -1,11 +1,11 @@
-"""The operator row: time from breach to rollback, reconcile duration and errors.
+"""The operator row: time from breach to rollback, reconcile duration and errors, probe answers.
 
 `qwenops_breach_to_rollback_seconds` has no per-object labels: its panels cover every
 QwenDeployment the operator runs.
 """
 
 from dashboards.panels import DATASOURCE, Json, stat, target, timeseries
-from dashboards.queries import BREACH_TO_ROLLBACK, RECONCILE_ERRORS, RECONCILE_SECONDS
+from dashboards.queries import BREACH_TO_ROLLBACK, OBJECT, PROBE_ANSWERS, RECONCILE_ERRORS, RECONCILE_SECONDS
 
 
 def operator_row() -> list[Json]:
@@ -66,4 +66,17 @@ def operator_row() -> list[Json]:
             }
         ],
     )
-    return [distribution, quantiles, reconcile]
+    probes = timeseries(
+        "Probe answers by track and result",
+        "Answer-quality probes the operator sent to the chosen QwenDeployment's canary and stable "
+        "Services: passed, noAnswer, or the first check that failed (specialToken, toolCall, json, ...).",
+        [
+            target(
+                f"sum by (track, result) (increase({PROBE_ANSWERS}{{{OBJECT}}}[$__rate_interval]))",
+                "{{track}} {{result}}",
+            )
+        ],
+        "none",
+        draw="bars",
+    )
+    return [distribution, quantiles, reconcile, probes]

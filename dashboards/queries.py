@@ -46,6 +46,7 @@ RECONCILE_SECONDS = family(operator_metrics.RECONCILE_SECONDS)
 RECONCILE_ERRORS = family(operator_metrics.RECONCILE_ERRORS) + "_total"
 REVISION_INFO = family(operator_metrics.REVISION_INFO)
 SLO_THRESHOLD = family(operator_metrics.SLO_THRESHOLD)
+PROBE_ANSWERS = family(operator_metrics.PROBES) + "_total"
 
 # -- selectors ----------------------------------------------------------------------------------
 

@@ -29,7 +29,9 @@ class Operator:
         serving_image: str = SERVING_IMAGE,
         metrics_port: int = 0,
         cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.extra_env = dict(env or {})
         self.serving_image = serving_image
         self.metrics_port = metrics_port
         self.kubeconfig = write_kubeconfig(workdir / "kubeconfig", url)
@@ -49,6 +51,7 @@ class Operator:
             "QWENOPS_SERVING_IMAGE": self.serving_image,
             "QWENOPS_RESYNC_SECONDS": str(self.resync_seconds),
             "QWENOPS_METRICS_PORT": str(self.metrics_port),
+            **self.extra_env,
         }
 
     async def start(self) -> None:

@@ -166,11 +166,11 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
     `model.files` pins them), `serve` checks the verified marker and execs vLLM's OpenAI server module
     (`--launcher module`: the `vllm` console script of the CPU build is broken) on the snapshot.
 
-    vLLM's flags: loopback, eager mode (no compilation: the start takes seconds, not minutes), a 1 GiB KV
-    cache, and the engine core in the server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one
-    interpreter start, about 7 s; what the server exports and answers does not depend on it). Nothing
-    here sets `HF_HUB_OFFLINE`: `serve` must; `HF_ENDPOINT` stays the stand-in's, which records any
-    request.
+    vLLM's flags: loopback, eager mode (no compilation: the start takes seconds, not minutes), a tool
+    parser (for the operator's tool-calling probes), a 1 GiB KV cache, and the engine core in the
+    server's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` saves one interpreter start, about 7 s; what
+    the server exports and answers does not depend on it). Nothing here sets `HF_HUB_OFFLINE`: `serve`
+    must; `HF_ENDPOINT` stays the stand-in's, which records any request.
     """
     checkpoint_args = [
         "--model", checkpoint.repo, "--revision", checkpoint.commit,
@@ -205,11 +205,18 @@ def launch_vllm(python: str, checkpoint: Checkpoint, *, port: int) -> PodLaunch:
         download=Launch(step("download", *pins, "--progress-every", str(PROGRESS_EVERY)), env, workdir),
         verify=Launch(step("verify", *pins), env, workdir),
         serve=Launch(
-            step("serve", "--launcher", "module", "--", *vllm_flags(port=port), "--enforce-eager"),
+            step("serve", "--launcher", "module", "--", *vllm_flags(port=port), *SERVE_ONLY_FLAGS),
             vllm_env,
             workdir,
         ),
     )
+
+
+SERVE_ONLY_FLAGS = ("--enforce-eager", "--enable-auto-tool-choice", "--tool-call-parser", "pythonic")
+"""vLLM's flags the simulator does not get. A tool parser: vLLM 0.32 answers a request with tools
+(the operator's tool-calling probes) with 400 unless it runs with both --enable-auto-tool-choice and
+a --tool-call-parser, even for tool_choice "required"; pythonic needs no special token the tiny
+tokenizer lacks."""
 
 
 def vllm_flags(*, port: int) -> list[str]:

@@ -43,15 +43,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from images.serving.qwenops_serve.launch import API_SERVER_MODULE
 from images.serving.qwenops_serve.output import human_size
 from images.serving.vllm_sim import METRIC_NAMES
+from qwenops.analysis.answers import Context, judge_answer
 from qwenops.analysis.queries import build_queries
+from qwenops.api.probes import Probes
 from qwenops.api.slos import ERRORS, REQUESTS
 from qwenops.api.spec import Analysis
+from qwenops.io.probes import send_probes
 from qwenops.io.prom import query, read_revision
 from tests.contract import harness
 from tests.contract.harness import (
     COMMIT,
     DEPLOYMENT,
     MAX_MODEL_LEN,
+    MESSAGES,
     NAMESPACE,
     REPO_ID,
     SERVED_MODEL,
@@ -628,3 +632,68 @@ async def test_nothing_asks_the_hub_once_serve_starts_not_even_a_second_download
     assert again.requests == [], requests_seen(again.requests)
     assert re.search(rf"^download: already in the cache: {len(pod.hub.files)} files, .*; no request sent$",
                      again.log, re.M), again.log  # fmt: skip
+
+
+# -- the operator's answer-quality probes -----------------------------------------------------------------
+
+# One value only, so that even a random model's guided decoding ends well before max_tokens.
+PROBE_SCHEMA = {"type": "object", "properties": {"city": {"enum": ["Paris"]}}, "required": ["city"]}
+PROBES = Probes.model_validate(
+    {
+        "prompts": [
+            {"name": "hello", "messages": MESSAGES, "maxTokens": 8, "match": "(?i)hello"},
+            {"name": "json", "messages": MESSAGES, "maxTokens": 200, "jsonSchema": json.dumps(PROBE_SCHEMA)},
+            {
+                "name": "tool",
+                "messages": MESSAGES,
+                "maxTokens": 200,
+                "toolChoice": "required",  # 'auto' lets the random model answer text instead
+                "tools": [{"name": "get_weather", "parameters": json.dumps(PROBE_SCHEMA)}],
+            },
+        ]
+    }
+)
+
+
+async def test_the_operators_probes_are_answered_in_the_shapes_its_checks_read(stage: Stage) -> None:
+    """The operator's own probe requests (io.probes: no `model`, temperature 0, `response_format`
+    json_schema, `tools` with `tool_choice`) get a 200 from vLLM with a choice, a message and a finish
+    reason, tool calls as `function.name` and `function.arguments` text; every check runs on them (the
+    tiny random model answers garbage: whether they pass is not the point); the simulator's answers have
+    the same keys."""
+    problems: list[str] = []
+    real, sim = [await send_probes(side.url, PROBES.prompts, timeout=120) for side in stage.sides]
+    for probe, answer, simulated in zip(PROBES.prompts, real, sim, strict=True):
+        where = f"probe {probe.name}"
+        if answer.error is not None or answer.status != 200:
+            problems.append(f"{where}: vLLM answered {answer.status} {answer.error or answer.body}")
+            continue
+        choice = answer.choice()
+        if choice is None or not {"message", "finish_reason"} <= set(choice):
+            problems.append(f"{where}: no choice with a message and a finish_reason: {answer.body}")
+            continue
+        result = judge_answer(probe, answer, Context())
+        if result.result == "Error" or result.check == "status":
+            problems.append(f"{where}: the checks could not read the answer: {result.describe()}")
+        if probe.tools is not None and answer.finish_reason != "length":
+            calls = answer.tool_calls
+            if not calls or any(
+                not isinstance(call.get("function", {}).get("arguments"), str)
+                or call.get("function", {}).get("name") != "get_weather"
+                for call in calls
+            ):
+                problems.append(f"{where}: tool calls not as the checks read them: {answer.message()}")
+        # vLLM leaves `tool_calls` out of a message with none (a random model's call cut at max_tokens);
+        # the simulator always calls: compare the rest then.
+        sim_body = simulated.body if answer.tool_calls else without_tool_calls(simulated.body)
+        if (difference := shape_difference(answer.body, sim_body)) is not None:
+            ended = f"vLLM finished {answer.finish_reason!r} with {len(answer.tool_calls)} tool call(s)"
+            problems.append(f"{where}: {difference} ({ended})")
+    fail_on(problems, "probe answers")
+
+
+def without_tool_calls(body: Any) -> Any:
+    body = json.loads(json.dumps(body))
+    for choice in body.get("choices", []):
+        choice.get("message", {}).pop("tool_calls", None)
+    return body

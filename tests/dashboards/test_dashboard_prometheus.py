@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from images.serving.vllm_sim import SimConfig, run_simulator
+from qwenops.analysis.answers import ProbeResult
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import CanaryRevision, Phase, QwenDeploymentStatus, StableRevision
 from qwenops.io import metrics
@@ -108,6 +109,8 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             metrics.record_rollout(NS, NAME, ROLLOUT, SPEC.rollout.analysis)
             metrics.RECONCILE_SECONDS.observe(0.04)
             metrics.RECONCILE_ERRORS.labels("api").inc()
+            metrics.record_probe(NS, NAME, "canary", ProbeResult("hello", "Passed"))
+            metrics.record_probe(NS, NAME, "stable", ProbeResult("hello", "Passed"))
             await server.wait_for_targets(3)
             await server.wait_for_scrapes(3)
             # A rollback after the first scrapes: its series is born at 1, as in the operator.
@@ -117,6 +120,9 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             metrics.record_state(NS, NAME, Phase.ROLLED_BACK, 0)
             # Within a budget: the stable back on 6 pods of 2 GPUs, a removed canary pod leaving.
             metrics.record_gpus(NS, NAME, {"stable": 12, "leaving": 2}, 2)
+            leaked = ProbeResult("hello", "Failed", "specialToken", "<|im_end|> in the text", "Hi<|im_end|>")
+            metrics.record_probe(NS, NAME, "canary", leaked)
+            metrics.record_probe(NS, NAME, "stable", ProbeResult("hello", "Passed"))
             await server.wait_for_scrapes(3)
             yield server
     finally:
@@ -151,6 +157,8 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
         return answers[f"panel {panel['id']} {title!r} {ref}"]
 
     assert by(only("Phase"), "phase") == {"RolledBack": 1.0}
+    probes = {(s["metric"]["track"], s["metric"]["result"]) for s in only("Probe answers by track and result")}
+    assert probes == {("canary", "passed"), ("stable", "passed"), ("canary", "specialToken")}
     assert by(only("Canary weight"), "name") == {NAME: 0.0}
     # Every reason's series starts at 0 (qwenops.io.metrics), so the first rollback counts.
     assert by(only("Rollbacks in range"), "reason") == {

@@ -189,6 +189,8 @@ def test_cel_rules_sit_on_the_right_nodes(schema: dict[str, Any]) -> None:
         "spec.nodePool.tolerations[*].value",
         "spec.pod.annotations",
         "spec.pod.labels",
+        "spec.rollout.analysis.probes.prompts",
+        "spec.rollout.analysis.probes.prompts[*]",
         "spec.rollout.analysis.prometheus.url",
         "spec.rollout.budget",
         "spec.rollout.budget.maxSurge",

@@ -240,6 +240,8 @@ def test_selector_matches_the_pod_labels() -> None:
         ({"slos": {"maxErrorRate": 0.01}, "prometheus": {"url": "http://own:9090"}}, "http://prom:9090",
          "http://own:9090"),
         ({}, "http://prom:9090", None),  # no SLO declared: nothing to judge, no analysis
+        ({"probes": {"prompts": [{"name": "hi", "messages": [{"role": "user", "content": "hi"}]}]}},
+         "http://prom:9090", "http://prom:9090"),  # probes are judged at readings
         ({"slos": {"p95LatencySeconds": 5}}, None, None),
     ],
 )  # fmt: skip

@@ -459,3 +459,20 @@ def test_capacity_missing_within_a_budget_is_one_line_with_since_when() -> None:
     QwenDeploymentStatus.model_validate(obj["status"])  # as the operator writes it
     assert lines_of(plain(obj), "Capacity:") == [f"Capacity:      {message}, since 2m ago"]
     assert lines_of(plain(f.rolled_back()), "Capacity:") == []
+
+
+def test_the_slo_table_shows_the_declared_probe_checks_with_their_readings() -> None:
+    obj = f.canary_at_step_2()
+    prompt = {"name": "hello", "messages": [{"role": "user", "content": "hi"}]}
+    obj["spec"]["rollout"]["analysis"]["probes"] = {"prompts": [prompt], "maxFailureRateVsStable": 2}
+    obj["status"]["analysis"]["checks"] += [
+        {"slo": "probes.minPassRate", "outcome": "Failed", "value": 0.5, "threshold": 1},
+        {"slo": "probes.maxFailureRateVsStable", "outcome": "Skipped", "threshold": 2},
+    ]
+    text = plain(obj)
+    table = text.split("  SLO ")[1].split("\n\n")[0].splitlines()[1:]
+    rows = [re.split(r"\s{2,}", row.strip()) for row in table]
+    assert rows[-2:] == [
+        ["probe pass rate", "50%", ">= 100%", "FAIL"],
+        ["probe failures vs stable", "-", "<= 2x", "skipped"],
+    ]

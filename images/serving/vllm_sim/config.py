@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .answers import FAULTS
+
 Exposition = Literal["negotiate", "text"]
 EXPOSITIONS: tuple[str, ...] = ("negotiate", "text")
 
@@ -39,6 +41,8 @@ class SimConfig:
       `/metrics` with (checked against vLLM 0.32 by tests/contract). "negotiate" does what
       prometheus-client's own servers and `make_asgi_app` do: `choose_encoder(Accept)`, gzip if
       accepted (so Prometheus 2.x gets `vllm_` names); vLLM answers so only under `/metrics/...`.
+    - `answer_fault`: how whole chat answers go wrong while staying 200s in normal time (`answers.py`):
+      "none" (default), "leaked-token", "truncated-tool-call", "invalid-json", "empty-content", "length".
     """
 
     error_rate: float = 0.0
@@ -53,6 +57,7 @@ class SimConfig:
     output_tokens: int = 16
     sleep: bool = True
     exposition: Exposition = "text"
+    answer_fault: str = "none"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,8 +83,9 @@ def _check(name: str, value: object, kind: type) -> object:
             raise ConfigError(f"{name} must be true or false, not {value!r}")
         return value
     if kind is str:
-        if value not in EXPOSITIONS:
-            raise ConfigError(f"{name} must be one of {', '.join(EXPOSITIONS)}, not {value!r}")
+        allowed = FAULTS if name == "answer_fault" else EXPOSITIONS
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, not {value!r}")

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
+from .answers import shape
 from .config import ConfigError, SimConfig
 from .metrics import EXCLUDED_HANDLERS, Finished, VllmMetrics
 
@@ -525,7 +526,10 @@ class Simulator:
                 return await self._stream(request, answer, timing, include_usage=include_usage)
             if cfg.sleep and timing.e2e > 0:
                 await asyncio.sleep(timing.e2e)
-            return _json(answer.body(), headers={REVISION_HEADER: self.revision})
+            whole = answer.body()
+            if chat:
+                whole = shape(whole, body, cfg.answer_fault)
+            return _json(whole, headers={REVISION_HEADER: self.revision})
         except asyncio.CancelledError:
             finished = "abort"  # the client went away
             raise

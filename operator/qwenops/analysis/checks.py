@@ -26,6 +26,7 @@ from typing import Literal, assert_never
 
 from qwenops.analysis.queries import Measurement, Reading
 from qwenops.analysis.stats import error_rate_p_value, ratio_p_value
+from qwenops.api.probes import CHECK_NAMES as PROBE_CHECK_NAMES
 from qwenops.api.slos import REQUESTS, SLO, SLOS, Unit
 from qwenops.api.spec import Analysis
 
@@ -55,13 +56,14 @@ class Check:
     """One line for people: the measurement against the threshold, and why it passed or not."""
 
     def describe(self) -> str:
-        """`slo: detail; query: ...`, the line a rollback event carries."""
-        return f"{self.slo}: {self.detail}{QUERY_MARK}{self.query}"
+        """`slo: detail; query: ...`, the line a rollback event carries (a probe check has no query)."""
+        return f"{self.slo}: {self.detail}" + (f"{QUERY_MARK}{self.query}" if self.query else "")
 
 
 # A query runs to the next breach (the separator, then an SLO's key) or to the end of the text:
 # PromQL holding ` | x: ` stays whole.
-_NEXT_BREACH = re.escape(BREACHES_SEPARATOR) + "(?:" + "|".join(re.escape(slo.key) for slo in SLOS) + "): "
+_CHECK_NAMES = (*(slo.key for slo in SLOS), *PROBE_CHECK_NAMES)
+_NEXT_BREACH = re.escape(BREACHES_SEPARATOR) + "(?:" + "|".join(map(re.escape, _CHECK_NAMES)) + "): "
 _QUERY = re.compile(f"{re.escape(QUERY_MARK)}.*?(?={_NEXT_BREACH}|$)")
 
 

@@ -40,6 +40,7 @@ from qwenops.analysis.checks import (
     measured,
     requests_gate,
 )
+from qwenops.analysis.probe_checks import ProbeRun, probe_checks
 from qwenops.analysis.queries import Reading
 from qwenops.api.slos import SLO, SLOS
 from qwenops.api.spec import Analysis
@@ -88,8 +89,14 @@ class Verdict:
         )
 
 
-def assess(analysis: Analysis, canary: Reading, stable: Reading | None = None) -> Verdict:
-    """Judge the canary's reading (and the stable's, for `maxErrorRateVsStable`) against the SLOs."""
+def assess(
+    analysis: Analysis, canary: Reading, stable: Reading | None = None, probes: ProbeRun | None = None
+) -> Verdict:
+    """Judge the canary's reading (and the stable's, for `maxErrorRateVsStable`) against the SLOs,
+    and its probes' answers (`probes`, when the spec declares probes) against the probe SLOs.
+
+    The probes are judged whatever the requests gate says: they are the operator's own requests,
+    their count does not depend on the canary's traffic."""
     gate = requests_gate(analysis, canary)
     evidence = Evidence(analysis, canary, stable, gate)
     checks = [gate]
@@ -97,6 +104,8 @@ def assess(analysis: Analysis, canary: Reading, stable: Reading | None = None) -
         threshold = analysis.slos.threshold(slo)
         if threshold is not None:
             checks.append(judge(slo, threshold, evidence))
+    if analysis.probes is not None and probes is not None:
+        checks.extend(probe_checks(analysis.probes, probes, analysis.confidence))
     outcome = _verdict_outcome(checks)
     return Verdict(
         outcome=outcome,

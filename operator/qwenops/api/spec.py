@@ -29,6 +29,7 @@ from qwenops.api.errors import InvalidSpecError
 from qwenops.api.naming import MAX_NAME_LENGTH
 from qwenops.api.placement import NodePool
 from qwenops.api.pods import GPU_IN_RESOURCES, PodSettings
+from qwenops.api.probes import Probes
 from qwenops.api.rules import (
     BOUNDED_DURATION_PATTERN,
     CEL,
@@ -234,6 +235,11 @@ class Analysis(Model):
     )
     labels: SeriesLabels = Field(default_factory=SeriesLabels)
     queries: QueryTemplates = Field(default_factory=QueryTemplates)
+    probes: Probes | None = Field(
+        default=None,
+        description="Answer-quality probes: prompts sent to the canary and the stable at each reading, "
+        "their answers checked (docs/rollouts.md, Answer-quality probes).",
+    )
 
 
 class Rollout(Model):

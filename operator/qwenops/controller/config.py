@@ -6,6 +6,7 @@ import socket
 from dataclasses import dataclass, field
 
 DEFAULT_SERVING_IMAGE = "ghcr.io/qwenops/serving:0.1.0"
+DEFAULT_PROBE_URL = "http://{service}.{namespace}.svc:{port}"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,16 @@ class OperatorConfig:
     """CA bundle (PEM) that `prometheus_url`'s certificate is checked against, instead of the system's."""
     prometheus_headers_file: str | None = None
     """Extra headers for `prometheus_url`, `Name: value` per line (e.g. `X-Scope-OrgID: team-a`)."""
+    probe_url: str = DEFAULT_PROBE_URL
+    """Where a revision's own Service answers probes: `{service}`, `{namespace}` and `{port}` are
+    filled in (the default is the Service's cluster DNS name)."""
+
+    def __post_init__(self) -> None:
+        # A template naming another placeholder would fail at the first reading, not at start-up.
+        try:
+            self.probe_url.format(service="s", namespace="n", port=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"QWENOPS_PROBE_URL {self.probe_url!r}: {exc!r}") from None
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -71,6 +82,7 @@ class OperatorConfig:
             prometheus_token_file=os.environ.get("QWENOPS_PROMETHEUS_TOKEN_FILE") or None,
             prometheus_ca_file=os.environ.get("QWENOPS_PROMETHEUS_CA_FILE") or None,
             prometheus_headers_file=os.environ.get("QWENOPS_PROMETHEUS_HEADERS_FILE") or None,
+            probe_url=os.environ.get("QWENOPS_PROBE_URL", DEFAULT_PROBE_URL),
         )
 
 

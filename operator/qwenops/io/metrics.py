@@ -9,6 +9,8 @@ from contextlib import suppress
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from qwenops.analysis.answers import ANSWER_CHECKS, ProbeResult
+from qwenops.api.naming import TRACK_CANARY, TRACK_STABLE
 from qwenops.api.slos import SLOS
 from qwenops.api.spec import Analysis
 from qwenops.api.status import Phase, QwenDeploymentStatus
@@ -43,6 +45,12 @@ CAPACITY_MISSING = Gauge(
     ["namespace", "name"],
 )
 GPU_TRACKS = ("stable", "canary", "leaving")
+PROBES = Counter(
+    "qwenops_probe_answers_total",
+    "Answers to answer-quality probes, by revision track and result: passed, the first check that "
+    "failed (status, content, specialToken, finishReason, json, toolCall, match), or noAnswer.",
+    ["namespace", "name", "track", "result"],
+)
 RECONCILE_SECONDS = Histogram(
     "qwenops_reconcile_duration_seconds",
     "Time of one reconcile, Prometheus queries included.",
@@ -72,6 +80,16 @@ def serve(port: int) -> None:
     """Serve /metrics on `port` (0: don't serve)."""
     if port:
         start_http_server(port)
+
+
+PROBE_TRACKS = (TRACK_CANARY, TRACK_STABLE)
+PROBE_RESULTS = ("passed", "noAnswer", *(name for name, _ in ANSWER_CHECKS))
+
+
+def record_probe(namespace: str, name: str, track: str, result: ProbeResult) -> None:
+    """Count one probe's answer under its result: passed, noAnswer, or its first failed check."""
+    label = {"Passed": "passed", "Error": "noAnswer"}.get(result.result) or result.check or "failed"
+    PROBES.labels(namespace, name, track, label).inc()
 
 
 ROLLBACK_REASONS = ("SLOBreached", "ProgressDeadlineExceeded", "VerificationFailed", "Aborted")
@@ -107,6 +125,10 @@ def forget(namespace: str, name: str) -> None:
     for reason in ROLLBACK_REASONS:
         with suppress(KeyError):
             ROLLBACKS.remove(namespace, name, reason)
+    for track in PROBE_TRACKS:
+        for result in PROBE_RESULTS:
+            with suppress(KeyError):
+                PROBES.remove(namespace, name, track, result)
     for series in _SHOWN.pop((namespace, name), set()):
         _remove(namespace, name, series)
 

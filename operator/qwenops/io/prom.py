@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from qwenops.analysis.probe_checks import ProbeRun
 from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries
 from qwenops.analysis.verdict import Verdict, assess
 from qwenops.api.spec import Analysis
@@ -206,8 +207,10 @@ async def read_and_assess(
     timeout: float,
     at: datetime | None = None,
     credentials: Credentials = NO_CREDENTIALS,
+    probes: ProbeRun | None = None,
 ) -> Verdict:
-    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs.
+    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs
+    (and its `probes`' answers, sent beforehand).
 
     A CA bundle that is no certificate is an `Error` verdict saying so, as any failed query is."""
     canary_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=canary)
@@ -217,15 +220,14 @@ async def read_and_assess(
         return unreadable(str(exc))
     async with session:
         if stable is None:
-            return assess(
-                analysis, await read_revision(url, canary_queries, timeout=timeout, at=at, session=session)
-            )
+            reading = await read_revision(url, canary_queries, timeout=timeout, at=at, session=session)
+            return assess(analysis, reading, probes=probes)
         stable_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=stable)
         canary_reading, stable_reading = await asyncio.gather(
             read_revision(url, canary_queries, timeout=timeout, at=at, session=session),
             read_revision(url, stable_queries, timeout=timeout, at=at, session=session),
         )
-    return assess(analysis, canary_reading, stable_reading)
+    return assess(analysis, canary_reading, stable_reading, probes)
 
 
 def unreadable(error: str) -> Verdict:

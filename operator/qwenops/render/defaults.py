@@ -31,9 +31,10 @@ def with_hub(spec: QwenDeploymentSpec, endpoint: str | None) -> QwenDeploymentSp
 
 
 def with_prometheus(spec: QwenDeploymentSpec, prometheus_url: str | None) -> QwenDeploymentSpec:
-    """The spec with the operator's default Prometheus when it declares SLOs but names none."""
+    """The spec with the operator's default Prometheus when it declares SLOs (or probes, judged as
+    SLOs at each reading) but names none."""
     analysis = spec.rollout.analysis
-    declared = any(value is not None for value in analysis.slos.model_dump().values())
+    declared = analysis.probes is not None or any(v is not None for v in analysis.slos.model_dump().values())
     if analysis.prometheus is not None or not prometheus_url or not declared:
         return spec
     resolved = analysis.model_copy(update={"prometheus": PrometheusRef(url=prometheus_url)})

@@ -1,13 +1,18 @@
 """The status screen's analysis: the latest reading of the canary's SLOs, its verdict, and the SLO table."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from qwenops.api.slos import SLO
 from qwenops.api.spec import Analysis
 from qwenops.kubectl.screens.read import field, items_at, number_at, text_at, time_at
 from qwenops.kubectl.screens.screen import Screen
-from qwenops.kubectl.screens.slo_text import declared_slos, reading_text, threshold_text
+from qwenops.kubectl.screens.slo_text import (
+    declared_probe_checks,
+    declared_slos,
+    reading_text,
+    threshold_text,
+)
 from qwenops.kubectl.screens.style import Style, table
 from qwenops.kubectl.screens.times import ago
 
@@ -20,12 +25,16 @@ def analysis(screen: Screen) -> list[str]:
     spec, status, style = screen.spec, screen.status, screen.style
     settings = field(spec, "rollout", "analysis")
     slos = declared_slos(spec)
-    if not slos:
+    probes = declared_probe_checks(spec)
+    if not slos and not probes:
         return [screen.line("Analysis", "no SLO declared: each step is judged by its pause alone")]
     canary = field(status, "canary")
     rolled_back = text_at(status, "phase") == "RolledBack"
     if not isinstance(canary, Mapping) and not rolled_back:
-        declared = ", ".join(f"{slo.label} {style.at_most} {threshold_text(slo, v)}" for slo, v in slos)
+        declared = ", ".join(
+            [f"{slo.label} {style.at_most} {threshold_text(slo, v)}" for slo, v in slos]
+            + [f"{label} {limit}" for _, label, limit, _ in probes]
+        )
         return [screen.line("Analysis", f"idle: no canary ({declared})")]
     reading = field(status, "analysis")
     at = time_at(reading, "at")
@@ -67,6 +76,7 @@ def analysis(screen: Screen) -> list[str]:
             lines.append(screen.line("Held", style.paint(message, "yellow"), indent=2))
     rows = [[style.paint(h, "dim") for h in ("SLO", "READING", "THRESHOLD", "RESULT")]]
     rows += [_slo_row(slo, threshold, reading, style) for slo, threshold in slos]
+    rows += [_row(key, label, limit, shown, reading, style) for key, label, limit, shown in probes]
     lines.extend(table(rows, indent="  "))
     return lines
 
@@ -74,11 +84,18 @@ def analysis(screen: Screen) -> list[str]:
 def _slo_row(slo: SLO, threshold: float, reading: Any, style: Style) -> list[str]:
     """[SLO, reading, threshold, result] for one declared SLO and the latest reading (maybe None)."""
     limit = f"{style.at_most} {threshold_text(slo, threshold)}"
+    return _row(slo.key, slo.label, limit, lambda value: reading_text(slo, value), reading, style)
+
+
+def _row(
+    key: str, label: str, limit: str, show: Callable[[float], str], reading: Any, style: Style
+) -> list[str]:
+    """[SLO, reading, threshold, result] for the check named `key` in the latest reading (maybe None)."""
     if reading is None:
-        return [slo.label, style.none, limit, style.none]
-    check = next((c for c in items_at(reading, "checks") if c.get("slo") == slo.key), None)
+        return [label, style.none, limit, style.none]
+    check = next((c for c in items_at(reading, "checks") if c.get("slo") == key), None)
     value = number_at(check, "value") if check is not None else None
-    shown = reading_text(slo, value) if value is not None else style.none
+    shown = show(value) if value is not None else style.none
     outcome = text_at(check, "outcome") if check is not None else ""
     if outcome == "Failed":
         result = style.paint(style.fail, "red", "bold")
@@ -88,4 +105,4 @@ def _slo_row(slo: SLO, threshold: float, reading: Any, style: Style) -> list[str
         result, shown = style.paint("skipped", "dim"), style.none
     else:  # a held reading judges nothing
         result = style.paint("not judged", "dim")
-    return [slo.label, shown, limit, result]
+    return [label, shown, limit, result]

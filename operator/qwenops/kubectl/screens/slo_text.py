@@ -1,9 +1,10 @@
 """The SLOs a spec declares, in the order a screen shows them, and how their thresholds and readings read."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from qwenops.api.probes import MAX_FAILURE_RATE_VS_STABLE, MIN_PASS_RATE
 from qwenops.api.slos import SLO, SLOS, Unit
 from qwenops.kubectl.screens.read import field, number_at
 
@@ -48,3 +49,17 @@ def threshold_text(slo: SLO, threshold: float) -> str:
 def reading_text(slo: SLO, value: float) -> str:
     """A reading of `slo` in its unit: `0.246%`, `420ms`, `3.1s`, `1.23x`."""
     return _SHOWN[slo.unit](value)
+
+
+def declared_probe_checks(spec: Any) -> list[tuple[str, str, str, Callable[[float], str]]]:
+    """The probe SLOs the spec declares: (check name, label, threshold as shown, how a reading reads)."""
+    probes = field(spec, "rollout", "analysis", "probes")
+    if not isinstance(probes, Mapping):
+        return []
+    minimum = number_at(probes, "minPassRate")
+    rows: list[tuple[str, str, str, Callable[[float], str]]] = [
+        (MIN_PASS_RATE, "probe pass rate", ">= " + _percent(1.0 if minimum is None else minimum), _percent)
+    ]
+    if (factor := number_at(probes, "maxFailureRateVsStable")) is not None:
+        rows.append((MAX_FAILURE_RATE_VS_STABLE, "probe failures vs stable", f"<= {factor:g}x", _multiple))
+    return rows
