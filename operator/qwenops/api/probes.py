@@ -66,14 +66,18 @@ class ChatMessage(Model):
     """One message of a probe's conversation."""
 
     role: Literal["system", "user", "assistant"]
+    """Who says it: system (instructions), user (the question) or assistant (an earlier answer)."""
     content: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+    """The message's text."""
 
 
 class ProbeTool(Model):
     """A function the model may call, sent as an OpenAI `tools` entry."""
 
     name: ToolName
+    """The function's name, as the model must call it."""
     description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    """What the function does, for the model."""
     parameters: JSONSchemaText = Field(
         description="The JSON Schema the call's arguments must match, as JSON text."
     )
