@@ -328,7 +328,7 @@ def test_analysis_is_due_once_per_interval_within_a_step() -> None:
 
 def test_a_reading_is_taken_only_for_a_canary_of_the_revision_served() -> None:
     running = status(canary=canary(step_started_at=STEP0, weight=20))
-    assert reading_due(SPEC, NEW, running, STEP0) == Comparison(canary=NEW, stable=OLD)
+    assert reading_due(SPEC, NEW, running, STEP0) == Comparison(canary=NEW, stable=OLD, step_started_at=STEP0)
     assert reading_due(SPEC, OLD, running, STEP0) is None  # an undo serves the stable: the canary goes
     read = running.model_copy(update={"analysis": reading("Passed", STEP0)})
     assert reading_due(SPEC, NEW, read, STEP0 + timedelta(seconds=29)) is None

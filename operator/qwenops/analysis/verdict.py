@@ -68,6 +68,11 @@ class Verdict:
         """The breached SLOs, each with its value, threshold and query."""
         return self.with_outcome("Failed")
 
+    @property
+    def conclusive(self) -> bool:
+        """Whether a breach is conclusive on everything since the step started: a rollback at once."""
+        return any(check.conclusive for check in self.failed)
+
     def as_status(self, at: datetime) -> AnalysisReading:
         """The reading as `status.analysis` records it (consecutive failures are the caller's)."""
         readings = {slo.reading: _finite(value) for slo, value in self.readings.items() if slo.reading}
@@ -81,6 +86,7 @@ class Verdict:
                 "at": at,
                 "requests": _finite(self.requests),
                 "verdict": self.outcome,
+                "conclusive": self.conclusive,
                 "checks": checks,
                 "message": self.message,
                 **readings,
@@ -88,10 +94,21 @@ class Verdict:
         )
 
 
-def assess(analysis: Analysis, canary: Reading, stable: Reading | None = None) -> Verdict:
-    """Judge the canary's reading (and the stable's, for `maxErrorRateVsStable`) against the SLOs."""
+def assess(
+    analysis: Analysis,
+    canary: Reading,
+    stable: Reading | None = None,
+    *,
+    canary_step: Reading | None = None,
+    stable_step: Reading | None = None,
+) -> Verdict:
+    """Judge the canary's reading (and the stable's, for `maxErrorRateVsStable`) against the SLOs.
+
+    `canary_step` and `stable_step` are the counts since the step started (`queries.STEP_COUNTS`),
+    judged by the always-valid tests of `sequential` besides the window's.
+    """
     gate = requests_gate(analysis, canary)
-    evidence = Evidence(analysis, canary, stable, gate)
+    evidence = Evidence(analysis, canary, stable, gate, canary_step, stable_step)
     checks = [gate]
     for slo in SLOS:
         threshold = analysis.slos.threshold(slo)

@@ -95,6 +95,11 @@ class _AnalysisReading(Model):
     at: datetime
     requests: float | None = None
     verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
+    conclusive: bool = Field(
+        default=False,
+        description="A Failed reading whose breach is conclusive on everything since the step started "
+        "(an always-valid sequential test): the canary rolls back at once, not after failureLimit readings.",
+    )
     checks: list[SLOReading] = Field(default_factory=list, max_length=8, description="Each SLO judged.")
     consecutive_failures: int = 0
     first_failed_at: datetime | None = Field(

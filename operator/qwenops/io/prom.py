@@ -10,19 +10,20 @@ failure). An empty result or NaN (a quantile of a window
 without observations) is no data: `value` None, `note` saying which.
 
 `read_and_assess` does the whole reading of a canary step: the canary's and
-the stable's queries at once, then `analysis.verdict.assess`.
+the stable's queries at once (with their counts since the step started, for the
+always-valid tests), then `analysis.verdict.assess`.
 """
 
 import asyncio
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries
+from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries, build_step_queries
 from qwenops.analysis.verdict import Verdict, assess
 from qwenops.api.spec import Analysis
 
@@ -64,20 +65,30 @@ async def read_and_assess(
     stable: str | None,
     timeout: float,
     at: datetime | None = None,
+    step_age: timedelta | None = None,
 ) -> Verdict:
-    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs."""
-    canary_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=canary)
+    """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs.
+
+    With `step_age` (how long the step has run), each revision's counts since the step started
+    are read as well, for the always-valid tests (`analysis.sequential`).
+    """
+    where = {"namespace": namespace, "deployment": deployment}
+    revisions = [canary] if stable is None else [canary, stable]
+    batches = [build_queries(analysis, **where, revision=revision) for revision in revisions]
+    if step_age is not None and step_age > timedelta(0):
+        batches += [build_step_queries(analysis, **where, revision=r, age=step_age) for r in revisions]
     async with aiohttp.ClientSession() as session:
-        if stable is None:
-            return assess(
-                analysis, await read_revision(url, canary_queries, timeout=timeout, at=at, session=session)
-            )
-        stable_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=stable)
-        canary_reading, stable_reading = await asyncio.gather(
-            read_revision(url, canary_queries, timeout=timeout, at=at, session=session),
-            read_revision(url, stable_queries, timeout=timeout, at=at, session=session),
+        readings = await asyncio.gather(
+            *(read_revision(url, queries, timeout=timeout, at=at, session=session) for queries in batches)
         )
-    return assess(analysis, canary_reading, stable_reading)
+    windows, steps = readings[: len(revisions)], readings[len(revisions) :]
+    return assess(
+        analysis,
+        windows[0],
+        windows[1] if stable is not None else None,
+        canary_step=steps[0] if steps else None,
+        stable_step=steps[1] if len(steps) > 1 else None,
+    )
 
 
 async def query(
