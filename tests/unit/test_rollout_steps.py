@@ -69,12 +69,15 @@ def status(**fields: Any) -> QwenDeploymentStatus:
     return QwenDeploymentStatus(stable=STABLE, **fields)
 
 
-def reading(verdict: str, at: datetime, failures: int = 0, message: str = "") -> AnalysisReading:
+def reading(
+    verdict: str, at: datetime, failures: int = 0, message: str = "", *, conclusive: bool = False
+) -> AnalysisReading:
     return AnalysisReading(
         at=at,
-        verdict=verdict,
-        consecutive_failures=failures,  # type: ignore[arg-type]
+        verdict=verdict,  # type: ignore[arg-type]
+        consecutive_failures=failures,
         message=message or f"{verdict.lower()} reading",
+        conclusive=conclusive,
     )
 
 
@@ -161,6 +164,11 @@ CASES = [
          world(canary_ready=1), STEP0 + timedelta(seconds=30), Phase.ROLLED_BACK, 0, ["RolledBack"],
          reading=reading("Failed", STEP0 + timedelta(seconds=30), message="error rate 0.05 > 0.01"),
          rollback="SLOBreached", extra={"rejected": NEW}),
+    Case("one failed reading conclusive since the step started rolls back at once, below failureLimit",
+         status(canary=canary(step_started_at=STEP0, weight=20)), world(canary_ready=1),
+         STEP0 + timedelta(seconds=30), Phase.ROLLED_BACK, 0, ["RolledBack"],
+         reading=reading("Failed", STEP0 + timedelta(seconds=30), message="conclusive", conclusive=True),
+         rollback="SLOBreached", extra={"rejected": NEW}, message_has="conclusive"),
     Case("an inconclusive reading neither counts nor resets the failures",
          status(canary=canary(step_started_at=STEP0, weight=20), analysis=reading("Failed", STEP0, failures=1)),
          world(canary_ready=1), STEP0 + timedelta(minutes=3), Phase.PROGRESSING, 1, [],
