@@ -4,7 +4,9 @@ First the requests gate: fewer than ``minRequests`` requests in the window (at l
 and no SLO is judged at all. Then each SLO, by its ``judged_by``:
 
 * ``errorRate`` and ``errorRateVsStable``: the exact binomial tests of `stats` (the error-rate
-  guard is explained there), on the canary's errors among its requests;
+  guard is explained there), on the canary's errors among its requests in the window; and, on
+  the counts since the step started (when read), the always-valid tests of `sequential`: a
+  breach they find fails the check `conclusive` (a rollback at once);
 * ``threshold``: the value as Prometheus computes it (a ``histogram_quantile`` over the window's
   buckets, across the revision's pods) against the threshold, directly, once ``minRequests`` is
   met: a histogram quantile is already an aggregate of every request in the window, its error

@@ -9,7 +9,9 @@ threshold and the query, so that a rollback can say exactly why.
 Outcomes, strongest first (the verdict is the strongest outcome among its checks):
 
 * ``Failed``: a check breached its SLO on sound data. Only ``Failed`` counts
-  towards ``failureLimit``; a breach is not hidden by an unrelated query failing.
+  towards ``failureLimit``, and a breach conclusive on everything since the step
+  started (`Verdict.conclusive`) needs no run of them; a breach is not hidden by
+  an unrelated query failing.
 * ``Error``: a query the verdict needs failed (Prometheus unreachable, timeout,
   HTTP or PromQL error, unparsable answer). An error is never a failure: it
   holds the step, like ``Inconclusive``, and says which query broke.
