@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qwenops.analysis.queries import STEP_COUNTS, Reading, build_queries, build_step_queries
+from qwenops.analysis.queries import (
+    STEP_COUNTS,
+    Reading,
+    build_queries,
+    build_step_queries,
+    render_query,
+    selector,
+)
 from qwenops.analysis.sequential import MULTIPLES, alternative, error_rate_test, log_mixture, ratio_test
 from qwenops.analysis.stats import error_rate_p_value
 from qwenops.analysis.verdict import assess
@@ -125,7 +132,16 @@ def test_the_step_queries_are_the_count_templates_over_the_steps_age() -> None:
         SPEC, namespace="llm", deployment="chat", revision="c1", age=timedelta(seconds=95)
     )
     assert set(step.promql) == set(STEP_COUNTS) == {REQUESTS, ERRORS}
-    assert step[ERRORS] == CANARY[ERRORS].replace("[30s]", "[95s]")
+    matchers = selector(SPEC.labels, namespace="llm", deployment="chat", revision="c1")
+    assert step[ERRORS] == render_query(ERRORS.since_template, selector=matchers, window="95s")
+    assert "[95s]" in step[ERRORS] and "offset 95s" in step[ERRORS]  # a series born in the step counts
+    mine = Analysis.model_validate({"queries": {"errors": "sum(increase(my_errors{{selector}}[{window}]))"}})
+    overridden = build_step_queries(
+        mine, namespace="llm", deployment="chat", revision="c1", age=timedelta(seconds=95)
+    )
+    assert (
+        overridden[ERRORS] == f"sum(increase(my_errors{{{matchers}}}[95s]))"
+    )  # the spec's own, over the age
     short = build_step_queries(
         SPEC, namespace="llm", deployment="chat", revision="c1", age=timedelta(seconds=0)
     )

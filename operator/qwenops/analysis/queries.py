@@ -135,7 +135,8 @@ STEP_COUNTS: tuple[Count, ...] = tuple(
 def build_step_queries(
     analysis: Analysis, *, namespace: str, deployment: str, revision: str, age: timedelta
 ) -> Queries:
-    """The `STEP_COUNTS` of one revision over the step's `age` (the same templates, `{window}` the age).
+    """The `STEP_COUNTS` of one revision over the step's `age`: the spec's override with `{window}`
+    the age, else the registry's `since_template` (which counts a series born in the step from 0).
 
     `age` is whole seconds at least 1 (what Prometheus extrapolates over); a span shorter than two
     scrapes answers an empty result, which the checks take as no evidence yet.
@@ -145,7 +146,7 @@ def build_step_queries(
     return Queries(
         {
             query: render_query(
-                analysis.queries.template(query) or query.template, selector=matchers, window=span
+                analysis.queries.template(query) or query.since_template, selector=matchers, window=span
             )
             for query in STEP_COUNTS
         }

@@ -74,6 +74,20 @@ class Count:
         """The default PromQL, with the `{selector}` and `{window}` placeholders."""
         return f"sum(increase({self.series('{selector}')}[{{window}}]))"
 
+    @property
+    def since_template(self) -> str:
+        """The default PromQL of the count since `{window}` ago (a step's start), counting a series
+        born since then from zero.
+
+        `increase()` needs two samples of a series, so a series the first error creates (vLLM makes
+        the `status="5xx"` one only then) stays invisible for a scrape; the second operand of `or`
+        takes such a series' value as it is, since it counted from 0 (`+ 0` drops the name, so that
+        `or` keeps `increase()`'s value of a series that has both).
+        """
+        series = self.series("{selector}")
+        born = f"(({series} unless {series} offset {{window}}) + 0)"
+        return f"sum(increase({series}[{{window}}]) or {born})"
+
 
 @dataclass(frozen=True)
 class Quantile:

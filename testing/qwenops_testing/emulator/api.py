@@ -90,7 +90,8 @@ class KubeEmulator(DispatchingEmulator, SimulatedCluster):
     def writes(self, since: int = 0, *, include_events: bool = False) -> list[RecordedRequest]:
         """POST/PUT/PATCH/DELETE requests from ``since`` on; Event posts only if asked."""
         return [
-            record for record in self.request_log(since)
+            record
+            for record in self.request_log(since)
             if record.is_write and (include_events or not record.is_event)
         ]
 
