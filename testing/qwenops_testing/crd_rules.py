@@ -95,7 +95,6 @@ def path_text(parts: Path, *, root: str = "<root>") -> str:
     return text or root
 
 
-
 # --- the OpenAPI schema ----------------------------------------------------------------------
 
 _SHOWN = reprlib.Repr()
@@ -185,19 +184,27 @@ def schema_violation(error: ValidationError) -> Violation:
     summary, blocking = _summary(error), rule in BLOCKING
     if rule == "type":
         actual = _json_type(value)
-        return Violation(path, "FieldValueTypeInvalid", go_value(actual),
-                         f"{body} must be of type {want}: {go_value(actual)}", summary, True)
+        return Violation(
+            path,
+            "FieldValueTypeInvalid",
+            go_value(actual),
+            f"{body} must be of type {want}: {go_value(actual)}",
+            summary,
+            True,
+        )
     if rule == "enum":
         allowed = ", ".join(go_value(each) for each in want)
-        return Violation(path, "FieldValueNotSupported", go_value(value), f"supported values: {allowed}",
-                         summary, True)
+        return Violation(
+            path, "FieldValueNotSupported", go_value(value), f"supported values: {allowed}", summary, True
+        )
     if rule == "required":
         return Violation(path, "FieldValueRequired", "", "", summary, True)
     if rule == "maxLength":
         return Violation(path, "FieldValueTooLong", "", f"may not be more than {want} bytes", summary, True)
     if rule in ("maxItems", "maxProperties"):
-        return Violation(path, "FieldValueTooMany", str(len(value)), f"must have at most {want} items",
-                         summary, True)
+        return Violation(
+            path, "FieldValueTooMany", str(len(value)), f"must have at most {want} items", summary, True
+        )
     strictly = error.schema.get("exclusiveMinimum" if rule == "minimum" else "exclusiveMaximum")
     words = {
         "minimum": f"should be greater than {'' if strictly else 'or equal to '}{want}",
@@ -230,8 +237,9 @@ def duplicate_keys(value: Any, schema: Mapping[str, Any], path: Path) -> Iterato
                 if key in seen:
                     go_map = ", ".join(f'"{k}":"{v}"' for k, v in zip(keys, key, strict=True))
                     shown_map = f"map[string]interface {{}}{{{go_map}}}"
-                    yield Violation((*path, index), "FieldValueDuplicate", shown_map, "",
-                                    f"Duplicate value: {shown_map}")
+                    yield Violation(
+                        (*path, index), "FieldValueDuplicate", shown_map, "", f"Duplicate value: {shown_map}"
+                    )
                 seen.add(key)
         for index, item in enumerate(value):
             yield from duplicate_keys(item, schema["items"], (*path, index))

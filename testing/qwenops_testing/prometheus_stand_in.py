@@ -26,7 +26,7 @@ from typing import assert_never
 
 from aiohttp import web
 
-from qwenops.analysis.queries import render_query, selector
+from qwenops.analysis.queries import STEP_COUNTS, render_query, selector
 from qwenops.api.slos import QUERIES, SLOS, Count, Quantile, Query
 from qwenops.api.spec import SeriesLabels
 from qwenops_testing.ports import free_port
@@ -99,21 +99,23 @@ class Series:
 _WILDCARDS = {"namespace": '[^"]*', "deployment": '[^"]*', "revision": '[^"]*', "window": r"\d+m?s"}
 
 
-def _pattern(query: Query, labels: SeriesLabels) -> re.Pattern[str]:
-    """The PromQL the operator renders from `query`'s template for any revision and window, the
-    revision's matchers being those of `labels`; each placeholder's value is a named group."""
+def _pattern(query: Query, labels: SeriesLabels, template: str | None = None) -> re.Pattern[str]:
+    """The PromQL the operator renders from `query`'s template (or `template`) for any revision and
+    window, the revision's matchers being those of `labels`; each placeholder's value is a named group."""
     marks = {name: f"\0{name}\0" for name in _WILDCARDS}
     matchers = selector(
         labels, namespace=marks["namespace"], deployment=marks["deployment"], revision=marks["revision"]
     )
-    text = re.escape(render_query(query.template, selector=matchers, window=marks["window"]))
+    text = re.escape(render_query(template or query.template, selector=matchers, window=marks["window"]))
     for name, wildcard in _WILDCARDS.items():
         mark = re.escape(marks[name])
         text = text.replace(mark, f"(?P<{name}>{wildcard})", 1).replace(mark, f"(?P={name})")
     return re.compile(text)
 
 
-_PATTERNS = {query: _pattern(query, SeriesLabels()) for query in QUERIES}
+_PATTERNS = [(query, _pattern(query, SeriesLabels())) for query in QUERIES] + [
+    (query, _pattern(query, SeriesLabels(), query.since_template)) for query in STEP_COUNTS
+]  # a count since the step started answers what the count over the window does
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def recognise(promql: str) -> Asked | None:
     """The declared query (with the default series labels) `promql` is; None if it is none of them."""
     asked = [
         Asked(query, match["revision"])
-        for query, pattern in _PATTERNS.items()
+        for query, pattern in _PATTERNS
         if (match := pattern.fullmatch(promql))
     ]
     assert len(asked) <= 1, f"{promql!r} is {len(asked)} declared queries"

@@ -46,7 +46,7 @@ from images.serving.vllm_sim import METRIC_NAMES
 from qwenops.analysis.answers import Context, judge_answer
 from qwenops.analysis.queries import build_queries
 from qwenops.api.probes import Probes
-from qwenops.api.slos import ERRORS, REQUESTS
+from qwenops.api.slos import ERRORS, QUERIES, REQUESTS, Quantile
 from qwenops.api.spec import Analysis
 from qwenops.io.probes import send_probes
 from qwenops.io.prom import query, read_revision
@@ -88,9 +88,13 @@ QUERIED_FAMILIES: dict[str, set[str]] = {
     "http_requests": {"handler", "status"},
     "vllm:e2e_request_latency_seconds": set(),
     "vllm:time_to_first_token_seconds": set(),
+    "vllm:inter_token_latency_seconds": set(),
+    "vllm:request_queue_time_seconds": set(),
     "vllm:request_success": set(),  # named in the simulator's README
 }
-LATENCY_FAMILIES = ("vllm:e2e_request_latency_seconds", "vllm:time_to_first_token_seconds")
+LATENCY_FAMILIES = tuple(query.histogram for query in QUERIES if isinstance(query, Quantile))
+"""Every histogram a quantile SLO of the registry reads (each must be in QUERIED_FAMILIES too)."""
+assert set(LATENCY_FAMILIES) <= set(QUERIED_FAMILIES), set(LATENCY_FAMILIES) - set(QUERIED_FAMILIES)
 ERROR_CALLS = (
     "unknown_model", "malformed_json", "not_an_object", "missing_messages", "messages_not_a_list",
     "empty_messages", "missing_prompt", "prompt_not_text", "zero_max_tokens",

@@ -20,7 +20,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from wsgiref.simple_server import WSGIServer
 
 import pytest
@@ -28,7 +28,7 @@ import pytest_asyncio
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 
-from qwenops.analysis.queries import build_queries
+from qwenops.analysis.queries import build_queries, build_step_queries
 from qwenops.api.slos import ERRORS, MAX_ERROR_RATE, P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
 from qwenops.io.prom import read_and_assess, read_revision
@@ -162,6 +162,7 @@ SCENES = {
     "read": ("a1b2c3", "7d9f4c"),
     "regressed": ("b2c3d4", "8e0a5d"),
     "quiet": ("c3d4e5", None),
+    "born": ("d4e5f6", None),  # its 5xx series is created by the first error, as vLLM's is
 }
 
 
@@ -173,6 +174,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     try:
         for name, (canary_revision, stable_revision) in SCENES.items():
             canary = NegotiatingPod(VllmMetrics())
+            if name == "born":
+                for handler in INFERENCE:
+                    canary.metrics.http.remove(handler, "POST", "5xx")
             pods.append(canary)
             targets.append(Target(canary.address, revision_labels("llm", "chat", canary_revision)))
             stable: Pod | None = None
@@ -387,3 +391,32 @@ async def test_targets_can_change_while_it_runs(world: World) -> None:
     finally:
         world.prometheus.set_targets([])
         await extra.close()
+
+
+async def test_the_counts_since_the_step_started_see_a_series_born_in_it_at_its_first_scrape(
+    world: World,
+) -> None:
+    """vLLM creates the `status="5xx"` series with the first error: `increase()` needs two samples of
+    it, the count since the step started takes its first sample as counted from zero."""
+    scene = world.scenes["born"]
+    revision, prometheus = scene.canary_revision, scene.prometheus
+    scene.canary.metrics.serve("/v1/chat/completions", "2xx", 200, latency=0.9, ttft=0.2)
+    await settle(prometheus, revision, 200)
+    scene.canary.metrics.serve("/v1/chat/completions", "5xx", 7, latency=0.9, ttft=0.2)
+    born = f'http_requests_total{{handler="/v1/chat/completions",status="5xx",qwenops_io_revision="{revision}"}}'
+    first: float | None = None
+    for _ in range(100):
+        if (first := await prometheus.value(f"timestamp({born})")) is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert first is not None, prometheus.tail()
+    at = datetime.fromtimestamp(first + 0.01, UTC)  # its first sample is its only one
+    spec = Analysis.model_validate({"window": WINDOW})
+    where = {"namespace": "llm", "deployment": "chat", "revision": revision}
+    window = await read_revision(prometheus.url, build_queries(spec, **where), timeout=5, at=at)
+    since = await read_revision(
+        prometheus.url, build_step_queries(spec, **where, age=timedelta(minutes=5)), timeout=5, at=at
+    )
+    assert window[ERRORS].value is None  # increase() does not see it yet
+    assert since[ERRORS].value == 7, since[ERRORS]
+    assert since[REQUESTS].value == pytest.approx(207, abs=1), since[REQUESTS]

@@ -5,14 +5,14 @@ import inspect
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from qwenops.analysis.queries import Queries, build_queries
+from qwenops.analysis.queries import STEP_COUNTS, Queries, build_queries
 from qwenops.api import slos
 from qwenops.api.slos import P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
 from qwenops.api.spec import Analysis
@@ -322,6 +322,24 @@ async def test_read_and_assess_without_stable() -> None:
     assert verdict.outcome == "Passed", verdict.message
     assert len(stand_in.received) == len(slos.QUERIES)  # the stable is not asked
     assert {(r.revision, r.query) for r in stand_in.received} == {("c1", query) for query in slos.QUERIES}
+
+
+async def test_read_and_assess_reads_the_counts_since_the_step_started_too() -> None:
+    """With the step's age, both revisions' counts over it are asked as well: a breach the stand-in
+    answers for every range is conclusive since the step started, and fails the reading at once."""
+    async with prometheus_stand_in() as stand_in:
+        stand_in.series = {"c1": Series(requests=1000, errors=60), "s1": Series(requests=9000, errors=0)}
+        spec = Analysis.model_validate({"slos": {"maxErrorRate": 0.01}})
+        verdict = await read_and_assess(
+            stand_in.url, spec, namespace="llm", deployment="chat", canary="c1", stable="s1", timeout=2,
+            step_age=timedelta(minutes=5),
+        )  # fmt: skip
+        asked = [(r.revision, r.query) for r in stand_in.received]
+    assert verdict.outcome == "Failed" and verdict.conclusive, verdict.message
+    steps = [(revision, query) for revision in ("c1", "s1") for query in STEP_COUNTS]
+    assert sorted(asked, key=str) == sorted(
+        [(revision, query) for revision in ("c1", "s1") for query in slos.QUERIES] + steps, key=str
+    )
 
 
 async def test_read_and_assess_prometheus_down_is_error() -> None:

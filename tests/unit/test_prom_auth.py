@@ -112,7 +112,7 @@ def config(url: str, **paths: Any) -> OperatorConfig:
 
 
 async def read(config: OperatorConfig, spec: QwenDeploymentSpec, client: Any = None) -> AnalysisReading:
-    return await prometheus_reader(config, client)(spec, OWNER, "c1", "s1", NOW)
+    return await prometheus_reader(config, client)(spec, OWNER, "c1", "s1", NOW, NOW)
 
 
 def secret(name: str, **keys: str) -> dict[str, Any]:

@@ -1,9 +1,23 @@
 """The PromQL of one revision (`analysis.queries`): the registry's templates or the spec's, rendered."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from qwenops.analysis.queries import Measurement, Reading, build_queries, render_query, selector, window_text
-from qwenops.api.slos import ERRORS, P95_LATENCY, P95_TIME_TO_FIRST_TOKEN, REQUESTS
+from qwenops.analysis.verdict import assess
+from qwenops.api.slos import (
+    ERRORS,
+    P95_INTER_TOKEN_LATENCY,
+    P95_INTER_TOKEN_LATENCY_SECONDS,
+    P95_LATENCY,
+    P95_QUEUE_TIME,
+    P95_QUEUE_TIME_SECONDS,
+    P95_TIME_TO_FIRST_TOKEN,
+    REQUESTS,
+    SLO,
+    Quantile,
+)
 from qwenops.api.spec import Analysis, SeriesLabels
 
 QUERIES = build_queries(Analysis(), namespace="llm", deployment="chat", revision="canary1")
@@ -78,3 +92,38 @@ def test_reading_constructors() -> None:
     failed = Reading.failed(QUERIES, "boom")
     assert failed.error is not None
     assert failed.error.count("boom") == len(QUERIES.promql)
+
+
+@pytest.mark.parametrize(
+    ("query", "bucket"),
+    [
+        (P95_INTER_TOKEN_LATENCY, "vllm[:_]inter_token_latency_seconds_bucket"),
+        (P95_QUEUE_TIME, "vllm[:_]request_queue_time_seconds_bucket"),
+    ],
+)
+def test_the_token_and_queue_time_slos_read_vllms_histograms(query: Quantile, bucket: str) -> None:
+    matchers = 'namespace="llm",qwenops_io_deployment="chat",qwenops_io_revision="canary1"'
+    assert QUERIES[query] == (
+        f'histogram_quantile(0.95, sum by (le) (rate({{__name__=~"{bucket}",{matchers}}}[120s])))'
+    )
+
+
+@pytest.mark.parametrize(
+    ("slo", "value", "outcome"),
+    [
+        (P95_INTER_TOKEN_LATENCY_SECONDS, 0.05, "Passed"),
+        (P95_INTER_TOKEN_LATENCY_SECONDS, 0.25, "Failed"),
+        (P95_QUEUE_TIME_SECONDS, 0.4, "Passed"),
+        (P95_QUEUE_TIME_SECONDS, 3.0, "Failed"),
+    ],
+)
+def test_the_token_and_queue_time_slos_fail_above_their_threshold(
+    slo: SLO, value: float, outcome: str
+) -> None:
+    spec = Analysis.model_validate({"minRequests": 10, "slos": {slo.key: slo.example}})
+    queries = build_queries(spec, namespace="llm", deployment="chat", revision="canary1")
+    verdict = assess(spec, Reading.of(queries, requests=500, errors=0, **{slo.query.key: value}))
+    (check,) = [check for check in verdict.checks if check.slo == slo.key]
+    assert (check.outcome, check.value) == (outcome, value), check.detail
+    assert verdict.outcome == outcome
+    assert getattr(verdict.as_status(datetime(2026, 1, 1, tzinfo=UTC)), slo.reading or "") == value

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import (
@@ -17,6 +18,7 @@ from qwenops.api.status import (
     StableRevision,
     condition,
 )
+from qwenops.controller import reconcile
 from qwenops.policy.rollout import Comparison, DeploymentState, Observed, analysis_due, decide, reading_due
 from qwenops.policy.startup import RevisionStartup, Stage
 from qwenops.routing.httproute import HTTPRouteRouter, weighted_rules
@@ -69,12 +71,15 @@ def status(**fields: Any) -> QwenDeploymentStatus:
     return QwenDeploymentStatus(stable=STABLE, **fields)
 
 
-def reading(verdict: str, at: datetime, failures: int = 0, message: str = "") -> AnalysisReading:
+def reading(
+    verdict: str, at: datetime, failures: int = 0, message: str = "", *, conclusive: bool = False
+) -> AnalysisReading:
     return AnalysisReading(
         at=at,
-        verdict=verdict,
-        consecutive_failures=failures,  # type: ignore[arg-type]
+        verdict=verdict,  # type: ignore[arg-type]
+        consecutive_failures=failures,
         message=message or f"{verdict.lower()} reading",
+        conclusive=conclusive,
     )
 
 
@@ -104,12 +109,18 @@ def http_route(canary_weight: int | None) -> ObservedRoute:
         return ObservedRoute("chat", None)
     unweighted = {"spec": {"rules": [{"backendRefs": [{"name": "chat-stable", "port": 8000}]}]}}
     return ObservedRoute(
-        "chat", {"metadata": {"resourceVersion": "7"}, "spec": {"rules": weighted_rules(unweighted, "chat", canary_weight)}}
+        "chat",
+        {
+            "metadata": {"resourceVersion": "7"},
+            "spec": {"rules": weighted_rules(unweighted, "chat", canary_weight)},
+        },
     )
 
 
 REFUSED = "VerificationFailed: model-00002-of-00004.safetensors: sha256 is 5f3a1c…, expected 9c1b2d…"
-DOWNLOADING = RevisionStartup(NEW, Stage.DOWNLOADING, {"Downloading": 1}, "1 Downloading: fetching the checkpoint")
+DOWNLOADING = RevisionStartup(
+    NEW, Stage.DOWNLOADING, {"Downloading": 1}, "1 Downloading: fetching the checkpoint"
+)
 VERIFY_REFUSED = RevisionStartup(NEW, Stage.VERIFICATION_FAILED, {"VerificationFailed": 1}, REFUSED, REFUSED)
 
 
@@ -161,6 +172,11 @@ CASES = [
          world(canary_ready=1), STEP0 + timedelta(seconds=30), Phase.ROLLED_BACK, 0, ["RolledBack"],
          reading=reading("Failed", STEP0 + timedelta(seconds=30), message="error rate 0.05 > 0.01"),
          rollback="SLOBreached", extra={"rejected": NEW}),
+    Case("one failed reading conclusive since the step started rolls back at once, below failureLimit",
+         status(canary=canary(step_started_at=STEP0, weight=20)), world(canary_ready=1),
+         STEP0 + timedelta(seconds=30), Phase.ROLLED_BACK, 0, ["RolledBack"],
+         reading=reading("Failed", STEP0 + timedelta(seconds=30), message="conclusive", conclusive=True),
+         rollback="SLOBreached", extra={"rejected": NEW}, message_has="conclusive"),
     Case("an inconclusive reading neither counts nor resets the failures",
          status(canary=canary(step_started_at=STEP0, weight=20), analysis=reading("Failed", STEP0, failures=1)),
          world(canary_ready=1), STEP0 + timedelta(minutes=3), Phase.PROGRESSING, 1, [],
@@ -328,7 +344,7 @@ def test_analysis_is_due_once_per_interval_within_a_step() -> None:
 
 def test_a_reading_is_taken_only_for_a_canary_of_the_revision_served() -> None:
     running = status(canary=canary(step_started_at=STEP0, weight=20))
-    assert reading_due(SPEC, NEW, running, STEP0) == Comparison(canary=NEW, stable=OLD)
+    assert reading_due(SPEC, NEW, running, STEP0) == Comparison(canary=NEW, stable=OLD, step_started_at=STEP0)
     assert reading_due(SPEC, OLD, running, STEP0) is None  # an undo serves the stable: the canary goes
     read = running.model_copy(update={"analysis": reading("Passed", STEP0)})
     assert reading_due(SPEC, NEW, read, STEP0 + timedelta(seconds=29)) is None
@@ -351,7 +367,9 @@ def test_canary_pods_for_a_weight(
 
 def test_a_long_rollout_is_never_late_while_its_pods_are_ready() -> None:
     """The progress deadline counts from when a step's pods were asked for, never from the start."""
-    spec = make_spec([{"weight": 10, "pause": "5m"}, {"weight": 25, "pause": "40m"}, {"weight": 50, "pause": "10m"}])
+    spec = make_spec(
+        [{"weight": 10, "pause": "5m"}, {"weight": 25, "pause": "40m"}, {"weight": 50, "pause": "10m"}]
+    )
     asked = T0 + timedelta(minutes=47)
     at_step_2 = canary(step=2, step_started_at=T0 + timedelta(minutes=48), weight=50, waiting_since=asked)
     plan = decide(spec, NEW, status(canary=at_step_2), world(canary_ready=4, canary_replicas_=4),
@@ -392,3 +410,32 @@ def test_a_promote_while_the_steps_pods_start_ends_the_step_once_they_are_ready(
     started = decide(SPEC, NEW, waiting.status, world(canary_ready=1, annotations=ask), STEP0)
     assert started.status.handled.promote == "now"
     assert started.status.canary is not None and started.status.canary.step == 1
+
+
+@pytest.mark.parametrize(
+    ("before", "reading_", "seconds"),
+    [
+        # Conclusive on its first failed reading: the breach and the rollback are the same reading.
+        (None, reading("Failed", STEP0 + timedelta(seconds=30), conclusive=True), 0.0),
+        # failureLimit=2: from the first failed reading of the run.
+        (
+            reading("Failed", STEP0, failures=1).model_copy(update={"first_failed_at": STEP0}),
+            reading("Failed", STEP0 + timedelta(seconds=30)),
+            30.0,
+        ),
+    ],
+)
+def test_breach_to_rollback_is_observed_for_every_slo_rollback(
+    before: AnalysisReading | None, reading_: AnalysisReading, seconds: float
+) -> None:
+    stored = status(canary=canary(step_started_at=STEP0, weight=20), analysis=before)
+    now = reading_.at
+    plan = decide(SPEC, NEW, stored, world(canary_ready=1), now, reading_)
+    assert plan.rollback_reason == "SLOBreached"
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(f"qwenops_breach_to_rollback_seconds_{name}") or 0.0
+
+    count, total = sample("count"), sample("sum")
+    reconcile._count("llm", "chat", stored, plan.status, plan, now)
+    assert (sample("count") - count, sample("sum") - total) == (1.0, seconds)

@@ -4,7 +4,9 @@ First the requests gate: fewer than ``minRequests`` requests in the window (at l
 and no SLO is judged at all. Then each SLO, by its ``judged_by``:
 
 * ``errorRate`` and ``errorRateVsStable``: the exact binomial tests of `stats` (the error-rate
-  guard is explained there), on the canary's errors among its requests;
+  guard is explained there), on the canary's errors among its requests in the window; and, on
+  the counts since the step started (when read), the always-valid tests of `sequential`: a
+  breach they find fails the check `conclusive` (a rollback at once);
 * ``threshold``: the value as Prometheus computes it (a ``histogram_quantile`` over the window's
   buckets, across the revision's pods) against the threshold, directly, once ``minRequests`` is
   met: a histogram quantile is already an aggregate of every request in the window, its error
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal, assert_never
 
 from qwenops.analysis.queries import Measurement, Reading
+from qwenops.analysis.sequential import Sequential, error_rate_test, ratio_test
 from qwenops.analysis.stats import error_rate_p_value, ratio_p_value
 from qwenops.api.probes import CHECK_NAMES as PROBE_CHECK_NAMES
 from qwenops.api.slos import REQUESTS, SLO, SLOS, Unit
@@ -54,6 +57,9 @@ class Check:
     query: str
     detail: str
     """One line for people: the measurement against the threshold, and why it passed or not."""
+    conclusive: bool = False
+    """Failed by the always-valid test of everything since the step started (`sequential`): a
+    rollback at once, with no run of `failureLimit` failed readings behind it."""
 
     def describe(self) -> str:
         """`slo: detail; query: ...`, the line a rollback event carries (a probe check has no query)."""
@@ -80,6 +86,9 @@ class Evidence:
     canary: Reading
     stable: Reading | None
     gate: Check
+    canary_step: Reading | None = None
+    """The canary's `queries.STEP_COUNTS` since its step started (None: not read)."""
+    stable_step: Reading | None = None
 
     @property
     def requests(self) -> int:
@@ -88,6 +97,17 @@ class Evidence:
     @property
     def alpha(self) -> float:
         return 1.0 - self.analysis.confidence
+
+    def step_counts(self, slo: SLO, step: Reading | None) -> tuple[int, int] | None:
+        """(errors, requests) of `slo` in `step`, since the step started; None: no evidence yet."""
+        if step is None or slo.query not in step.measurements or REQUESTS not in step.measurements:
+            return None
+        requests = step[REQUESTS]
+        if requests.error is not None or requests.value is None or not math.isfinite(requests.value):
+            return None
+        n = max(0, round(requests.value))
+        errors = _count(step[slo.query], n)
+        return None if isinstance(errors, str) or n <= 0 else (errors, n)
 
     def errors(self, slo: SLO) -> int | str:
         """The canary's errors that `slo` counts, at most its requests; the error text if the query failed."""
@@ -177,6 +197,13 @@ def _error_rate(slo: SLO, threshold: float, evidence: Evidence) -> Check:
     p_value = error_rate_p_value(errors, n, threshold)
     seen = f"error ratio {_pct(ratio)} ({errors} of {n} requests)"
     confidence = _pct(1 - alpha, digits=3)
+    step = evidence.step_counts(slo, evidence.canary_step)
+    if step is not None:
+        test = error_rate_test(*step, threshold, alpha)
+        since = f"since the step started {_pct(test.errors / test.trials)} ({test.errors} of {test.trials})"
+        if test.rejects:
+            detail = f"{since} > {_pct(threshold)}, conclusive at {confidence} confidence {_evidence(test)}"
+            return Check(slo.key, "Failed", ratio, threshold, query, f"{detail}; in the window {seen}", True)
     if p_value <= alpha:
         detail = f"{seen} > {_pct(threshold)} at {confidence} confidence (p={p_value:.2g})"
         return Check(slo.key, "Failed", ratio, threshold, query, detail)
@@ -217,10 +244,31 @@ def _error_rate_vs_stable(slo: SLO, factor: float, evidence: Evidence) -> Check:
         f"({stable_errors}/{stable_n})" + (f" = {multiple:.2f}x" if multiple is not None else "")
     )
     p_value = ratio_p_value(canary_errors, n, stable_errors, stable_n, factor)
+    step = _step_ratio(slo, factor, evidence)
+    if step is not None and step.rejects:
+        detail = (
+            f"since the step started canary {step.errors} of {step.trials} errors (share at most "
+            f"{_pct(step.p0)} if within {factor:g}x), conclusive at {_pct(analysis.confidence, digits=3)} "
+            f"confidence {_evidence(step)}; in the window {seen}"
+        )
+        return Check(slo.key, "Failed", multiple, factor, query, detail, True)
     if p_value <= evidence.alpha:
         detail = f"{seen} > {factor:g}x at {_pct(analysis.confidence, digits=3)} confidence (p={p_value:.2g})"
         return Check(slo.key, "Failed", multiple, factor, query, detail)
     return Check(slo.key, "Passed", multiple, factor, query, f"{seen}: within {factor:g}x (p={p_value:.2g})")
+
+
+def _step_ratio(slo: SLO, factor: float, evidence: Evidence) -> Sequential | None:
+    """The always-valid test of the canary's errors against the stable's since the step started."""
+    canary = evidence.step_counts(slo, evidence.canary_step)
+    stable = evidence.step_counts(slo, evidence.stable_step)
+    if canary is None or stable is None:
+        return None
+    return ratio_test(*canary, *stable, factor, evidence.alpha)
+
+
+def _evidence(test: Sequential) -> str:
+    return f"(mixture likelihood ratio {test.evidence:.3g} >= {1 / test.alpha:g})"
 
 
 def _threshold(slo: SLO, threshold: float, evidence: Evidence) -> Check:

@@ -9,9 +9,10 @@ them and returns a `Reading` (it never raises: a failed query is a `Measurement`
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from qwenops.api.durations import parse_duration
-from qwenops.api.slos import QUERIES, Query
+from qwenops.api.slos import QUERIES, REQUESTS, SLOS, Count, Query
 from qwenops.api.spec import Analysis, SeriesLabels
 
 _PLACEHOLDER = re.compile(r"\{(selector|window)\}")
@@ -89,9 +90,10 @@ def selector(labels: SeriesLabels, *, namespace: str, deployment: str, revision:
     )
 
 
-def window_text(window: str) -> str:
-    """The spec's window as a PromQL range (`2m` -> `120s`; Prometheus refuses `30s2m`)."""
-    milliseconds = round(parse_duration(window).total_seconds() * 1000)
+def window_text(window: str | timedelta) -> str:
+    """The spec's window (or a span) as a PromQL range (`2m` -> `120s`; Prometheus refuses `30s2m`)."""
+    span = parse_duration(window) if isinstance(window, str) else window
+    milliseconds = round(span.total_seconds() * 1000)
     return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
 
 
@@ -115,5 +117,37 @@ def build_queries(analysis: Analysis, *, namespace: str, deployment: str, revisi
                 analysis.queries.template(query) or query.template, selector=matchers, window=window
             )
             for query in QUERIES
+        }
+    )
+
+
+STEP_COUNTS: tuple[Count, ...] = tuple(
+    dict.fromkeys(
+        [
+            REQUESTS,
+            *(slo.query for slo in SLOS if slo.judged_by != "threshold" and isinstance(slo.query, Count)),
+        ]
+    )
+)
+"""The counts the always-valid tests read since the step started: the requests and each error-rate SLO's."""
+
+
+def build_step_queries(
+    analysis: Analysis, *, namespace: str, deployment: str, revision: str, age: timedelta
+) -> Queries:
+    """The `STEP_COUNTS` of one revision over the step's `age`: the spec's override with `{window}`
+    the age, else the registry's `since_template` (which counts a series born in the step from 0).
+
+    `age` is whole seconds at least 1 (what Prometheus extrapolates over); a span shorter than two
+    scrapes answers an empty result, which the checks take as no evidence yet.
+    """
+    matchers = selector(analysis.labels, namespace=namespace, deployment=deployment, revision=revision)
+    span = window_text(timedelta(seconds=max(1, int(age.total_seconds()))))
+    return Queries(
+        {
+            query: render_query(
+                analysis.queries.template(query) or query.since_template, selector=matchers, window=span
+            )
+            for query in STEP_COUNTS
         }
     )

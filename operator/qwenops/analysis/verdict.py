@@ -9,7 +9,9 @@ threshold and the query, so that a rollback can say exactly why.
 Outcomes, strongest first (the verdict is the strongest outcome among its checks):
 
 * ``Failed``: a check breached its SLO on sound data. Only ``Failed`` counts
-  towards ``failureLimit``; a breach is not hidden by an unrelated query failing.
+  towards ``failureLimit``, and a breach conclusive on everything since the step
+  started (`Verdict.conclusive`) needs no run of them; a breach is not hidden by
+  an unrelated query failing.
 * ``Error``: a query the verdict needs failed (Prometheus unreachable, timeout,
   HTTP or PromQL error, unparsable answer). An error is never a failure: it
   holds the step, like ``Inconclusive``, and says which query broke.
@@ -69,6 +71,11 @@ class Verdict:
         """The breached SLOs, each with its value, threshold and query."""
         return self.with_outcome("Failed")
 
+    @property
+    def conclusive(self) -> bool:
+        """Whether a breach is conclusive on everything since the step started: a rollback at once."""
+        return any(check.conclusive for check in self.failed)
+
     def as_status(self, at: datetime) -> AnalysisReading:
         """The reading as `status.analysis` records it (consecutive failures are the caller's)."""
         readings = {slo.reading: _finite(value) for slo, value in self.readings.items() if slo.reading}
@@ -82,6 +89,7 @@ class Verdict:
                 "at": at,
                 "requests": _finite(self.requests),
                 "verdict": self.outcome,
+                "conclusive": self.conclusive,
                 "checks": checks,
                 "message": self.message,
                 **readings,
@@ -90,15 +98,23 @@ class Verdict:
 
 
 def assess(
-    analysis: Analysis, canary: Reading, stable: Reading | None = None, probes: ProbeRun | None = None
+    analysis: Analysis,
+    canary: Reading,
+    stable: Reading | None = None,
+    probes: ProbeRun | None = None,
+    *,
+    canary_step: Reading | None = None,
+    stable_step: Reading | None = None,
 ) -> Verdict:
     """Judge the canary's reading (and the stable's, for `maxErrorRateVsStable`) against the SLOs,
     and its probes' answers (`probes`, when the spec declares probes) against the probe SLOs.
 
-    The probes are judged whatever the requests gate says: they are the operator's own requests,
-    their count does not depend on the canary's traffic."""
+    `canary_step` and `stable_step` are the counts since the step started (`queries.STEP_COUNTS`),
+    judged by the always-valid tests of `sequential` besides the window's. The probes are judged
+    whatever the requests gate says: they are the operator's own requests, their count does not
+    depend on the canary's traffic."""
     gate = requests_gate(analysis, canary)
-    evidence = Evidence(analysis, canary, stable, gate)
+    evidence = Evidence(analysis, canary, stable, gate, canary_step, stable_step)
     checks = [gate]
     for slo in SLOS:
         threshold = analysis.slos.threshold(slo)

@@ -74,6 +74,20 @@ class Count:
         """The default PromQL, with the `{selector}` and `{window}` placeholders."""
         return f"sum(increase({self.series('{selector}')}[{{window}}]))"
 
+    @property
+    def since_template(self) -> str:
+        """The default PromQL of the count since `{window}` ago (a step's start), counting a series
+        born since then from zero.
+
+        `increase()` needs two samples of a series, so a series the first error creates (vLLM makes
+        the `status="5xx"` one only then) stays invisible for a scrape; the second operand of `or`
+        takes such a series' value as it is, since it counted from 0 (`+ 0` drops the name, so that
+        `or` keeps `increase()`'s value of a series that has both).
+        """
+        series = self.series("{selector}")
+        born = f"(({series} unless {series} offset {{window}}) + 0)"
+        return f"sum(increase({series}[{{window}}]) or {born})"
+
 
 @dataclass(frozen=True)
 class Quantile:
@@ -109,8 +123,19 @@ ERRORS = Count("errors", "http_requests_total", _INFERENCE + ',status="5xx"')
 """5xx answers to them (prometheus-fastapi-instrumentator groups status codes as 2xx/4xx/5xx)."""
 P95_LATENCY = Quantile("p95_latency", "vllm:e2e_request_latency_seconds")
 P95_TIME_TO_FIRST_TOKEN = Quantile("p95_time_to_first_token", "vllm:time_to_first_token_seconds")
+P95_INTER_TOKEN_LATENCY = Quantile("p95_inter_token_latency", "vllm:inter_token_latency_seconds")
+"""The time between two tokens of one answer (vLLM observes one per token after the first)."""
+P95_QUEUE_TIME = Quantile("p95_queue_time", "vllm:request_queue_time_seconds")
+"""The time a request waited in vLLM's queue (its WAITING phase) before it was scheduled."""
 
-QUERIES: tuple[Query, ...] = (REQUESTS, ERRORS, P95_LATENCY, P95_TIME_TO_FIRST_TOKEN)
+QUERIES: tuple[Query, ...] = (
+    REQUESTS,
+    ERRORS,
+    P95_LATENCY,
+    P95_TIME_TO_FIRST_TOKEN,
+    P95_INTER_TOKEN_LATENCY,
+    P95_QUEUE_TIME,
+)
 """Every query of a reading, in the order of `spec.rollout.analysis.queries`."""
 
 
@@ -184,10 +209,37 @@ P95_TIME_TO_FIRST_TOKEN_SECONDS = SLO(
     description="The canary's 95th percentile time to first token, in seconds, may be at most this.",
 )
 
+P95_INTER_TOKEN_LATENCY_SECONDS = SLO(
+    "p95_inter_token_latency_seconds",
+    "threshold",
+    P95_INTER_TOKEN_LATENCY,
+    "seconds",
+    "p95 inter-token latency",
+    maximum=3600,
+    example=0.1,
+    reading="p95_inter_token_latency_seconds",
+    description="The canary's p95 time between two tokens of an answer over the window "
+    "(vLLM's vllm:inter_token_latency_seconds histogram) may be at most this many seconds.",
+)
+P95_QUEUE_TIME_SECONDS = SLO(
+    "p95_queue_time_seconds",
+    "threshold",
+    P95_QUEUE_TIME,
+    "seconds",
+    "p95 queue time",
+    maximum=3600,
+    example=1,
+    reading="p95_queue_time_seconds",
+    description="The canary's p95 time a request waits in vLLM's queue before it is scheduled, over "
+    "the window (vLLM's vllm:request_queue_time_seconds histogram), may be at most this many seconds.",
+)
+
 SLOS: tuple[SLO, ...] = (
     MAX_ERROR_RATE,
     MAX_ERROR_RATE_VS_STABLE,
     P95_LATENCY_SECONDS,
     P95_TIME_TO_FIRST_TOKEN_SECONDS,
+    P95_INTER_TOKEN_LATENCY_SECONDS,
+    P95_QUEUE_TIME_SECONDS,
 )
 """Every SLO a spec may declare, in the order of `spec.rollout.analysis.slos` and of the checks."""

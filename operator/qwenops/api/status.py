@@ -118,6 +118,11 @@ class _AnalysisReading(Model):
     """The canary's inference requests in the window."""
     verdict: Literal["Passed", "Failed", "Inconclusive", "Error"]
     """Passed when every SLO passed; Failed when one failed; else Inconclusive or Error."""
+    conclusive: bool = Field(
+        default=False,
+        description="A Failed reading whose breach is conclusive on everything since the step started "
+        "(an always-valid sequential test): the canary rolls back at once, not after failureLimit readings.",
+    )
     checks: list[SLOReading] = Field(default_factory=list, max_length=8, description="Each SLO judged.")
     consecutive_failures: int = 0
     """Failed readings in a row; spec.rollout.analysis.failureLimit of them roll the canary back."""

@@ -41,7 +41,10 @@ def _count_state(
     if plan.rollback_reason is None:
         return
     metrics.ROLLBACKS.labels(namespace, name, plan.rollback_reason).inc()
-    first_failed = before.analysis.first_failed_at if before.analysis else None
+    # The run the rollback ends, as the pass recorded it: a reading conclusive on its own starts it.
+    first_failed = next(
+        (r.first_failed_at for r in (after.analysis, before.analysis) if r and r.first_failed_at), None
+    )
     decided = plan.rejection.at if plan.rejection is not None and plan.rejection.at is not None else now
     if plan.rollback_reason == "SLOBreached" and first_failed is not None:
         metrics.BREACH_TO_ROLLBACK.observe((decided - first_failed).total_seconds())

@@ -25,8 +25,8 @@ from qwenops.controller.config import OperatorConfig
 from qwenops.io import kube, metrics, probes, prom
 from qwenops.render.desired import Owner
 
-Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime], Awaitable[AnalysisReading]]
-"""Reads the canary's SLOs: (spec, owner, canary revision, stable revision, now) -> reading."""
+Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime, datetime], Awaitable[AnalysisReading]]
+"""Reads the canary's SLOs: (spec, owner, canary, stable, when the step started, now) -> reading."""
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,12 @@ def prometheus_reader(config: OperatorConfig, client: kube.KubeClient | None = N
         return prom.credentials_from_secret(secret, where)
 
     async def read(
-        spec: QwenDeploymentSpec, owner: Owner, canary: str, stable: str, now: datetime
+        spec: QwenDeploymentSpec,
+        owner: Owner,
+        canary: str,
+        stable: str,
+        step_started_at: datetime,
+        now: datetime,
     ) -> AnalysisReading:
         analysis = spec.rollout.analysis
         assert analysis.prometheus is not None  # analysis_due() says no reading without one
@@ -75,6 +80,7 @@ def prometheus_reader(config: OperatorConfig, client: kube.KubeClient | None = N
                 analysis.prometheus.url, analysis,
                 namespace=owner.namespace, deployment=owner.name, canary=canary, stable=stable,
                 timeout=config.prometheus_timeout_seconds, credentials=sent, probes=run,
+                step_age=now - step_started_at,
             )  # fmt: skip
         reading = verdict.as_status(now)
         if verdict.failed:  # the rollback event names each breached SLO, its value, threshold and query

@@ -117,7 +117,7 @@ async def reconcile(
     spec, target = resolved.spec, resolved.revision
     reading = None
     if (due := reading_due(spec, target, resolved.status, now)) is not None:
-        reading = await reader(spec, owner, due.canary, due.stable, now)
+        reading = await reader(spec, owner, due.canary, due.stable, due.step_started_at, now)
     plan = decide(spec, target, resolved.status, observed, now, reading)
     new_status, stage_change = _report_startup(spec, target, status, plan, observed, now)
 

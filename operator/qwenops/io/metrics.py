@@ -22,7 +22,7 @@ ROLLBACKS = Counter(
 )
 BREACH_TO_ROLLBACK = Histogram(
     "qwenops_breach_to_rollback_seconds",
-    "From the first failed reading of a run to the rollback it caused.",
+    "From the first failed reading of a run to the rollback it caused (0: one conclusive reading).",
     buckets=(1, 2, 5, 10, 15, 30, 60, 120, 300, 600),
 )
 CANARY_WEIGHT = Gauge(

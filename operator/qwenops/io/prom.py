@@ -10,7 +10,8 @@ failure). An empty result or NaN (a quantile of a window
 without observations) is no data: `value` None, `note` saying which.
 
 `read_and_assess` does the whole reading of a canary step: the canary's and
-the stable's queries at once, then `analysis.verdict.assess`.
+the stable's queries at once (with their counts since the step started, for the
+always-valid tests), then `analysis.verdict.assess`.
 
 A secured Prometheus (or Thanos, Cortex, Mimir in front of it) is reached with `Credentials`: a
 bearer token, a CA bundle, extra headers such as `X-Scope-OrgID`. They come from files
@@ -28,7 +29,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import aiohttp
 from yarl import URL
 
 from qwenops.analysis.probe_checks import ProbeRun
-from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries
+from qwenops.analysis.queries import Measurement, Queries, Reading, build_queries, build_step_queries
 from qwenops.analysis.verdict import Verdict, assess
 from qwenops.api.spec import Analysis
 
@@ -208,26 +209,36 @@ async def read_and_assess(
     at: datetime | None = None,
     credentials: Credentials = NO_CREDENTIALS,
     probes: ProbeRun | None = None,
+    step_age: timedelta | None = None,
 ) -> Verdict:
     """Read the canary and (if any) the stable revision at once, and judge the canary's SLOs
     (and its `probes`' answers, sent beforehand).
 
-    A CA bundle that is no certificate is an `Error` verdict saying so, as any failed query is."""
-    canary_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=canary)
+    With `step_age` (how long the step has run), each revision's counts since the step started
+    are read as well, for the always-valid tests (`analysis.sequential`). A CA bundle that is no
+    certificate is an `Error` verdict saying so, as any failed query is."""
+    where = {"namespace": namespace, "deployment": deployment}
+    revisions = [canary] if stable is None else [canary, stable]
+    batches = [build_queries(analysis, **where, revision=revision) for revision in revisions]
+    if step_age is not None and step_age > timedelta(0):
+        batches += [build_step_queries(analysis, **where, revision=r, age=step_age) for r in revisions]
     try:
         session = session_for(credentials)
     except CredentialsError as exc:
         return unreadable(str(exc))
     async with session:
-        if stable is None:
-            reading = await read_revision(url, canary_queries, timeout=timeout, at=at, session=session)
-            return assess(analysis, reading, probes=probes)
-        stable_queries = build_queries(analysis, namespace=namespace, deployment=deployment, revision=stable)
-        canary_reading, stable_reading = await asyncio.gather(
-            read_revision(url, canary_queries, timeout=timeout, at=at, session=session),
-            read_revision(url, stable_queries, timeout=timeout, at=at, session=session),
+        readings = await asyncio.gather(
+            *(read_revision(url, queries, timeout=timeout, at=at, session=session) for queries in batches)
         )
-    return assess(analysis, canary_reading, stable_reading, probes)
+    windows, steps = readings[: len(revisions)], readings[len(revisions) :]
+    return assess(
+        analysis,
+        windows[0],
+        windows[1] if stable is not None else None,
+        probes,
+        canary_step=steps[0] if steps else None,
+        stable_step=steps[1] if len(steps) > 1 else None,
+    )
 
 
 def unreadable(error: str) -> Verdict:

@@ -32,6 +32,8 @@ class Comparison:
 
     canary: str
     stable: str
+    step_started_at: datetime
+    """Since when the always-valid tests count the step's requests."""
 
 
 def reading_due(
@@ -41,7 +43,8 @@ def reading_due(
     canary, stable = status.canary, status.stable
     if canary is None or stable is None or canary.revision != target or not analysis_due(spec, status, now):
         return None
-    return Comparison(canary=canary.revision, stable=stable.revision)
+    assert canary.step_started_at is not None  # analysis_due() says no reading before a step starts
+    return Comparison(canary=canary.revision, stable=stable.revision, step_started_at=canary.step_started_at)
 
 
 @dataclass(frozen=True)

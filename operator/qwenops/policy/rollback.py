@@ -1,8 +1,9 @@
 """Why a canary rolls back, in the order they are asked: weight 0 at once, scaled to 0.
 
 A person's abort, a pod refusing the checkpoint, pods not ready within the
-progress deadline, and `failureLimit` consecutive failed readings each roll it
-back; its revision is then held at zero pods (see `outcome.Held`) until the
+progress deadline, and `failureLimit` consecutive failed readings (or one whose
+breach is conclusive on everything since the step started) each roll it back;
+its revision is then held at zero pods (see `outcome.Held`) until the
 spec changes or a person asks to retry. The write that scales it to 0 also marks
 its Deployment rejected (`conclude`), so that the decision survives a status
 write lost with the operator that made it (`recorded`).
@@ -53,7 +54,10 @@ def before_reading(sit: Situation, canary: Canary, *, abort: bool) -> RolledBack
 
 
 def on_reading(sit: Situation, canary: Canary, recorded: AnalysisReading) -> RolledBack | None:
-    """The reading just recorded ends a run of `failureLimit` failures (None: it does not)."""
-    if recorded.consecutive_failures >= sit.spec.rollout.analysis.failure_limit:
+    """The reading just recorded ends a run of `failureLimit` failures, or failed conclusively.
+
+    None: it does neither."""
+    conclusive = recorded.verdict == "Failed" and recorded.conclusive
+    if conclusive or recorded.consecutive_failures >= sit.spec.rollout.analysis.failure_limit:
         return RolledBack(canary.revision, "SLOBreached", recorded.message)
     return None

@@ -183,8 +183,12 @@ class Admission:
         directive = write.options.field_validation or "Warn"
         unknown = [f'unknown field "{path_text(path)}"' for path in unknown_fields(write.new, custom.schema)]
         if unknown and directive == "Strict":
-            raise cannot_decode(write.kind, str(write.resource.version),
-                                f"strict decoding error: {', '.join(unknown)}", patch=write.options.patch)
+            raise cannot_decode(
+                write.kind,
+                str(write.resource.version),
+                f"strict decoding error: {', '.join(unknown)}",
+                patch=write.options.patch,
+            )
         if directive == "Warn":
             write.options.warnings += unknown
         prune_unknown(write.new, custom.schema)
@@ -215,13 +219,23 @@ def owner_reference_errors(obj: Mapping[str, Any]) -> Iterator[Violation]:
                              ("name", not ref.get("name")), ("uid", not ref.get("uid"))):  # fmt: skip
             if empty:
                 what = "version" if field == "apiVersion" else field
-                yield Violation((*path, field), "FieldValueInvalid", go_value(ref.get(field, "")),
-                                f"{what} must not be empty", "")
+                yield Violation(
+                    (*path, field),
+                    "FieldValueInvalid",
+                    go_value(ref.get(field, "")),
+                    f"{what} must not be empty",
+                    "",
+                )
         if ref.get("controller") is True:
             name = f"{ref.get('kind')}/{ref.get('name')}"
             if controller:
-                yield Violation(path, "FieldValueInvalid", go_value(refs),
-                                "Only one reference can have Controller set to true. "
-                                f'Found "true" in references for {controller} and {name}', "")
+                yield Violation(
+                    path,
+                    "FieldValueInvalid",
+                    go_value(refs),
+                    "Only one reference can have Controller set to true. "
+                    f'Found "true" in references for {controller} and {name}',
+                    "",
+                )
             else:
                 controller = name

@@ -30,8 +30,13 @@ class ApiError(kmock.KubernetesError):
 
     def status_body(self) -> Body:
         body: Body = {
-            "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-            "code": self.status, "reason": self.reason, "message": self.message,
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "code": self.status,
+            "reason": self.reason,
+            "message": self.message,
         }
         if self.details:
             body["details"] = self.details
@@ -51,32 +56,48 @@ def not_found(resource: kmock.resource, name: str) -> ApiError:
 
 
 def not_found_resource(resource: kmock.resource) -> ApiError:
-    return ApiError(404, "NotFound", f"the server could not find the requested resource "
-                    f"({resource_id(resource)} is not declared in the emulator)")
+    return ApiError(
+        404,
+        "NotFound",
+        f"the server could not find the requested resource "
+        f"({resource_id(resource)} is not declared in the emulator)",
+    )
 
 
 def not_found_subresource(resource: kmock.resource, subresource: str | None) -> ApiError:
-    return ApiError(404, "NotFound", f"the server could not find the requested resource "
-                    f"({qualified(resource)}/{subresource})")
+    return ApiError(
+        404,
+        "NotFound",
+        f"the server could not find the requested resource ({qualified(resource)}/{subresource})",
+    )
 
 
 def already_exists(resource: kmock.resource, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{qualified(resource)} "{name}" already exists',
-                    details(resource, name))
+    return ApiError(
+        409, "AlreadyExists", f'{qualified(resource)} "{name}" already exists', details(resource, name)
+    )
 
 
 def conflict(resource: kmock.resource, name: str, why: str | None = None) -> ApiError:
-    message = why or ("the object has been modified; please apply your changes "
-                      "to the latest version and try again")
-    return ApiError(409, "Conflict",
-                    f'Operation cannot be fulfilled on {qualified(resource)} "{name}": {message}',
-                    details(resource, name))
+    message = why or (
+        "the object has been modified; please apply your changes to the latest version and try again"
+    )
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(resource)} "{name}": {message}',
+        details(resource, name),
+    )
 
 
 def invalid(resource: kmock.resource, name: str, message: str, *, kind: str | None = None) -> ApiError:
     """A 422 the emulator words itself (a patch it cannot apply), or one without causes."""
-    return ApiError(422, "Invalid", f'{qualified_kind(resource, kind)} "{name}" is invalid: {message}',
-                    _invalid_details(resource, name, kind))
+    return ApiError(
+        422,
+        "Invalid",
+        f'{qualified_kind(resource, kind)} "{name}" is invalid: {message}',
+        _invalid_details(resource, name, kind),
+    )
 
 
 def invalid_fields(resource: kmock.resource, kind: str, name: str, errors: Sequence[FieldError]) -> ApiError:
@@ -115,8 +136,12 @@ def unsupported_media_type(message: str) -> ApiError:
 def gone(since: str) -> Body:
     """The Status a watch stream sends (an ERROR event) when it cannot resume from `since`."""
     return {
-        "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-        "code": 410, "reason": "Expired",
+        "apiVersion": "v1",
+        "kind": "Status",
+        "metadata": {},
+        "status": "Failure",
+        "code": 410,
+        "reason": "Expired",
         "message": f"too old or unknown resource version: {since}",
     }
 
@@ -124,6 +149,11 @@ def gone(since: str) -> Body:
 def expired(message: str) -> Body:
     """The Status a watch stream sends (an ERROR event) once what it asks for was compacted."""
     return {
-        "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-        "code": 410, "reason": "Expired", "message": message,
+        "apiVersion": "v1",
+        "kind": "Status",
+        "metadata": {},
+        "status": "Failure",
+        "code": 410,
+        "reason": "Expired",
+        "message": message,
     }

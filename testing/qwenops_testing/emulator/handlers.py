@@ -141,7 +141,8 @@ class ApiHandlers:
     async def listing(self, request: kmock.Request) -> Body:
         scope = self._scope(request)
         items = [
-            obj for key, obj in self.store.live_in(scope.resource, scope.namespace, scope.selector)
+            obj
+            for key, obj in self.store.live_in(scope.resource, scope.namespace, scope.selector)
             if scope.sees(key[0], obj)
         ]
         return {

@@ -82,8 +82,9 @@ def to_create(resource: kmock.resource, url_namespace: str | None, body: Any, *,
         raise bad_request("metadata is not an object")
     if namespaced:
         if url_namespace and (meta.get("namespace") or url_namespace) != url_namespace:
-            raise bad_request("the namespace of the provided object does not match the namespace "
-                              "sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         namespace = url_namespace or meta.get("namespace")
         if not namespace:
             raise bad_request("a namespaced object needs a namespace")
@@ -141,8 +142,9 @@ def updated(
     if requested_rv not in (None, "") and str(requested_rv) != str(old["metadata"].get("resourceVersion")):
         raise conflict(resource, name)
     if new_meta.get("name", name) != name:
-        raise bad_request(f"the name of the object ({new_meta.get('name')}) does not match the name "
-                          f"on the URL ({name})")
+        raise bad_request(
+            f"the name of the object ({new_meta.get('name')}) does not match the name on the URL ({name})"
+        )
     if subresource == "status":
         result = copy.deepcopy(old)
         if "status" in new:
@@ -168,6 +170,11 @@ def updated(
         added = set(meta.get("finalizers") or []) - set(old["metadata"].get("finalizers") or [])
         if added:
             found = "[]string{" + ", ".join(f'"{f}"' for f in sorted(added)) + "}"
-            raise invalid(resource, name, "metadata.finalizers: Forbidden: no new finalizers can be "
-                          f"added if the object is being deleted, found new finalizers {found}", kind=kind)
+            raise invalid(
+                resource,
+                name,
+                "metadata.finalizers: Forbidden: no new finalizers can be "
+                f"added if the object is being deleted, found new finalizers {found}",
+                kind=kind,
+            )
     return result

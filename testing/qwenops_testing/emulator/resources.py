@@ -7,9 +7,7 @@ from collections.abc import Callable, Iterable
 
 import kmock
 
-ALL_VERBS = frozenset(
-    {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
-)
+ALL_VERBS = frozenset({"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"})
 
 
 @dataclasses.dataclass(frozen=True)

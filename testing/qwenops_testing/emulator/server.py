@@ -69,8 +69,12 @@ def kubeconfig(url: str, *, namespace: str = "default") -> dict[str, Any]:
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": str(url).rstrip("/")}}],
         "users": [{"name": "emulator", "user": {}}],
-        "contexts": [{"name": "emulator", "context": {
-            "cluster": "emulator", "user": "emulator", "namespace": namespace}}],
+        "contexts": [
+            {
+                "name": "emulator",
+                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
+            }
+        ],
         "current-context": "emulator",
         "preferences": {},
     }
@@ -89,7 +93,10 @@ async def _serve_forever(args: argparse.Namespace) -> None:
     if args.serve_crds:
         specs.append(CRD_RESOURCE)
     async with run_emulator(
-        args.host, args.port, resources=specs, namespaces=[*DEFAULT_NAMESPACES, *args.namespaces],
+        args.host,
+        args.port,
+        resources=specs,
+        namespaces=[*DEFAULT_NAMESPACES, *args.namespaces],
         deployments_become_available=not args.no_deployments_available,
     ) as emulator:
         url = str(emulator.url).rstrip("/")
@@ -112,11 +119,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for it here")
     parser.add_argument(
-        "--resources", nargs="*", default=[], metavar="SPEC",
+        "--resources",
+        nargs="*",
+        default=[],
+        metavar="SPEC",
         help="more resources: [group/]version/plural[:Kind][:cluster][:status]",
     )
     parser.add_argument(
-        "--namespaces", nargs="*", default=[], metavar="NAME",
+        "--namespaces",
+        nargs="*",
+        default=[],
+        metavar="NAME",
         help="namespaces to create besides default (objects are created only in existing ones)",
     )
     parser.add_argument(

@@ -68,8 +68,13 @@ class SimulatedCluster:
     # -- nodes, the scheduler and evictions (nodes.py, scheduler.py) -------------------------------
 
     def add_nodes(
-        self, count: int, *, gpus: int, labels: Mapping[str, str] | None = None,
-        taints: list[Mapping[str, Any]] | None = None, prefix: str = "gpu-node",
+        self,
+        count: int,
+        *,
+        gpus: int,
+        labels: Mapping[str, str] | None = None,
+        taints: list[Mapping[str, Any]] | None = None,
+        prefix: str = "gpu-node",
     ) -> list[str]:
         """Add `count` Ready nodes with `gpus` ``nvidia.com/gpu`` each: from the first node on, pods
         are scheduled onto nodes with room for them (the default, without nodes: unlimited)."""

@@ -156,8 +156,11 @@ class Store:
         if self.current(key) is not None:
             raise already_exists(resource, key[2])
         obj = objects.created(
-            obj, api_version=api_version(resource), kind=self.catalog.kind(resource),
-            has_status=self.catalog.has_status(resource), resource_version=self.log.next_rv(),
+            obj,
+            api_version=api_version(resource),
+            kind=self.catalog.kind(resource),
+            has_status=self.catalog.has_status(resource),
+            resource_version=self.log.next_rv(),
         )
         index = self._indexed()
         if key in self.array:
@@ -178,8 +181,13 @@ class Store:
         """A PUT or PATCH whose result is `new` (the client's whole new body, or its status), admitted."""
         resource = key[0]
         stored = objects.updated(
-            key, old, new, subresource, api_version=api_version(resource),
-            kind=self.catalog.kind(resource), has_status=self.catalog.has_status(resource),
+            key,
+            old,
+            new,
+            subresource,
+            api_version=api_version(resource),
+            kind=self.catalog.kind(resource),
+            has_status=self.catalog.has_status(resource),
         )
         self._admit(Write(resource, self.catalog.kind(resource), stored, old, options or Options()))
         return self.commit(key, old, stored, subresource=subresource)
@@ -212,12 +220,14 @@ class Store:
         meta["resourceVersion"] = self.log.next_rv()
         self.array[key].history.append(new)
         stored = self.array[key].raw
-        if meta.get("ownerReferences") != old["metadata"].get("ownerReferences") or meta.get(
-            "labels"
-        ) != old["metadata"].get("labels"):
+        if meta.get("ownerReferences") != old["metadata"].get("ownerReferences") or meta.get("labels") != old[
+            "metadata"
+        ].get("labels"):
             self._indexed().add_references(key, stored)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get(
-            "deletionGracePeriodSeconds"
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds")
         ):
             self.remove(key, stored)
             return stored
@@ -236,8 +246,12 @@ class Store:
         for field in ("resourceVersion", "uid"):
             expected = preconditions.get(field)
             if expected is not None and str(expected) != obj["metadata"].get(field):
-                raise conflict(resource, name, f"Precondition failed: {field} in precondition: "
-                               f"{expected}, {field} in object meta: {obj['metadata'].get(field)}")
+                raise conflict(
+                    resource,
+                    name,
+                    f"Precondition failed: {field} in precondition: "
+                    f"{expected}, {field} in object meta: {obj['metadata'].get(field)}",
+                )
         return self.collector.delete(key, obj, options)
 
     def mark_deleted(self, key: ObjectKey, obj: Body, *, finalizers: list[str], grace: int) -> Body:
