@@ -40,7 +40,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 NS, NAME = "llm", "dashboard-check"
 STABLE, CANARY = "7d9f4c21ab", "a1b2c3d4e5"
 RPS = 20.0
-SLOS = {"maxErrorRate": 0.01, "p95LatencySeconds": 2.5, "p95TimeToFirstTokenSeconds": 1}
+SLOS = {
+    "maxErrorRate": 0.01,
+    "p95LatencySeconds": 2.5,
+    "p95TimeToFirstTokenSeconds": 1,
+    "p95InterTokenLatencySeconds": 0.1,
+    "p95QueueTimeSeconds": 0.5,
+}
 SPEC = QwenDeploymentSpec.model_validate(
     {
         "model": {"name": "Qwen/Qwen3-8B", "revision": "a" * 40, "servedModelName": "qwen3-8b"},

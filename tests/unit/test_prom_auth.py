@@ -149,10 +149,10 @@ async def test_a_rotated_token_is_read_again(
 ) -> None:
     guarded = await serve()
     reader = prometheus_reader(config(guarded.url, **files(tmp_path)))
-    assert (await reader(spec(guarded.url), OWNER, "c1", "s1", NOW)).verdict != "Error"
+    assert (await reader(spec(guarded.url), OWNER, "c1", "s1", NOW, NOW)).verdict != "Error"
     guarded.token = "rotated-token"  # the kubelet writes the projected token anew
     (tmp_path / "token").write_text("rotated-token")
-    reading = await reader(spec(guarded.url), OWNER, "c1", "s1", NOW)
+    reading = await reader(spec(guarded.url), OWNER, "c1", "s1", NOW, NOW)
     assert reading.verdict != "Error", reading.message
     assert guarded.seen[-1]["Authorization"] == "Bearer rotated-token"
 

@@ -18,7 +18,7 @@ from qwenops.api.status import (
     StableRevision,
     condition,
 )
-from qwenops.controller import reconcile
+from qwenops.controller import accounting
 from qwenops.policy.rollout import Comparison, DeploymentState, Observed, analysis_due, decide, reading_due
 from qwenops.policy.startup import RevisionStartup, Stage
 from qwenops.routing.httproute import HTTPRouteRouter, weighted_rules
@@ -437,5 +437,5 @@ def test_breach_to_rollback_is_observed_for_every_slo_rollback(
         return REGISTRY.get_sample_value(f"qwenops_breach_to_rollback_seconds_{name}") or 0.0
 
     count, total = sample("count"), sample("sum")
-    reconcile._count("llm", "chat", stored, plan.status, plan, now)
+    accounting._count_state("llm", "chat", stored, plan.status, plan, now)
     assert (sample("count") - count, sample("sum") - total) == (1.0, seconds)
