@@ -38,7 +38,10 @@ does that an operator relies on:
   (RFC 6902, a failing ``test`` answers 422), strategic merge patch of the built-in kinds by
   the merge keys and strategies of Kubernetes 1.35's definitions, with its ``$``-directives
   (strategic.py; a custom resource's answers 415), server-side apply with ``managedFields``,
-  conflicts and ``force`` (apply.py; lists atomic, the built-in kinds' too); PUT replaces the whole object; ``dryRun=All`` on every write (dry_run.py);
+  conflicts and ``force`` (apply.py; lists atomic, the built-in kinds' too); PUT replaces the
+  whole object; ``dryRun=All`` on every write (dry_run.py); RBAC for the bearer tokens
+  :meth:`KubeEmulator.enforce_rbac` names (rbac.py: a 403 for what the stored Roles and
+  ClusterRoles bound to their users do not allow; off by default);
 * ``labelSelector`` and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``, and the
   field labels of Events, pods, nodes and namespaces) on lists and watches (selectors.py);
   watches resume from a ``resourceVersion``, honour ``sendInitialEvents`` and
@@ -94,7 +97,8 @@ checked as DNS names), the defaults of
 kinds other than Services, Deployments and pods (an HTTPRoute's, for one), what
 admission plugins add to pods (service account, tolerations, priority),
 NodePort allocation, validating and mutating webhooks, admission policies,
-RBAC, ``date-time`` and other formats, duplicate JSON keys, managedFields beyond apply.py's,
+authentication and RBAC but as rbac.py has it, ``date-time`` and other formats, duplicate JSON
+keys, managedFields beyond apply.py's,
 protobuf bodies but a Secret's, a ConfigMap's and DeleteOptions (protobuf.py: what helm's release
 storage writes; ``kubectl create deployment`` is not understood) and CBOR bodies, aggregated
 discovery, OpenAPI v2, pagination (``limit``/``continue`` are ignored, lists are

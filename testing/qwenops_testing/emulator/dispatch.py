@@ -84,6 +84,7 @@ class DispatchingEmulator(kmock.KubernetesEmulator):
         kmock's own check. Expected API failures become Status answers, not recorded errors.
         """
         try:
+            self._authorize(request)
             for reaction in self._by_priority():
                 if self._sees(reaction._source, request) and not reaction._disabled.is_set():  # private
                     try:
@@ -95,6 +96,9 @@ class DispatchingEmulator(kmock.KubernetesEmulator):
         except ApiError as e:
             return aiohttp.web.json_response(e.status_body(), status=e.status)
         raise NotImplementedError("no reaction matches the request; the fallbacks should have")
+
+    def _authorize(self, request: kmock.Request) -> None:
+        """Raise an ApiError (a 403) for a request its user may not send; here, none."""
 
     def _by_priority(self) -> list[kmock.Reaction]:
         """The reactions, highest priority first (kmock's order: shorter priorities padded with 0)."""

@@ -68,13 +68,14 @@ async def run_emulator(
             await asyncio.sleep(0)  # let the watch streams see it and end
 
 
-def kubeconfig(url: str, *, namespace: str = "default") -> dict[str, Any]:
-    """A kubeconfig for the emulator: plain http, no credentials."""
+def kubeconfig(url: str, *, namespace: str = "default", token: str | None = None) -> dict[str, Any]:
+    """A kubeconfig for the emulator: plain http, no credentials but a bearer `token` if given
+    (a user the emulator's RBAC checks: :meth:`KubeEmulator.enforce_rbac`)."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": str(url).rstrip("/")}}],
-        "users": [{"name": "emulator", "user": {}}],
+        "users": [{"name": "emulator", "user": {"token": token} if token else {}}],
         "contexts": [{"name": "emulator", "context": {
             "cluster": "emulator", "user": "emulator", "namespace": namespace}}],
         "current-context": "emulator",
@@ -82,11 +83,13 @@ def kubeconfig(url: str, *, namespace: str = "default") -> dict[str, Any]:
     }
 
 
-def write_kubeconfig(path: str | Path, url: object, *, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: str | Path, url: object, *, namespace: str = "default", token: str | None = None
+) -> Path:
     """Write :func:`kubeconfig` to ``path`` (for ``KUBECONFIG=path kopf run ...``)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(kubeconfig(str(url), namespace=namespace), sort_keys=False))
+    target.write_text(yaml.safe_dump(kubeconfig(str(url), namespace=namespace, token=token), sort_keys=False))
     return target
 
 
