@@ -44,6 +44,11 @@ def test_a_secret_is_read_as_its_json() -> None:
     }  # fmt: skip
 
 
+def test_a_namespace_as_kubectl_create_namespace_sends_it() -> None:
+    raw = field(1, field(1, b"llm"))
+    assert decode(envelope("Namespace", raw)) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llm"}}
+
+
 def test_delete_options_with_a_precondition() -> None:
     raw = field(2, field(2, b"42")) + field(4, b"Foreground") + field(5, b"All")
     assert decode(envelope("DeleteOptions", raw)) == {
@@ -55,7 +60,7 @@ def test_delete_options_with_a_precondition() -> None:
 def test_another_kind_is_unsupported_and_garbage_a_bad_request() -> None:
     with pytest.raises(ApiError) as unsupported:
         decode(envelope("Deployment", field(1, b"")))
-    assert unsupported.value.status == 415 and "Secret, ConfigMap, DeleteOptions" in unsupported.value.message
+    assert unsupported.value.status == 415 and "Secret, ConfigMap, Namespace, DeleteOptions" in unsupported.value.message
     with pytest.raises(ApiError) as garbled:
         decode(MAGIC + b"\x0a\xff\xff")
     assert garbled.value.status == 400

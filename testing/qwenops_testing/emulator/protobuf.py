@@ -3,8 +3,9 @@
 Go clients built on client-go's typed clientsets (helm's release storage, ``kubectl create``)
 write the built-in kinds as ``application/vnd.kubernetes.protobuf``: the ``k8s\\x00`` magic, then a
 ``runtime.Unknown`` envelope (its ``typeMeta`` and the object's own bytes). The emulator stores
-JSON; :func:`decode` turns the body of a Secret, a ConfigMap or DeleteOptions into the JSON object
-the same client would have sent as JSON, so that ``helm install`` can store its releases. Other
+JSON; :func:`decode` turns the body of a Secret, a ConfigMap, a Namespace or DeleteOptions into
+the JSON object the same client would have sent as JSON, so that ``helm install`` can store its
+releases and ``kubectl create namespace`` works. Other
 kinds answer 415, as a server answers a body it cannot read. Answers stay JSON: these clients
 accept it (their ``Accept`` lists ``application/json`` too).
 
@@ -44,6 +45,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
                4: ("stringData", "map:str"), 5: ("immutable", "bool")},
     "ConfigMap": {1: ("metadata", "meta"), 2: ("data", "map:str"), 3: ("binaryData", "map:bytes"),
                   4: ("immutable", "bool")},
+    "Namespace": {1: ("metadata", "meta")},  # `kubectl create namespace`: spec and status the server's
     "DeleteOptions": {1: ("gracePeriodSeconds", "int"),
                       2: ("preconditions", {1: ("uid", "str"), 2: ("resourceVersion", "str")}),
                       3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "str"),
