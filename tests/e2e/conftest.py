@@ -9,6 +9,7 @@ cluster is skipped with the reason printed (`pytest -rs`). The tests of tests/e2
 cluster (test_setup.py) run everywhere, in `make test` too.
 """
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chart.fetch_helm import HelmUnavailableError, ensure_helm
 from tests.e2e.cluster import REQUIRE_ENV, context_problem, decide, find_kubectl, required, suite_skip_reason
 from tests.e2e.emulated import MODE_ENV, NEEDS_KUBELET, emulated_cluster, environment
 from tests.e2e.support import Kubectl, Subject, stack_problem
@@ -45,6 +47,9 @@ def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """kubectl against the cluster: the real one, else (no $QWENOPS_REQUIRE_E2E) the emulated API,
     KUBECONFIG pointing at it for the rest of tests/e2e."""
     found = find_kubectl()
+    if found is None:  # fetch the pinned one (as `make helm` does), for the emulated cluster at least
+        with contextlib.suppress(HelmUnavailableError):
+            found = find_kubectl(fetched=ensure_helm().parent / "kubectl")
     problem = cluster_problem()
     if problem is None:
         assert found is not None
