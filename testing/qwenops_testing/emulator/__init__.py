@@ -98,9 +98,9 @@ kinds other than Services, Deployments and pods (an HTTPRoute's, for one), what
 admission plugins add to pods (service account, tolerations, priority),
 NodePort allocation, validating and mutating webhooks, admission policies,
 authentication and RBAC but as rbac.py has it, ``date-time`` and other formats, duplicate JSON
-keys, managedFields beyond apply.py's,
-protobuf bodies but a Secret's, a ConfigMap's and DeleteOptions (protobuf.py: what helm's release
-storage writes; ``kubectl create deployment`` is not understood) and CBOR bodies, aggregated
+keys, managedFields beyond apply.py's, protobuf bodies but a Secret's, a ConfigMap's, a
+Namespace's and DeleteOptions (protobuf.py: what helm's release storage and ``kubectl create
+namespace`` write; ``kubectl create deployment`` is not understood) and CBOR bodies, aggregated
 discovery, OpenAPI v2, pagination (``limit``/``continue`` are ignored, lists are
 whole), ``resourceVersion`` on lists (always the latest state), namespace
 deletion cascading to the objects in it, Endpoints and EndpointSlices,
