@@ -78,7 +78,7 @@ crds: setup
 
 # The canaries are judged by a real Prometheus: Debian's package, installed here when neither
 # $QWENOPS_PROMETHEUS nor a `prometheus` on PATH names one (as .ci/run does, with sudo when not root).
-demo: setup
+demo: setup helm
 	@if [ -z "$$QWENOPS_PROMETHEUS" ] && ! command -v prometheus >/dev/null 2>&1; then \
 		sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
 		echo "make demo: installing Debian's prometheus package"; \

@@ -26,10 +26,9 @@ import yaml
 
 from qwenops.analysis.checks import without_queries
 from qwenops.controller.config import DEFAULT_SERVING_IMAGE
-from qwenops.kubectl.screens.history import render_history
 from qwenops.kubectl.screens.status import render_status
-from qwenops_testing.cluster import EVENTS, QWDS, Client, deployments_of, event_reasons, status_of
-from qwenops_testing.emulator import KubeEmulator, run_emulator
+from qwenops_testing.cluster import QWDS, Client, deployments_of, event_reasons, status_of
+from qwenops_testing.emulator import CRD_RESOURCE, DEFAULT_RESOURCES, KubeEmulator, run_emulator
 from qwenops_testing.gpu_timeline import replay
 from qwenops_testing.operator import Operator, eventually
 from qwenops_testing.prometheus import find_prometheus, prometheus_running
@@ -37,6 +36,7 @@ from qwenops_testing.prometheus import find_prometheus, prometheus_running
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # demo.pods, and the simulator it runs (images/serving/vllm_sim)
 
+from demo.kubectl import Kubectl, find_kubectl  # noqa: E402
 from demo.pods import pods_running  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "chat.yaml"
@@ -45,6 +45,8 @@ BAD_COMMIT = "badc0ffee0ddf00d1234567890abcdef12345678"
 ERROR_RATES = {BAD_COMMIT: 0.2}
 """The bad version answers a fifth of its requests with 500s; the others 0.2 %."""
 TTY = sys.stdout.isatty()
+NEW_CLUSTER = [*(spec for spec in DEFAULT_RESOURCES if spec.group != "qwenops.io"), CRD_RESOURCE]
+"""A cluster without the QwenDeployment CRD, until `kubectl apply -f crds/` writes it."""
 
 
 def say(text: str) -> None:
@@ -134,16 +136,24 @@ async def main() -> int:
             file=sys.stderr,
         )
         return 2
+    binary = find_kubectl()
+    if binary is None:
+        print("the demo runs the real kubectl: `make helm` fetches kubectl 1.35 into .cache/bin "
+              "(or put one on PATH, or name it in $QWENOPS_KUBECTL)", file=sys.stderr)  # fmt: skip
+        return 2
     manifest = demo_manifest()
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     with tempfile.TemporaryDirectory(prefix="qwenops-demo-") as workdir:
         async with (
-            run_emulator() as emulator,
+            run_emulator(resources=NEW_CLUSTER, crds=()) as emulator,
             prometheus_running(Path(workdir) / "prometheus", scrape_interval="1s") as prometheus,
             pods_running(emulator, prometheus, ERROR_RATES),
         ):
             emulator.create_object("v1/namespaces", {"metadata": {"name": namespace}})
             manifest["spec"]["rollout"]["analysis"]["prometheus"] = {"url": prometheus.url}
+            applied = Path(workdir) / "chat.yaml"
+            applied.write_text(yaml.safe_dump(manifest, sort_keys=False))
+            kubectl = Kubectl(binary, emulator.url, Path(workdir))
             operator = Operator(
                 emulator.url, Path(workdir), resync_seconds=2, serving_image=DEFAULT_SERVING_IMAGE
             )
@@ -152,9 +162,8 @@ async def main() -> int:
             await operator.start()
             try:
                 async with aiohttp.ClientSession(str(emulator.url).rstrip("/")) as session:
-                    await story(
-                        emulator, operator, Client(session), manifest, Screen(emulator, namespace, name)
-                    )
+                    await story(emulator, operator, Client(session), kubectl, applied,
+                                Screen(emulator, namespace, name))  # fmt: skip
             finally:
                 await operator.stop()
     say("done: every status above was written by the operator, every verdict read from Prometheus")
@@ -162,14 +171,18 @@ async def main() -> int:
 
 
 async def story(
-    emulator: KubeEmulator, operator: Operator, client: Client, manifest: dict[str, Any], screen: Screen
-) -> None:
+    emulator: KubeEmulator, operator: Operator, client: Client, kubectl: Kubectl, applied: Path,
+    screen: Screen,
+) -> None:  # fmt: skip
     namespace, name = screen.namespace, screen.name
-    say(f"kubectl apply -f {EXAMPLE.relative_to(REPO)} (steps of 8s, readings every 2s over 10s)")
-    await client.apply_qwd(manifest)
+    say("the CRD first, as on a new cluster (every `$ kubectl` below is the real kubectl 1.35)")
+    await kubectl("apply", "-f", str(REPO / "crds"), shown="kubectl apply -f crds/")
+    await kubectl("wait", "--for=condition=Established", "crd/qwendeployments.qwenops.io", "--timeout=30s")
+    say(f"{EXAMPLE.relative_to(REPO)}, with steps of 8s and readings every 2s over 10s")
+    await kubectl("apply", "-f", str(applied), shown=f"kubectl apply -f {EXAMPLE.relative_to(REPO)}")
     await screen.follow(operator, serving())
-    say(f"kubectl qwen status {name}")
-    screen.status()
+    await kubectl("get", "qwd", "-n", namespace)
+    await kubectl("qwen", "status", name, "-n", namespace)
 
     first = status_of(emulator, namespace, name)["stable"]["revision"]
     say(f"a good version: spec.model.revision -> {GOOD_COMMIT[:7]}: 25 %, then 50 %, each step held "
@@ -178,8 +191,12 @@ async def story(
     await screen.follow(
         operator, lambda s: (s.get("canary") or {}).get("step") == 1 and bool(s.get("analysis"))
     )
-    say(f"kubectl qwen status {name} (mid-rollout)")
-    screen.status()
+    say("mid-rollout, the plugin through kubectl; then the first step ended early by hand")
+    await kubectl("qwen", "status", name, "-n", namespace)
+    now = int(datetime.now(UTC).timestamp())
+    await kubectl("annotate", "qwd", name, "-n", namespace, f"qwenops.io/promote={now}", "--overwrite",
+                  shown=f'kubectl annotate qwd {name} -n {namespace} qwenops.io/promote="$(date +%s)" '
+                  "--overwrite")
     await screen.follow(operator, serving(first))
 
     good = status_of(emulator, namespace, name)["stable"]["revision"]
@@ -187,10 +204,9 @@ async def story(
         "with 500s against a 1 % SLO")  # fmt: skip
     await client.patch_qwd(namespace, name, {"spec": {"model": {"revision": BAD_COMMIT}}})
     await screen.follow(operator, lambda s: s.get("phase") == "RolledBack")
-    say(f"kubectl qwen status {name} (rolled back by itself; {good} kept serving throughout)")
-    screen.status()
-    say(f"kubectl qwen history {name}")
-    print(render_history(screen.obj(), datetime.now(UTC), color=TTY), end="")
+    say(f"rolled back by itself; {good} kept serving throughout")
+    await kubectl("qwen", "status", name, "-n", namespace)
+    await kubectl("qwen", "history", name, "-n", namespace)
 
     say("a spec that slipped past the CRD (a branch instead of a commit) is refused; nothing running changes")
     before = declared(emulator, namespace, name)
@@ -202,12 +218,8 @@ async def story(
     await eventually(
         lambda: "InvalidSpec" in event_reasons(emulator, name), "the InvalidSpec event", operator
     )
-    say(f"kubectl describe qwd {name} (events)")
-    events = sorted(emulator.list_objects(EVENTS), key=lambda e: int(e["metadata"]["resourceVersion"]))
-    for event in events:
-        if (event.get("involvedObject") or {}).get("name") == name:
-            print(f"  {event.get('type', ''):<8} {event.get('reason', ''):<18} "
-                  f"{without_queries(event.get('message', ''))}")  # fmt: skip
+    say("what it said, as events")
+    await kubectl("describe", "qwd", name, "-n", namespace)
     if not unchanged:
         raise SystemExit("a refused spec changed a running Deployment")
     await full_pool(emulator, operator, client, namespace)

@@ -76,8 +76,11 @@ async def _call(session: aiohttp.ClientSession, method: str, path: str, body: An
 
 
 @contextlib.asynccontextmanager
-async def operator(emulator: KubeEmulator, container: Manifest, workdir: Path) -> AsyncIterator[int]:
-    """`qwenops <the chart's args>` with the chart's environment; yields its liveness port."""
+async def operator(
+    emulator: KubeEmulator, container: Manifest, workdir: Path, token: str | None = None
+) -> AsyncIterator[int]:
+    """`qwenops <the chart's args>` with the chart's environment (and a bearer `token`, the user the
+    emulator's RBAC checks it as); yields its liveness port."""
     health = free_port()
     args = [
         f"--liveness=http://127.0.0.1:{health}/healthz" if a.startswith("--liveness=") else a
@@ -87,7 +90,7 @@ async def operator(emulator: KubeEmulator, container: Manifest, workdir: Path) -
     env |= {"QWENOPS_RESYNC_SECONDS": "1", "QWENOPS_METRICS_PORT": "0"}  # fast, and no fixed port
     env |= {
         "PATH": os.environ.get("PATH", ""),
-        "KUBECONFIG": str(write_kubeconfig(workdir / "kubeconfig", emulator.url)),
+        "KUBECONFIG": str(write_kubeconfig(workdir / "kubeconfig", emulator.url, token=token)),
     }
     log = workdir / "operator.log"
     with log.open("wb") as output:
@@ -118,16 +121,17 @@ async def _until(check: Callable[[], bool], what: str, log: Path, timeout: float
 
 
 async def walk_a_canary(
-    emulator: KubeEmulator, objects: list[Manifest], workdir: Path
+    emulator: KubeEmulator, objects: list[Manifest], workdir: Path, token: str | None = None
 ) -> list[RecordedRequest]:
     """Run the chart's operator through create, canary, HTTPRoute weights over InferencePools and
-    promotion."""
+    promotion (`objects`: the chart's, its Deployment the one run; `token`: see :func:`operator`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "operator.log"
     for namespace in (NS, OTHER, NAMESPACE):  # the release's namespace holds the Lease
-        emulator.create_object("v1/namespaces", {"metadata": {"name": namespace}})
+        if emulator.get_object("v1/namespaces", None, namespace) is None:
+            emulator.create_object("v1/namespaces", {"metadata": {"name": namespace}})
     async with (
-        operator(emulator, operator_container(objects), workdir) as health,
+        operator(emulator, operator_container(objects), workdir, token) as health,
         aiohttp.ClientSession(str(emulator.url).rstrip("/")) as session,
     ):
         route = {

@@ -51,10 +51,16 @@ async def test_dry_run_delete_keeps_the_object(kubectl: Kubectl, emulator: KubeE
     assert emulator.get_object("v1/services", "default", "web") is not None
 
 
-async def test_server_side_apply_of_a_built_in_kind_is_refused(kubectl: Kubectl, emulator: KubeEmulator) -> None:
-    """Server-side apply of the built-in kinds is not emulated: a 415, and nothing stored."""
-    service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"
+async def test_server_side_apply_of_a_built_in_kind(kubectl: Kubectl, emulator: KubeEmulator) -> None:
+    """Server-side apply of the built-in kinds (helm 4 installs with it): created, then a field no
+    longer applied removed; lists are atomic (apply.py)."""
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: web, labels: {a: b}}\nspec: {ports: [{port: 80}]}\n"
     result = await kubectl("apply", "--server-side", "-f", "-", stdin=service)
-    assert result.code == 1, result
-    assert "does not implement server-side apply" in result.stderr
-    assert emulator.get_object("v1/services", "default", "web") is None
+    assert result.code == 0, result
+    assert result.stdout.strip() == "service/web serverside-applied"
+    stored = emulator.get_object("v1/services", "default", "web")
+    assert stored is not None and stored["metadata"]["labels"] == {"a": "b"}
+    again = await kubectl("apply", "--server-side", "-f", "-", stdin=service.replace(", labels: {a: b}", ""))
+    assert again.code == 0, again
+    stored = emulator.get_object("v1/services", "default", "web")
+    assert stored is not None and "labels" not in stored["metadata"]

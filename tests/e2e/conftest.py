@@ -1,11 +1,16 @@
 """The e2e suite runs against a real cluster: the current kubeconfig context (kind by default).
 
-Where no cluster answers, every test that needs one is skipped with the reason printed (`pytest -rs`): the
-same reason `python -m tests.e2e.cluster up` gives (`make e2e` runs it first), from the same functions.
-Nothing passes without a cluster, and with $QWENOPS_REQUIRE_E2E set a missing cluster fails instead.
-The tests of tests/e2e that need no cluster (test_setup.py) run everywhere, in `make test` too.
+Where no cluster answers, the suite runs against the emulated API instead (emulated.py), with the
+real kubectl: the CRD admission corpus through `--dry-run=server`, the locally run operator; the
+tests that need real pods skip, saying so (emulated.NEEDS_KUBELET). With $QWENOPS_REQUIRE_E2E set a
+missing real cluster fails instead, with the reason `python -m tests.e2e.cluster up` gives (`make
+e2e` runs it first), from the same functions. Without kubectl at all every test that needs a
+cluster is skipped with the reason printed (`pytest -rs`). The tests of tests/e2e that need no
+cluster (test_setup.py) run everywhere, in `make test` too.
 """
 
+import contextlib
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -13,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.chart.fetch_helm import HelmUnavailableError, ensure_helm
 from tests.e2e.cluster import REQUIRE_ENV, context_problem, decide, find_kubectl, required, suite_skip_reason
+from tests.e2e.emulated import MODE_ENV, NEEDS_KUBELET, emulated_cluster, environment
 from tests.e2e.support import Kubectl, Subject, stack_problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,17 +38,31 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def kubectl() -> str:
-    problem = cluster_problem()
-    if problem:
-        _unavailable(problem)
+def emulated() -> bool:
+    return os.environ.get(MODE_ENV) == "emulated"
+
+
+@pytest.fixture(scope="package")
+def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """kubectl against the cluster: the real one, else (no $QWENOPS_REQUIRE_E2E) the emulated API,
+    KUBECONFIG pointing at it for the rest of tests/e2e."""
     found = find_kubectl()
+    if found is None:  # fetch the pinned one (as `make helm` does), for the emulated cluster at least
+        with contextlib.suppress(HelmUnavailableError):
+            found = find_kubectl(fetched=ensure_helm().parent / "kubectl")
+    problem = cluster_problem()
+    if problem is None:
+        assert found is not None
+        yield found
+        return
+    if required() or found is None:
+        _unavailable(problem)
     assert found is not None
-    return found
+    with emulated_cluster(tmp_path_factory.mktemp("emulated-cluster")) as kubeconfig, environment(kubeconfig):
+        yield found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def crd_installed(kubectl: str) -> Iterator[None]:
     subprocess.run([kubectl, "apply", "--server-side", "-f", str(CRD)], check=True)
     subprocess.run(
@@ -54,10 +75,12 @@ def crd_installed(kubectl: str) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(kubectl: str) -> Kubectl:
     """The cluster with what `python -m tests.e2e.cluster up` installs: the operator (the chart), Prometheus and
     the Hub stand-in, each ready."""
+    if emulated():
+        pytest.skip(NEEDS_KUBELET)
     client = Kubectl(kubectl)
     problem = stack_problem(client)
     if problem:

@@ -110,3 +110,37 @@ def test_deployment_created_and_left_alone_once_settled(kubectl: str, namespace:
 
     subprocess.run([kubectl, "-n", namespace, "delete", "qwd", "chat"], check=True)
     wait_for(lambda: not deployments(), "children garbage-collected")
+
+
+def test_kubectl_finds_the_plugin_and_it_shows_what_the_operator_wrote(
+    kubectl: str, namespace: str, operator: Path
+) -> None:
+    """`kubectl qwen`, as a user runs it: kubectl finds the `kubectl-qwen` the package installs
+    (beside this Python) on PATH, and it reads the status the operator wrote."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([kubectl, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    plugins = run("plugin", "list")
+    assert "kubectl-qwen" in plugins.stdout, plugins.stdout + plugins.stderr
+    manifest = {
+        "apiVersion": "qwenops.io/v1alpha1", "kind": "QwenDeployment",
+        "metadata": {"name": "chat", "namespace": namespace},
+        "spec": {"model": {"name": "Qwen/Qwen3-0.6B", "revision": COMMIT, "servedModelName": "qwen"}},
+    }  # fmt: skip
+    subprocess.run([kubectl, "apply", "-f", "-"], input=json.dumps(manifest), text=True, check=True)
+    revision = wait_for(
+        lambda: ((kubectl_json(kubectl, "-n", namespace, "get", "qwd", "chat").get("status") or {})
+                 .get("startup") or {}).get("revision"),
+        "the first revision in status",
+    )  # fmt: skip
+    status = run("qwen", "status", "chat", "-n", namespace)
+    assert status.returncode == 0, status.stderr
+    fields = dict(line.split(":", 1) for line in status.stdout.splitlines() if ":" in line and line[0] != " ")
+    assert fields["Name"].strip() == "chat" and fields["Namespace"].strip() == namespace, status.stdout
+    assert fields["Phase"].strip() in ("Progressing", "Healthy"), status.stdout
+    assert revision in status.stdout, status.stdout
+    listed = run("qwen", "list", "-n", namespace)
+    assert listed.returncode == 0 and "chat" in listed.stdout, listed.stdout + listed.stderr
+    subprocess.run([kubectl, "-n", namespace, "delete", "qwd", "chat"], check=True)

@@ -41,6 +41,7 @@ from tests.e2e.cluster import (
     KIND_CONFIG,
     PROMETHEUS_MANIFEST,
     PROMETHEUS_URL,
+    RELEASE,
     REPO,
     SERVING_IMAGE,
     TEST_NAMESPACE,
@@ -373,8 +374,10 @@ def test_the_chart_with_those_values_points_the_operator_at_prometheus_and_the_h
     assert (
         f"--namespace={TEST_NAMESPACE}" in container["args"] and "--all-namespaces" not in container["args"]
     )
-    roles = [o for o in objects if o["kind"] == "Role"]
-    assert [r["metadata"]["namespace"] for r in roles] == [TEST_NAMESPACE]
+    roles = {o["metadata"]["name"]: o["metadata"]["namespace"] for o in objects if o["kind"] == "Role"}
+    lease = f"{RELEASE}-leader-election"  # the operator's Lease, in its own namespace
+    assert roles.pop(lease) == RELEASE
+    assert list(roles.values()) == [TEST_NAMESPACE]
 
 
 def test_the_helm_command_installs_or_upgrades_and_waits() -> None:

@@ -297,10 +297,18 @@ async def test_server_side_apply_of_a_custom_resource(api: Api) -> None:
                                     raw="spec: {replicas: 5}", content_type=APPLY_PATCH)  # fmt: skip
     assert (status, answer["spec"]) == (200, {"replicas": 5})
     assert [e["manager"] for e in answer["metadata"]["managedFields"]] == ["t"]
-    status, answer = await api.call("PATCH", f"{DEPLOY}/web?fieldManager=t", raw="spec: {replicas: 5}",
-                                    content_type=APPLY_PATCH)  # fmt: skip
-    assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
-    assert "does not implement server-side apply" in answer["message"]
+
+
+async def test_server_side_apply_of_a_built_in_kind_creates_then_updates_it(api: Api) -> None:
+    config = "apiVersion: v1\nkind: Service\nmetadata: {name: web, labels: {a: b}}\nspec: {ports: [{port: 80}]}\n"
+    status, created = await api.call("PATCH", f"/api/v1/namespaces/{NS}/services/web?fieldManager=helm", raw=config, content_type=APPLY_PATCH)
+    assert status == 201, created
+    assert created["spec"]["clusterIP"]  # admitted with the Service's defaults
+    assert [e["manager"] for e in created["metadata"]["managedFields"]] == ["helm"]
+    relabelled = config.replace("labels: {a: b}", "labels: {c: d}")
+    status, updated = await api.call("PATCH", f"/api/v1/namespaces/{NS}/services/web?fieldManager=helm", raw=relabelled, content_type=APPLY_PATCH)
+    assert (status, updated["metadata"]["labels"]) == (200, {"c": "d"})
+    assert updated["spec"]["clusterIP"] == created["spec"]["clusterIP"]
 
 
 async def test_patch_with_an_unknown_content_type_is_unsupported(api: Api) -> None:

@@ -37,9 +37,11 @@ does that an operator relies on:
 * the patch types by ``Content-Type`` (patches.py): merge patch (RFC 7386), JSON patch
   (RFC 6902, a failing ``test`` answers 422), strategic merge patch of the built-in kinds by
   the merge keys and strategies of Kubernetes 1.35's definitions, with its ``$``-directives
-  (strategic.py; a custom resource's answers 415), server-side apply of custom resources with
-  ``managedFields``, conflicts and ``force`` (apply.py; the built-in kinds' answers 415 saying it
-  is not implemented); PUT replaces the whole object; ``dryRun=All`` on every write (dry_run.py);
+  (strategic.py; a custom resource's answers 415), server-side apply with ``managedFields``,
+  conflicts and ``force`` (apply.py; lists atomic, the built-in kinds' too); PUT replaces the
+  whole object; ``dryRun=All`` on every write (dry_run.py); RBAC for the bearer tokens
+  :meth:`KubeEmulator.enforce_rbac` names (rbac.py: a 403 for what the stored Roles and
+  ClusterRoles bound to their users do not allow; off by default);
 * ``labelSelector`` and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``, and the
   field labels of Events, pods, nodes and namespaces) on lists and watches (selectors.py);
   watches resume from a ``resourceVersion``, honour ``sendInitialEvents`` and
@@ -53,7 +55,8 @@ does that an operator relies on:
   columns in columns.py, ``includeObject``, watches too); one store for ``v1`` and
   ``events.k8s.io/v1`` Events (events.py); ``fieldValidation=Strict`` refusing an unknown field
   of a built-in kind (builtin_fields.py); CRDs as ``apiextensions.k8s.io/v1`` objects where
-  :data:`CRD_RESOURCE` is declared (crds.py: a CRD written through the API is served);
+  :data:`CRD_RESOURCE` is declared (crds.py: a CRD written through the API is served); the kinds
+  `helm install` of the chart writes, as plain objects, where :data:`PLATFORM_RESOURCES` are;
 * finalizers, and deletion as the garbage collector carries it out (collector.py): background,
   foreground (the ``foregroundDeletion`` finalizer until no dependent with ``blockOwnerDeletion``
   is left) and orphan propagation, from the DeleteOptions or the query; a running pod terminates
@@ -94,10 +97,10 @@ checked as DNS names), the defaults of
 kinds other than Services, Deployments and pods (an HTTPRoute's, for one), what
 admission plugins add to pods (service account, tolerations, priority),
 NodePort allocation, validating and mutating webhooks, admission policies,
-RBAC, ``date-time`` and other formats, duplicate JSON keys, server-side apply of the
-built-in kinds (415) and managedFields beyond apply.py's, protobuf and CBOR bodies
-(JSON only: a typed client that sends protobuf, as ``kubectl create deployment``
-does, is not understood), aggregated
+authentication and RBAC but as rbac.py has it, ``date-time`` and other formats, duplicate JSON
+keys, managedFields beyond apply.py's, protobuf bodies but a Secret's, a ConfigMap's, a
+Namespace's and DeleteOptions (protobuf.py: what helm's release storage and ``kubectl create
+namespace`` write; ``kubectl create deployment`` is not understood) and CBOR bodies, aggregated
 discovery, OpenAPI v2, pagination (``limit``/``continue`` are ignored, lists are
 whole), ``resourceVersion`` on lists (always the latest state), namespace
 deletion cascading to the objects in it, Endpoints and EndpointSlices,
@@ -122,6 +125,7 @@ from qwenops_testing.emulator.resources import (
     CRD_RESOURCE,
     DEFAULT_RESOURCES,
     DEPLOYMENTS,
+    PLATFORM_RESOURCES,
     PODS,
     SERVICES,
     ResourceSpec,
@@ -142,6 +146,7 @@ __all__ = [
     "DEPLOYMENTS",
     "JSON_PATCH",
     "MERGE_PATCH",
+    "PLATFORM_RESOURCES",
     "PODS",
     "SERVICES",
     "STRATEGIC_MERGE_PATCH",

@@ -22,6 +22,7 @@ from qwenops_testing.emulator.events import EventHandlers
 from qwenops_testing.emulator.nodes import Nodes
 from qwenops_testing.emulator.objects import Body
 from qwenops_testing.emulator.patches import merge_patch
+from qwenops_testing.emulator.rbac import Authorizer
 from qwenops_testing.emulator.request_log import RecordedRequest
 from qwenops_testing.emulator.resources import Catalog, ResourceSpec
 from qwenops_testing.emulator.scale import PATH as SCALE_PATH
@@ -50,6 +51,8 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
     _nodes: Nodes = attrs.field(init=False)
     _scales: Scales = attrs.field(init=False)
     _views: ClientViews = attrs.field(init=False)
+    authorizer: Authorizer | None = attrs.field(default=None, init=False)
+    """RBAC, when :meth:`enforce_rbac` turned it on (rbac.py)."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -73,6 +76,16 @@ class KubeEmulator(ServedToClients, DispatchingEmulator, SimulatedCluster):  # t
         (self.fallback ** 1)["get", SCALE_PATH] << self._scales.fetch
         (self.fallback ** 1)["put", SCALE_PATH] << self._scales.replace
         (self.fallback ** 1)["patch", SCALE_PATH] << self._scales.patch
+
+    def enforce_rbac(self, users: Mapping[str, str]) -> Authorizer:
+        """Refuse (403) what the stored RBAC does not allow the users of these bearer tokens
+        (``{token: "system:serviceaccount:NS:NAME"}``); other requests stay unchecked."""
+        self.authorizer = Authorizer(self.list_objects, dict(users))
+        return self.authorizer
+
+    def _authorize(self, request: kmock.Request) -> None:
+        if self.authorizer is not None:
+            self.authorizer.check(request)
 
     def declare(self, *specs: ResourceSpec) -> None:
         """Serve these resources (discovery, CRUD, watch)."""

@@ -1,4 +1,4 @@
-"""Server-side apply of custom resources (``kubectl apply --server-side``, Argo CD), with
+"""Server-side apply (``kubectl apply --server-side``, Argo CD, helm 4's installs), with
 ``managedFields`` as the API server keeps them.
 
 An apply (``PATCH`` with ``application/apply-patch+yaml`` and a ``fieldManager``) creates the
@@ -12,8 +12,8 @@ managed fields, every other write to it records the fields it changed for its ma
 
 Simplified, and said so in docs/testing.md: lists are atomic (one field, whoever sets it owns it
 whole, as for a list without ``x-kubernetes-list-type: map``); the status subresource's fields are
-not tracked; an object never applied carries no managed fields; the built-in kinds' apply is
-still a 415 (patches.py).
+not tracked; an object never applied carries no managed fields; a built-in kind's list with merge
+keys (a pod's containers) is atomic too.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ kmock's private internals (each use is marked):
 * kmock checks whether a reaction sees a request by filtering every request served so far again:
   each request costs as much as all earlier ones. :meth:`DispatchingEmulator._dispatch` asks
   each reaction about the one request instead;
+* a protobuf body (protobuf.py) is read as the JSON it holds before kmock parses the request
+  (aiohttp's private ``_read_bytes``, where kmock reads the body from);
 * ``KubernetesEmulator._handle`` stores writes as plain JSON before any reaction runs: it is
   skipped, and the fallbacks (``_serve_*``, overridden by KubeEmulator) do the writes.
 """
@@ -24,6 +26,7 @@ import attrs
 import kmock
 from kmock._internal import rendering  # private: StreamingError, Request._parse
 
+from qwenops_testing.emulator import protobuf
 from qwenops_testing.emulator.errors import ApiError
 from qwenops_testing.emulator.resources import NAMESPACES
 
@@ -42,7 +45,12 @@ class DispatchingEmulator(kmock.KubernetesEmulator):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         # kmock's RawHandler.__call__ (its private _requests, _errors, _render_error, _stream_error
         # and StreamingError) with another parser, and _dispatch instead of _handle.
-        await raw_request.read()
+        body = await raw_request.read()
+        if raw_request.content_type == protobuf.PROTOBUF and body:
+            try:
+                raw_request._read_bytes = json.dumps(protobuf.decode(body)).encode()  # private: the body
+            except ApiError as e:
+                return aiohttp.web.json_response(e.status_body(), status=e.status)
         raw_response: aiohttp.web.StreamResponse | None = None
         try:
             if self.limit is not None and len(self._requests) >= self.limit:
@@ -76,6 +84,7 @@ class DispatchingEmulator(kmock.KubernetesEmulator):
         kmock's own check. Expected API failures become Status answers, not recorded errors.
         """
         try:
+            self._authorize(request)
             for reaction in self._by_priority():
                 if self._sees(reaction._source, request) and not reaction._disabled.is_set():  # private
                     try:
@@ -87,6 +96,9 @@ class DispatchingEmulator(kmock.KubernetesEmulator):
         except ApiError as e:
             return aiohttp.web.json_response(e.status_body(), status=e.status)
         raise NotImplementedError("no reaction matches the request; the fallbacks should have")
+
+    def _authorize(self, request: kmock.Request) -> None:
+        """Raise an ApiError (a 403) for a request its user may not send; here, none."""
 
     def _by_priority(self) -> list[kmock.Reaction]:
         """The reactions, highest priority first (kmock's order: shorter priorities padded with 0)."""

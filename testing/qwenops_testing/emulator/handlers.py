@@ -13,7 +13,6 @@ import kmock
 from qwenops_testing.emulator import apply, dry_run, objects, patches, watches
 from qwenops_testing.emulator import workload_scale as scale
 from qwenops_testing.emulator.admission import Options
-from qwenops_testing.emulator.builtin_fields import kind_schema
 from qwenops_testing.emulator.collector import delete_options
 from qwenops_testing.emulator.errors import (
     ApiError,
@@ -74,11 +73,9 @@ class ApiHandlers:
         return self._answer(request, self.update(request, key, old, request.data, options), options)
 
     def _apply(self, request: kmock.Request) -> kmock.Response:
-        """Server-side apply (apply.py), of custom resources only."""
+        """Server-side apply (apply.py), of every kind (helm 4 installs with it)."""
         assert request.resource is not None
         resource = request.resource
-        if kind_schema(str(resource.group), str(resource.version), self.catalog.kind(resource)) is not None:
-            raise patches.server_side_apply_refused()
         manager = request.params.get("fieldManager")
         if not manager:
             raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '

@@ -1,6 +1,6 @@
 """PATCH bodies by their ``Content-Type``: merge patch (RFC 7386), JSON patch (RFC 6902), and
 strategic merge patch of the built-in kinds (strategic.py; a custom resource's is a 415, as the API
-server answers). Server-side apply is refused before anything else.
+server answers). Server-side apply is apply.py's.
 """
 
 from __future__ import annotations

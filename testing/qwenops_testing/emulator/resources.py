@@ -70,6 +70,26 @@ CRD_RESOURCE = ResourceSpec(
 )  # fmt: skip
 """CRDs as objects (crds.py): served only when declared, as kopf lists them where they are served."""
 
+PLATFORM_RESOURCES: tuple[ResourceSpec, ...] = (
+    ResourceSpec("", "v1", "serviceaccounts", "ServiceAccount", shortnames=("sa",)),
+    ResourceSpec("", "v1", "configmaps", "ConfigMap", shortnames=("cm",)),
+    ResourceSpec("", "v1", "secrets", "Secret"),
+    ResourceSpec("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    ResourceSpec("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    ResourceSpec("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    ResourceSpec("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+                 namespaced=False),
+    ResourceSpec("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", shortnames=("netpol",)),
+    ResourceSpec("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor"),
+    ResourceSpec("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", shortnames=("smon",)),
+    ResourceSpec("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule",
+                 shortnames=("promrule",)),
+    CRD_RESOURCE,
+)  # fmt: skip
+"""What installing the chart (`helm install`, its release Secrets) and a user's platform need besides
+:data:`DEFAULT_RESOURCES`: stored as plain objects (RBAC is not enforced, unless the emulator's
+authorizer is on; the Prometheus Operator's kinds keep any field, as a CRD without its schema)."""
+
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
 PODS = kmock.resource("", "v1", "pods")
 SERVICES = kmock.resource("", "v1", "services")

@@ -19,7 +19,13 @@ import yaml
 
 from qwenops.api.crd import build_crd
 from qwenops_testing.emulator.api import KubeEmulator
-from qwenops_testing.emulator.resources import CRD_RESOURCE, DEFAULT_RESOURCES, NAMESPACES, ResourceSpec
+from qwenops_testing.emulator.resources import (
+    CRD_RESOURCE,
+    DEFAULT_RESOURCES,
+    NAMESPACES,
+    PLATFORM_RESOURCES,
+    ResourceSpec,
+)
 
 DEFAULT_NAMESPACES = ("default",)
 """The namespaces a new emulator has, as a new cluster has ``default`` (the suites make their own)."""
@@ -62,40 +68,44 @@ async def run_emulator(
             await asyncio.sleep(0)  # let the watch streams see it and end
 
 
-def kubeconfig(url: str, *, namespace: str = "default") -> dict[str, Any]:
-    """A kubeconfig for the emulator: plain http, no credentials."""
+def kubeconfig(url: str, *, namespace: str = "default", token: str | None = None) -> dict[str, Any]:
+    """A kubeconfig for the emulator: plain http, no credentials but a bearer `token` if given
+    (a user the emulator's RBAC checks: :meth:`KubeEmulator.enforce_rbac`)."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": str(url).rstrip("/")}}],
-        "users": [{"name": "emulator", "user": {}}],
-        "contexts": [
-            {
-                "name": "emulator",
-                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
-            }
-        ],
+        "users": [{"name": "emulator", "user": {"token": token} if token else {}}],
+        "contexts": [{"name": "emulator", "context": {
+            "cluster": "emulator", "user": "emulator", "namespace": namespace}}],
         "current-context": "emulator",
         "preferences": {},
     }
 
 
-def write_kubeconfig(path: str | Path, url: object, *, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: str | Path, url: object, *, namespace: str = "default", token: str | None = None
+) -> Path:
     """Write :func:`kubeconfig` to ``path`` (for ``KUBECONFIG=path kopf run ...``)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(kubeconfig(str(url), namespace=namespace), sort_keys=False))
+    target.write_text(yaml.safe_dump(kubeconfig(str(url), namespace=namespace, token=token), sort_keys=False))
     return target
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:
     specs = [*DEFAULT_RESOURCES, *(ResourceSpec.parse(text) for text in args.resources)]
-    if args.serve_crds:
+    if args.platform:
+        specs += PLATFORM_RESOURCES
+    elif args.serve_crds:
         specs.append(CRD_RESOURCE)
+    if args.without_crds:  # a new cluster: the QwenDeployment resource comes with its CRD
+        specs = [spec for spec in specs if spec.group != "qwenops.io"]
     async with run_emulator(
         args.host,
         args.port,
         resources=specs,
+        crds=() if args.without_crds else None,
         namespaces=[*DEFAULT_NAMESPACES, *args.namespaces],
         deployments_become_available=not args.no_deployments_available,
     ) as emulator:
@@ -135,6 +145,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--serve-crds", action="store_true",
         help="serve CustomResourceDefinitions as objects (for kubectl apply -f crds/)",
+    )
+    parser.add_argument(
+        "--platform", action="store_true",
+        help="also serve what `helm install` of the chart writes (RBAC, ServiceAccounts, ConfigMaps, "
+        "Secrets, NetworkPolicies, the Prometheus Operator's kinds) and CRDs",
+    )
+    parser.add_argument(
+        "--without-crds", action="store_true",
+        help="install no CRD: QwenDeployments are served once their CRD is written (with --platform)",
     )
     parser.add_argument(
         "--no-deployments-available", action="store_true",
