@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenops.io import kube
-from qwenops.io.kube import KubeError, Manifest, Outcome, Resource
+from qwenops.io.kube import Manifest, Outcome, Resource
+from qwenops.io.kube_errors import KubeError
 from qwenops.render.diff import ensure_action
 
 _KINDS = {("v1", "Pod"): kube.PODS, ("v1", "Secret"): kube.SECRETS}

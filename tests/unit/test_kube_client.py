@@ -5,7 +5,7 @@ import socket
 import kubernetes
 import pytest
 
-from qwenops.io import kube
+from qwenops.io import kube, kube_errors
 
 
 def unreachable() -> kube.Kube:
@@ -19,7 +19,7 @@ def unreachable() -> kube.Kube:
 
 async def test_an_unreachable_api_server_is_a_kube_error_with_status_0() -> None:
     # urllib3 retries a refused connection, then raises MaxRetryError, which is no OSError.
-    with pytest.raises(kube.KubeError) as raised:
+    with pytest.raises(kube_errors.KubeError) as raised:
         await unreachable().get(kube.QWENDEPLOYMENTS, "llm", "chat")
     assert raised.value.status == 0
     assert raised.value.message.startswith("cannot reach the API server: ")

@@ -16,7 +16,7 @@ import pytest_asyncio
 from qwenops.controller.election import Record as LeaseRecord
 from qwenops.controller.election import Timing, manifest, parse
 from qwenops.controller.leader import Elector
-from qwenops.io import kube
+from qwenops.io import kube, kube_errors
 from qwenops.io.lease import LeaseConflictError, Leases
 from qwenops_testing.emulator import KubeEmulator, write_kubeconfig
 from tests.unit.emulator_http import NS, emulator  # noqa: F401 - the fixture
@@ -75,13 +75,13 @@ async def test_one_leads_the_other_takes_over_once_the_lease_went_unrenewed_for_
     await two.try_once()
     assert one.leading() and not two.leading() and holder(emulator) == "one"
     one.check()
-    with pytest.raises(kube.FencedError):
+    with pytest.raises(kube_errors.FencedError):
         two.check()
     one_clock.now += 9.9
     assert one.leading()
     one_clock.now += 0.1  # a renew deadline since its renewal started: it stops, unasked
     assert not one.leading()
-    with pytest.raises(kube.FencedError):
+    with pytest.raises(kube_errors.FencedError):
         one.check()
     two_clock.now += 14.9
     await two.try_once()
@@ -153,7 +153,7 @@ class Unreachable:
 
     async def read(self, namespace: str, name: str) -> Any:
         if self.down:
-            raise kube.KubeError(0, "cannot reach the API server")
+            raise kube_errors.KubeError(0, "cannot reach the API server")
         return await self.store.read(namespace, name)
 
     async def create(self, lease: Any) -> Any:
@@ -186,7 +186,7 @@ async def test_a_guarded_client_sends_no_write_the_guard_stops_and_reads_freely(
     half-way sends nothing more); reads do not."""
 
     def not_leading() -> None:
-        raise kube.FencedError("not leading")
+        raise kube_errors.FencedError("not leading")
 
     client = leases.client.guarded(not_leading)
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": NS},
@@ -202,7 +202,7 @@ async def test_a_guarded_client_sends_no_write_the_guard_stops_and_reads_freely(
     ]
     before = emulator.request_count
     for write in writes:
-        with pytest.raises(kube.FencedError):
+        with pytest.raises(kube_errors.FencedError):
             await write
     assert [r for r in emulator.request_log(before) if r.is_write] == []
     assert await client.get(kube.SERVICES, NS, "s") is None  # a read goes through

@@ -19,7 +19,7 @@ from qwenops.api.spec import QwenDeploymentSpec, parse_spec
 from qwenops.api.status import AnalysisReading
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.reader import prometheus_reader
-from qwenops.io import kube, prom
+from qwenops.io import kube, kube_errors, prom
 from qwenops.render.desired import Owner
 from tests.unit.fake_kube import FakeKube
 
@@ -207,7 +207,7 @@ async def test_a_qwendeployments_secret_is_sent_and_never_said(
 class Forbidding(FakeKube):
     async def get(self, resource: kube.Resource, namespace: str, name: str) -> Any:
         if resource == kube.SECRETS:
-            raise kube.KubeError(403, f'secrets "{name}" is forbidden')
+            raise kube_errors.KubeError(403, f'secrets "{name}" is forbidden')
         return await super().get(resource, namespace, name)
 
 

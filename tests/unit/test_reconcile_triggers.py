@@ -16,7 +16,7 @@ import pytest
 
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.triggers import Triggers
-from qwenops.io import kube
+from qwenops.io import kube_errors
 from tests.unit.fake_kube import FakeKube
 
 CONFIG = OperatorConfig(
@@ -250,7 +250,7 @@ async def test_a_pass_fenced_half_way_ends_quietly(passes: FakePasses) -> None:
     """The client's guard stopped a write: the pass ends, and no retry of kopf's is asked for."""
 
     async def fenced(*_: Any) -> timedelta | None:
-        raise kube.FencedError("not leading")
+        raise kube_errors.FencedError("not leading")
 
     triggers = Triggers(FakeKube(qwd()), CONFIG, never_read, run_pass=fenced)
     assert await triggers.reconcile(NS, NAME) is None

@@ -8,7 +8,7 @@ import pytest
 
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.triggers import Triggers
-from qwenops.io import kube
+from qwenops.io import kube_errors
 from tests.unit.fake_kube import FakeKube
 
 NS, NAME = "llm", "chat"
@@ -32,7 +32,7 @@ CONFIG = OperatorConfig(
 def test_retry_after_is_read_from_the_header_else_the_status_details(
     headers: dict[str, str] | None, body: bytes, expected: float | None
 ) -> None:
-    assert kube.retry_after(headers, body) == expected
+    assert kube_errors.retry_after(headers, body) == expected
 
 
 class Throttled:
@@ -45,7 +45,7 @@ class Throttled:
     async def run(self, *_: Any) -> None:
         self.started.append(asyncio.get_running_loop().time())
         if len(self.started) == 1:
-            raise kube.KubeError(429, "too many requests", retry_after=self.seconds)
+            raise kube_errors.KubeError(429, "too many requests", retry_after=self.seconds)
 
 
 async def test_after_a_429_the_next_pass_waits_for_retry_after_whatever_triggers_it() -> None:
@@ -56,7 +56,7 @@ async def test_after_a_429_the_next_pass_waits_for_retry_after_whatever_triggers
         "metadata": {"namespace": NS, "name": NAME},
     }
     triggers = Triggers(FakeKube(qwd), CONFIG, lambda *_: None, run_pass=throttled.run)  # type: ignore[arg-type]
-    with pytest.raises(kube.KubeError):
+    with pytest.raises(kube_errors.KubeError):
         await triggers.reconcile(NS, NAME)
     await triggers.poke(NS, NAME)  # a child event at once: its pass waits as the server asked
     first, second = throttled.started

@@ -33,7 +33,7 @@ from qwenops.api.status import (
 from qwenops.controller import reconcile
 from qwenops.controller.observe import observe_deployment
 from qwenops.io import kube
-from qwenops.io.kube import KubeError
+from qwenops.io.kube_errors import KubeError
 from qwenops.policy.rollout import DeploymentState, Observed, Plan, decide
 from qwenops.render.defaults import revision_of, with_image
 from qwenops.render.desired import Owner, desired_deployment

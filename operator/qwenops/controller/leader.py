@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from qwenops.controller import election
-from qwenops.io import kube
+from qwenops.io import kube_errors
 from qwenops.io.lease import LeaseConflictError, LeaseStore
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Elector:
     def check(self) -> None:
         """The write guard of the operator's client: raises unless this operator leads now."""
         if not self.leading():
-            raise kube.FencedError(f"{self.identity} does not hold Lease {self.namespace}/{self.name}")
+            raise kube_errors.FencedError(f"{self.identity} does not hold Lease {self.namespace}/{self.name}")
 
     async def wait_leading(self) -> None:
         while not self.leading():
@@ -111,7 +111,7 @@ class Elector:
         started = self.clock()
         try:
             found = await self.leases.read(self.namespace, self.name)
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             log.warning("cannot read Lease %s/%s: %s", self.namespace, self.name, exc)
             self._note()
             return
@@ -130,7 +130,7 @@ class Elector:
                 await self.leases.create(lease)
             else:
                 await self.leases.update(lease)
-        except (LeaseConflictError, kube.KubeError) as exc:
+        except (LeaseConflictError, kube_errors.KubeError) as exc:
             log.info("Lease %s/%s not written: %s", self.namespace, self.name, exc)
             self._note()
             return
@@ -153,7 +153,7 @@ class Elector:
                     election.manifest(self.name, self.namespace, record, found.resource_version)
                 )
                 log.info("released Lease %s/%s", self.namespace, self.name)
-        except (LeaseConflictError, kube.KubeError) as exc:
+        except (LeaseConflictError, kube_errors.KubeError) as exc:
             log.warning("Lease %s/%s not released (it expires by itself): %s", self.namespace, self.name, exc)
 
     def _note(self, holder: str = "") -> None:

@@ -22,7 +22,7 @@ from qwenops.api.durations import parse_duration
 from qwenops.api.spec import PrometheusRef, QwenDeploymentSpec
 from qwenops.api.status import AnalysisReading
 from qwenops.controller.config import OperatorConfig
-from qwenops.io import kube, metrics, probes, prom
+from qwenops.io import kube, kube_errors, metrics, probes, prom
 from qwenops.render.desired import Owner
 
 Reader = Callable[[QwenDeploymentSpec, Owner, str, str, datetime, datetime], Awaitable[AnalysisReading]]
@@ -47,7 +47,7 @@ def prometheus_reader(config: OperatorConfig, client: kube.KubeClient | None = N
             raise prom.CredentialsError(f"cannot read {where}: no API client")
         try:
             secret = await client.get(kube.SECRETS, namespace, ref.secret_ref.name)
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             because = (
                 "forbidden: the chart grants get only on prometheus.secretNames"
                 if exc.status == 403

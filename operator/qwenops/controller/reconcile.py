@@ -39,7 +39,7 @@ from qwenops.controller.observe import (
 )
 from qwenops.controller.pools import pool_children, remove_strays
 from qwenops.controller.reader import Reader
-from qwenops.io import kube
+from qwenops.io import kube, kube_errors
 from qwenops.policy import startup
 from qwenops.policy.conclude import report_conflicts, without_conflicts
 from qwenops.policy.rollout import (
@@ -327,7 +327,7 @@ class _Fence:
             await self.client.check_version(
                 kube.QWENDEPLOYMENTS, meta["namespace"], meta["name"], meta["resourceVersion"]
             )
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             if exc.conflict:
                 raise _StaleReadError from exc
             raise
@@ -346,7 +346,7 @@ async def _write_status(
         await client.patch_status(
             kube.QWENDEPLOYMENTS, meta["namespace"], meta["name"], patch, meta["resourceVersion"]
         )
-    except kube.KubeError as exc:
+    except kube_errors.KubeError as exc:
         if exc.conflict:
             log.info("status of %s/%s changed meanwhile; will decide again", meta["namespace"], meta["name"])
             return False

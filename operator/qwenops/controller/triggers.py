@@ -30,7 +30,7 @@ from qwenops.controller import reconcile
 from qwenops.controller.config import OperatorConfig
 from qwenops.controller.leader import Alone, Leadership
 from qwenops.controller.reader import Reader
-from qwenops.io import kube, metrics
+from qwenops.io import kube, kube_errors, metrics
 from qwenops.render.desired import Manifest
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Triggers:
 
         With `when_due`, only if no pass since the last one made it not due yet (see :meth:`when_due`).
         Nothing unless this operator leads; a pass that stops leading half-way stops at its next
-        write (the client's guard raises `kube.FencedError`), and is not tried again here.
+        write (the client's guard raises `kube_errors.FencedError`), and is not tried again here.
         """
         tracked = self._track(namespace, name)
         async with tracked.lock:
@@ -115,10 +115,10 @@ class Triggers:
                 if body["metadata"].get("deletionTimestamp"):
                     return None
                 requeue = await self.run_pass(self.client, body, self.config, self.reader, datetime.now(UTC))
-            except kube.FencedError as exc:
+            except kube_errors.FencedError as exc:
                 log.warning("pass over %s/%s stopped before a write: %s", namespace, name, exc)
                 return None
-            except kube.KubeError as exc:
+            except kube_errors.KubeError as exc:
                 metrics.RECONCILE_ERRORS.labels("conflict" if exc.conflict else "api").inc()
                 if exc.retry_after:  # throttled: whatever triggers the next pass, it waits as asked
                     tracked.not_before = asyncio.get_running_loop().time() + exc.retry_after

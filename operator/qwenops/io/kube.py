@@ -28,6 +28,7 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from qwenops.io.kube_errors import KubeError, message_of, retry_after
 from qwenops.render.diff import ensure_action
 
 log = logging.getLogger(__name__)
@@ -41,32 +42,6 @@ Guard = Callable[[], None]
 """Called before every request that writes; raises :class:`FencedError` to stop it (not leading)."""
 
 MERGE_PATCH = "application/merge-patch+json"
-
-
-class KubeError(Exception):
-    """An API call that failed; `status` is the HTTP status (0 when the server was not reached).
-
-    `retry_after`: the seconds the API server asked the client to wait before it asks again (a
-    429 or 503's ``Retry-After``, as the client library's own retries left it), else None.
-    """
-
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-
-class FencedError(Exception):
-    """A write the client's guard stopped before it was sent: this operator may no longer act."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +226,7 @@ class Kube:
         except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, reset, DNS, a timeout
             raise KubeError(0, self._unreached(exc)) from exc
         if status >= 400:
-            raise KubeError(status, _message(data), retry_after(response.headers, data))
+            raise KubeError(status, message_of(data), retry_after(response.headers, data))
         return json.loads(data) if data else None
 
     def _unreached(self, why: Exception | None) -> str:
@@ -407,27 +382,3 @@ class Kube:
             self._call, "PUT", resource.path(namespace, name), body=dict(body)
         )
         return replaced
-
-
-def retry_after(headers: Mapping[str, str] | None, data: bytes | str | None) -> float | None:
-    """The seconds an answer asks to wait before asking again: its ``Retry-After`` header in
-    seconds (the API server never sends a date), else its Status' ``details.retryAfterSeconds``."""
-    header = (headers or {}).get("Retry-After")
-    if header is not None:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            return None
-    try:
-        details = json.loads(data or b"{}").get("details") or {}
-    except (ValueError, AttributeError):
-        return None
-    seconds = details.get("retryAfterSeconds") if isinstance(details, dict) else None
-    return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else None
-
-
-def _message(data: bytes | None) -> str:
-    try:
-        return str(json.loads(data or b"{}").get("message", data))
-    except ValueError:
-        return repr(data)

@@ -8,7 +8,7 @@ resourceVersion it carries was read; :class:`LeaseConflictError` says so.
 
 from typing import Any, Protocol
 
-from qwenops.io import kube
+from qwenops.io import kube, kube_errors
 
 Manifest = dict[str, Any]
 
@@ -39,7 +39,7 @@ class Leases:
     async def create(self, lease: Manifest) -> Manifest:
         try:
             return await self.client.create(kube.LEASES, lease["metadata"]["namespace"], lease)
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             if exc.conflict:
                 raise LeaseConflictError(exc.message) from exc
             raise
@@ -48,7 +48,7 @@ class Leases:
         meta = lease["metadata"]
         try:
             return await self.client.replace(kube.LEASES, meta["namespace"], meta["name"], lease)
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             if exc.conflict:
                 raise LeaseConflictError(exc.message) from exc
             raise

@@ -15,7 +15,7 @@ import os
 import sys
 from importlib import metadata
 
-from qwenops.io import kube
+from qwenops.io import kube, kube_errors
 from qwenops.kubectl.commands import VERBS, cmd_history, cmd_list, cmd_request, cmd_status
 from qwenops.kubectl.output import FORMATS
 from qwenops.kubectl.target import (
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             client, context_namespace = kube.Kube.from_kubeconfig(
                 getattr(args, "kubeconfig", None), getattr(args, "context", None), timeout=timeout
             )
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             raise CommandError(EXIT_ERROR, one_line(exc)) from exc
         namespace = getattr(args, "namespace", None) or context_namespace or "default"
         return COMMANDS[args.command](Target(client, namespace, args.name), args)

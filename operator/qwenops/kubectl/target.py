@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from qwenops.api import naming
 from qwenops.api.durations import parse_duration
-from qwenops.io import kube
+from qwenops.io import kube, kube_errors
 from qwenops.kubectl.screens.status import render_not_found
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT, EXIT_NEVER = 0, 1, 2, 3, 4, 5
@@ -48,7 +48,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def one_line(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
-    if isinstance(exc, kube.KubeError):
+    if isinstance(exc, kube_errors.KubeError):
         text = exc.message if exc.status == 0 else f"{exc.message} (HTTP {exc.status})"
     elif isinstance(reason, Exception):  # the HTTP client's connection errors: the cause says it all
         text = f"cannot reach the API server: {reason}"
@@ -81,7 +81,7 @@ class Target:
     def read(self) -> dict[str, Any] | None:
         try:
             return run(self.client.get(kube.QWENDEPLOYMENTS, self.namespace, self.name))
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             if exc.status == 0:  # not reached: what was asked adds nothing
                 raise CommandError(EXIT_ERROR, one_line(exc)) from exc
             raise CommandError(EXIT_ERROR, f"cannot read {naming.KIND} {self}: {one_line(exc)}") from exc
@@ -97,7 +97,7 @@ class Target:
         body = {"metadata": {"annotations": {key: value}}}
         try:
             return run(self.client.patch(kube.QWENDEPLOYMENTS, self.namespace, self.name, body))
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             if exc.not_found:
                 raise CommandError(EXIT_NOT_FOUND, render_not_found(self.namespace, self.name)) from exc
             raise CommandError(EXIT_ERROR, f"cannot annotate {naming.KIND} {self}: {one_line(exc)}") from exc
@@ -107,7 +107,7 @@ class Target:
         where = None if every_namespace else self.namespace
         try:
             return run(self.client.list_all(kube.QWENDEPLOYMENTS, where))
-        except kube.KubeError as exc:
+        except kube_errors.KubeError as exc:
             if exc.status == 0:
                 raise CommandError(EXIT_ERROR, one_line(exc)) from exc
             raise CommandError(EXIT_ERROR, f"cannot list {naming.PLURAL}: {one_line(exc)}") from exc
