@@ -8,8 +8,9 @@ from dashboards.queries import CAPACITY_MISSING, GPUS_REQUESTED, OBJECT
 def budget_row() -> list[Json]:
     gpus = timeseries(
         "GPUs requested by track",
-        "GPUs the pods ask for (Pending and terminating pods too): the stable's, the canary's, and "
-        "those of a removed revision still leaving. Stacked: the total is what the pool must hold; "
+        "GPUs the pods ask for (Pending and terminating pods too): the stable's, the canary's, "
+        "the previous revision's kept warm during a bake, and those of a removed revision still "
+        "leaving. Stacked: the total is what the pool must hold; "
         "within a budget it stays at or under replicas + maxSurge (times gpusPerReplica).",
         [target(f"sum by (track) ({GPUS_REQUESTED}{{{OBJECT}}})", "{{track}}")],
         "none",

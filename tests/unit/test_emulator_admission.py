@@ -155,7 +155,7 @@ async def test_a_status_write_is_validated_against_the_status_schema(http: Http)
     assert answer["details"]["causes"][0] == {
         "reason": "FieldValueNotSupported", "field": "status.phase",
         "message": 'Unsupported value: "Bored": supported values: "Progressing", "Paused", "Healthy", '
-                   '"Degraded", "RolledBack", "Failed"',
+                   '"Degraded", "RolledBack", "Failed", "Baking"',
     }  # fmt: skip
     written = await http.ok(
         "PATCH", f"{QWD}/chat/status", {"status": {"phase": "Healthy", "mood": "fine"}}, MERGE_PATCH

@@ -221,5 +221,9 @@ def test_a_rollback_within_its_budget_gives_the_stable_back_its_replicas(
 
 def test_gpus_by_track_counts_every_pod_that_asks_for_one() -> None:
     counts = {"s": PodCount(live=6, ready=6), "c": PodCount(live=2, ready=1), "x": PodCount(terminating=1)}
-    assert gpus_by_track(counts, {"s": 2, "c": 2}, "s", "c") == {"stable": 12, "canary": 4, "leaving": 1}
-    assert gpus_by_track(counts, {}, "s", None) == {"stable": 6, "canary": 0, "leaving": 3}
+    assert gpus_by_track(counts, {"s": 2, "c": 2}, "s", "c") == {
+        "stable": 12, "canary": 4, "warm": 0, "leaving": 1
+    }  # fmt: skip
+    assert gpus_by_track(counts, {}, "s", None) == {"stable": 6, "canary": 0, "warm": 0, "leaving": 3}
+    # A bake: the previous revision's pods are warm, not leaving.
+    assert gpus_by_track(counts, {}, "c", None, "s") == {"stable": 2, "canary": 0, "warm": 6, "leaving": 1}

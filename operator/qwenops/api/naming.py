@@ -36,6 +36,8 @@ ANNOTATION_REJECTED = f"{GROUP}/rejected"
 
 TRACK_STABLE = "stable"
 TRACK_CANARY = "canary"
+TRACK_WARM = "warm"
+"""The previous revision during a bake: pods kept ready, in no Service."""
 
 REVISION_LENGTH = 10
 """Hex characters of a revision hash: 40 bits, collision-free for any real history."""

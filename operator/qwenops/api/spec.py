@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from qwenops.api.bake import Bake, bake_problem
 from qwenops.api.base import ASKED, Model, asked, with_fields
 from qwenops.api.budget import RolloutBudget
 from qwenops.api.checkpoint import ModelRef
@@ -271,6 +272,12 @@ class Rollout(Model):
         description="Pods beyond spec.replicas a rollout may run, and serving replicas it may take "
         "away. Absent: the canary runs beside the whole stable revision (spare GPUs needed).",
     )
+    bake: Bake | None = Field(
+        default=None,
+        description="After a promotion: how long the analysis goes on judging the new stable, with "
+        "pods of the previous revision kept warm for a way back. Absent: the previous revision goes "
+        "at the promotion.",
+    )
 
     @field_validator("steps")
     @classmethod
@@ -329,6 +336,13 @@ class QwenDeploymentSpec(Model):
         if not GPU_IN_RESOURCES.holds(self):
             gpu = self.node_pool.gpu_resource
             raise ValueError(f"pod.resources names {gpu}: it {GPU_IN_RESOURCES.message}")
+        return self
+
+    @model_validator(mode="after")
+    def _bake_fits_the_budget(self) -> "QwenDeploymentSpec":
+        # Percentages of replicas: the models check it, the operator refuses the spec with this.
+        if (problem := bake_problem(self.rollout.bake, self.rollout.budget, self.replicas)) is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -21,6 +21,7 @@ class Phase(StrEnum):
     DEGRADED = "Degraded"
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
+    BAKING = "Baking"
 
 
 class ConditionType(StrEnum):
@@ -194,6 +195,15 @@ class Capacity(Model):
     """What is missing and why, for a person (e.g. the stable's pods reloading after a rollback)."""
 
 
+class BakeStatus(Model):
+    """A bake under way: the new stable still judged, pods of the previous revision kept warm."""
+
+    revision: str = Field(description="The previous revision, whose warm pods are the way back.")
+    warm_replicas: int = Field(ge=0, description="Pods the previous revision keeps out of traffic.")
+    started_at: datetime = Field(description="The promotion: the analysis counts requests from here.")
+    until: datetime = Field(description="When the bake ends and the previous revision's Deployment goes.")
+
+
 class HistoryEntry(Model):
     """One revision's rollout, as it ended."""
 
@@ -208,6 +218,10 @@ class HistoryEntry(Model):
     """Why it ended (a rollback's reason: SLOBreached, ProgressDeadlineExceeded, Aborted, ...)."""
     replaced_by: str | None = Field(
         default=None, description="The revision that replaced this canary (outcome Replaced)."
+    )
+    after_promotion: bool = Field(
+        default=False,
+        description="Rolled back during its bake, after it had been promoted (outcome RolledBack).",
     )
 
 
@@ -251,7 +265,8 @@ class QwenDeploymentStatus(Model):
     scale subresource's status.selector, which an HPA reads pod metrics through."""
     phase: Phase | None = None
     """Progressing (a revision starts or a canary runs), Paused (a step waits for a person),
-    Healthy (the stable serves everything), Degraded (ready replicas lost, the spec refused, or a
+    Healthy (the stable serves everything), Baking (promoted; still judged, with the previous
+    revision warm until the bake ends), Degraded (ready replicas lost, the spec refused, or a
     child's name held by another object), RolledBack (the canary was rolled back; the stable
     serves) or Failed (a first revision's pods refused its checkpoint)."""
     message: str = Field(default="", description="One line for people: what is happening and why.")
@@ -261,6 +276,9 @@ class QwenDeploymentStatus(Model):
         default=None, description="The stable revision before the current one: where an undo goes back to."
     )
     override: Override | None = None
+    bake: BakeStatus | None = Field(
+        default=None, description="A bake under way after the last promotion (absent: none)."
+    )
     analysis: AnalysisReading | None = None
     startup: StartupStatus | None = None
     capacity: Capacity | None = Field(

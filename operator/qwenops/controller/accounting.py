@@ -65,7 +65,9 @@ def _count_gpus(
         with suppress(LookupError):  # a revision leaving: the spec's GPUs a pod
             gpus[revision] = spec_of(spec, target, revision, status).node_pool.gpus_per_replica
     default = dict.fromkeys(observed.pods or {}, spec.node_pool.gpus_per_replica)
-    counted = gpus_by_track(observed.pods or {}, default | gpus, plan.stable_revision, plan.canary_revision)
+    counted = gpus_by_track(
+        observed.pods or {}, default | gpus, plan.stable_revision, plan.canary_revision, plan.warm_revision
+    )
     missing = status.capacity.missing if status.capacity is not None else 0
     metrics.record_gpus(namespace, name, counted, missing)
 
@@ -76,7 +78,7 @@ def spec_of(
     """The spec a revision's pods come from: the current one, or the one recorded in status."""
     if revision == target:
         return spec
-    for recorded in (status.stable, status.canary):
+    for recorded in (status.stable, status.canary, status.previous):
         if recorded is not None and recorded.revision == revision:
             return with_pods_of(spec, recorded)
     raise LookupError(f"revision {revision} is neither the spec's nor recorded in status")

@@ -179,7 +179,10 @@ async def _apply(
             await _settled(client, outcome, child, found, conflicts)
             if outcome == "conflict":
                 break  # the pool comes last: it never names a picker that is not its revision's own
-    for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
+    services = desired_services(
+        owner, stable=plan.stable_revision, canary=plan.canary_revision, warm=plan.warm_revision
+    )
+    for service in services:
         found = await _stored(client, listed, service)
         outcome = await client.ensure(service, found, known=True, before_write=fence.check)
         await _settled(client, outcome, service, found, conflicts)

@@ -36,7 +36,8 @@ PHASE = Gauge(
 GPUS_REQUESTED = Gauge(
     "qwenops_gpus_requested",
     "GPUs the QwenDeployment's pods ask for (Pending and terminating pods too), by track: stable, "
-    "canary, or leaving (a removed revision's pods on their way out).",
+    "canary, warm (the previous revision's pods kept during a bake), or leaving (a removed "
+    "revision's pods on their way out).",
     ["namespace", "name", "track"],
 )
 CAPACITY_MISSING = Gauge(
@@ -44,7 +45,7 @@ CAPACITY_MISSING = Gauge(
     "Serving replicas missing below spec.replicas within a rollout's budget (status.capacity).",
     ["namespace", "name"],
 )
-GPU_TRACKS = ("stable", "canary", "leaving")
+GPU_TRACKS = ("stable", "canary", "warm", "leaving")
 PROBES = Counter(
     "qwenops_probe_answers_total",
     "Answers to answer-quality probes, by revision track and result: passed, the first check that "

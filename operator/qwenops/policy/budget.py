@@ -161,13 +161,19 @@ def serving_weight(stable_ready: int, canary_ready: int) -> int:
 
 
 def gpus_by_track(
-    counts: Mapping[str, PodCount], gpus: Mapping[str, int], stable: str, canary: str | None
+    counts: Mapping[str, PodCount],
+    gpus: Mapping[str, int],
+    stable: str,
+    canary: str | None,
+    warm: str | None = None,
 ) -> dict[str, int]:
     """GPUs each track's pods ask for (`gpus`: per pod, by revision; 1 where not said): the stable's,
-    the canary's, and those leaving (a removed revision's pods still terminating)."""
-    tracks = {"stable": 0, "canary": 0, "leaving": 0}
+    the canary's, the warm ones of a bake, and those leaving (a removed revision's pods still
+    terminating)."""
+    tracks = {"stable": 0, "canary": 0, "warm": 0, "leaving": 0}
+    named = {stable: "stable", **({canary: "canary"} if canary else {}), **({warm: "warm"} if warm else {})}
     for revision, count in counts.items():
-        track = "stable" if revision == stable else "canary" if revision == canary else "leaving"
+        track = named.get(revision, "leaving")
         tracks[track] += (count.live + count.terminating) * gpus.get(revision, 1)
     return tracks
 

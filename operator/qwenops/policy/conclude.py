@@ -21,7 +21,7 @@ from qwenops.api.status import (
     condition,
     with_condition,
 )
-from qwenops.policy import within_budget
+from qwenops.policy import warm, within_budget
 from qwenops.policy.observed import Observed, Situation
 from qwenops.policy.outcome import CanaryOutcome, Held, Progressing, Promoted, RolledBack, Said, Steady
 from qwenops.policy.plan import DeploymentPlan, Event, Plan, traffic_weight
@@ -123,12 +123,28 @@ def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
 
 
 def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
+    """The canary is the stable; the previous stable goes, or, with a bake, keeps warm pods."""
     gen, canary = sit.generation, outcome.canary
     promoted = StableRevision(
-        revision=sit.target, model=canary.model, engine=canary.engine, node_pool=canary.node_pool,
+        revision=sit.target,
+        model=canary.model,
+        engine=canary.engine,
+        node_pool=canary.node_pool,
         pod=canary.pod,
     )
-    message = f"revision {sit.target} promoted; revision {sit.stable.revision} removed"
+    bake = warm.started(sit.spec, sit.stable.revision, sit.now)
+    serving, kept = warm.promotion_pods(sit.spec)
+    deployments = [DeploymentPlan(sit.target, naming.TRACK_STABLE, serving)]
+    if bake is None:
+        message = f"revision {sit.target} promoted; revision {sit.stable.revision} removed"
+        phase, progressing, why = Phase.HEALTHY, False, "RolloutComplete"
+    else:
+        deployments.append(DeploymentPlan(sit.stable.revision, naming.TRACK_WARM, kept))
+        message = (
+            f"revision {sit.target} promoted, baking until {bake.until:%H:%M:%S}: "
+            f"revision {sit.stable.revision} kept warm on {kept} pods"
+        )
+        phase, progressing, why = Phase.BAKING, True, "Baking"
     entry = HistoryEntry(
         revision=sit.target, model=canary.model, outcome="Promoted", at=sit.now, reason="every step passed"
     )
@@ -137,7 +153,7 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
         now=sit.now, generation=gen,
     )  # fmt: skip
     conditions = with_condition(
-        conditions, ConditionType.PROGRESSING, "False", "RolloutComplete", message,
+        conditions, ConditionType.PROGRESSING, "True" if progressing else "False", why, message,
         now=sit.now, generation=gen,
     )  # fmt: skip
     extra = {} if sit.bounds is None else {"capacity": within_budget.promoted(sit)}
@@ -145,11 +161,12 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
         update={
             **extra,
             "observed_generation": gen,
-            "phase": Phase.HEALTHY,
+            "phase": phase,
             "message": message,
             "stable": promoted,
             "previous": sit.stable,
             "canary": None,
+            "bake": bake,
             "rejected_revision": None,
             "handled": said.handled,
             "history": _history(sit, said, entry),
@@ -158,10 +175,11 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
     )
     return Plan(
         status=status,
-        deployments=(DeploymentPlan(sit.target, naming.TRACK_STABLE, sit.spec.replicas),),
-        delete=_strays(sit.observed, sit.target),
+        deployments=tuple(deployments),
+        delete=_strays(sit.observed, *(d.revision for d in deployments)),
         stable_revision=sit.target,
         canary_revision=None,
+        warm_revision=None if bake is None else bake.revision,
         events=(*said.events, *outcome.events, Event("Normal", "Promoted", message)),
     )
 
@@ -170,10 +188,11 @@ def _rolled_back(sit: Situation, outcome: RolledBack, said: Said) -> Plan:
     """Decided now, or found recorded on the canary's Deployment (`outcome.at`) by a pass whose
     status write was lost: written down the same way, at the time it was decided."""
     gen, at = sit.generation, outcome.at or sit.now
-    message = f"revision {sit.target} rolled back ({outcome.reason}): {outcome.why}"
+    when = " after promotion" if outcome.after_promotion else ""
+    message = f"revision {sit.target} rolled back{when} ({outcome.reason}): {outcome.why}"
     entry = HistoryEntry(
         revision=sit.target, model=outcome.canary.model, outcome="RolledBack", at=at,
-        reason=f"{outcome.reason}: {outcome.why}",
+        reason=f"{outcome.reason}: {outcome.why}", after_promotion=outcome.after_promotion,
     )  # fmt: skip
     conditions = with_condition(
         said.conditions, ConditionType.PROGRESSING, "False", "RolledBack", message,

@@ -73,6 +73,8 @@ class RolledBack:
     why: str
     at: datetime | None = None
     """When it was decided: now (None), or as recorded on the Deployment by an earlier pass."""
+    after_promotion: bool = False
+    """It had been promoted: rolled back during its bake, to the revision it replaced."""
 
 
 @dataclass(frozen=True)

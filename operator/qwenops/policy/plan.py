@@ -33,6 +33,8 @@ class Plan:
     """Revisions whose Deployments must go (their GPUs are freed)."""
     stable_revision: str
     canary_revision: str | None
+    warm_revision: str | None = None
+    """The previous revision kept warm during a bake: its pods run, out of every Service."""
     canary_weight: int = 0
     """Percent of traffic for the canary: what a router's object (an HTTPRoute's backendRefs) gets."""
     events: tuple[Event, ...] = field(default=())

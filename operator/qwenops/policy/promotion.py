@@ -5,7 +5,7 @@ stable goes once the canary is available at full size.
 """
 
 from qwenops.api.status import CanaryRevision
-from qwenops.policy import pending
+from qwenops.policy import pending, warm
 from qwenops.policy.observed import Situation
 from qwenops.policy.outcome import Progressing, Promoted
 from qwenops.policy.plan import Event
@@ -23,11 +23,12 @@ def start_promoting(
 def promoting(
     sit: Situation, canary: CanaryRevision, events: tuple[Event, ...] = ()
 ) -> Progressing | Promoted:
-    """Promoted once the canary is available at full size; until then, waiting for its pods."""
-    state = sit.target_state
-    if state is not None and state.available and state.replicas >= sit.spec.replicas:
+    """Promoted once the canary is available at full size (less the warm pods of a bake beyond a
+    budget's surge); until then, waiting for its pods."""
+    state, full = sit.target_state, warm.promotion_pods(sit.spec)[0]
+    if state is not None and state.available and state.replicas >= full:
         return Promoted(canary, events)
-    message = f"promoting {sit.target}: {sit.target_ready}/{sit.spec.replicas} replicas ready"
+    message = f"promoting {sit.target}: {sit.target_ready}/{full} replicas ready"
     if (stuck := pending.unschedulable(sit.spec, sit.observed.startups.get(sit.target))) is not None:
         message += f": {stuck}"
     return Progressing(canary, message, sit.spec.replicas, events=events)

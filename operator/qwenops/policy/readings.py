@@ -2,7 +2,8 @@
 
 A reading is due once per `analysis.interval` while a step's weight is in
 effect, and never while the canary is promoting (every step passed) or before
-its pods carry any weight. Passed resets the run of failures, Failed extends
+its pods carry any weight; after a promotion, once per interval while its bake
+lasts (the new stable read against the previous revision). Passed resets the run of failures, Failed extends
 it, and Inconclusive and Error hold it: they neither count nor reset.
 """
 
@@ -39,12 +40,25 @@ class Comparison:
 def reading_due(
     spec: QwenDeploymentSpec, target: str, status: QwenDeploymentStatus, now: datetime
 ) -> Comparison | None:
-    """What to read this pass, if a reading is due: only for a canary of the revision served."""
+    """What to read this pass, if a reading is due: only for a canary of the revision served, or
+    for the new stable while its bake lasts."""
     canary, stable = status.canary, status.stable
+    if status.bake is not None and stable is not None and canary is None and target == stable.revision:
+        return _bake_reading(spec, status, now)
     if canary is None or stable is None or canary.revision != target or not analysis_due(spec, status, now):
         return None
     assert canary.step_started_at is not None  # analysis_due() says no reading before a step starts
     return Comparison(canary=canary.revision, stable=stable.revision, step_started_at=canary.step_started_at)
+
+
+def _bake_reading(spec: QwenDeploymentSpec, status: QwenDeploymentStatus, now: datetime) -> Comparison | None:
+    bake, stable, last = status.bake, status.stable, status.analysis
+    assert bake is not None and stable is not None
+    if spec.rollout.analysis.prometheus is None or now >= bake.until:
+        return None
+    interval = parse_duration(spec.rollout.analysis.interval)
+    due = last is None or last.at < bake.started_at or now - last.at >= interval
+    return Comparison(stable.revision, bake.revision, bake.started_at) if due else None
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,12 @@ def on_reading(sit: Situation, canary: Canary, recorded: AnalysisReading) -> Rol
     """The reading just recorded ends a run of `failureLimit` failures, or failed conclusively.
 
     None: it does neither."""
-    conclusive = recorded.verdict == "Failed" and recorded.conclusive
-    if conclusive or recorded.consecutive_failures >= sit.spec.rollout.analysis.failure_limit:
+    if breached(sit, recorded):
         return RolledBack(canary.revision, "SLOBreached", recorded.message)
     return None
+
+
+def breached(sit: Situation, recorded: AnalysisReading) -> bool:
+    """The reading just recorded ends a run of `failureLimit` failures, or failed conclusively."""
+    conclusive = recorded.verdict == "Failed" and recorded.conclusive
+    return conclusive or recorded.consecutive_failures >= sit.spec.rollout.analysis.failure_limit

@@ -18,7 +18,8 @@ tried again until the spec changes or a person asks (`retry`); a restart whose
 status write was lost finds the mark and does not undo it. Inconclusive and
 Error readings hold the step; they never promote and never roll back. While
 the router's object (an HTTPRoute) does not carry the weight in effect, the
-canary holds where it is.
+canary holds where it is. A declared bake then judges the new stable on, with
+pods of the previous revision warm for a way back (`bake`).
 
 The transitions live beside this module (canary, steps, promotion, rollback,
 requests, readings, undo, steady); `conclude` writes each outcome down.
@@ -29,6 +30,7 @@ from datetime import datetime
 
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import AnalysisReading, QwenDeploymentStatus, StableRevision
+from qwenops.policy import bake as bakes
 from qwenops.policy import canary as canaries
 from qwenops.policy import requests, rollback
 from qwenops.policy.canary import CanaryState
@@ -73,24 +75,35 @@ def decide(
     stable = status.stable
     if stable is None:
         stable = StableRevision(
-            revision=target, model=spec.model, engine=spec.engine, node_pool=spec.node_pool,
+            revision=target,
+            model=spec.model,
+            engine=spec.engine,
+            node_pool=spec.node_pool,
             pod=spec.pod,
         )
         serving = f"serving {spec.model.name}@{short(spec.model.revision)} as revision {target}"
         first: tuple[Event, ...] = (Event("Normal", "Serving", serving),)
     else:
         first = ()
+    status, bake_ended = bakes.ended_by(status, target)
+    if bake_ended is not None:
+        first = (*first, bake_ended)
     sit = Situation.of(spec, target, status, stable, observed, now)
+    if status.bake is not None:
+        return bakes.decide(sit, status.bake, reading)
     if target == stable.revision:
         return conclude_steady(sit, *steady(sit, first))
-    return conclude_canary(sit, *_canary(sit, reading))
+    return conclude_canary(sit, *_canary(sit, reading, first))
 
 
-def _canary(sit: Situation, reading: AnalysisReading | None) -> tuple[CanaryOutcome, Said]:
+def _canary(
+    sit: Situation, reading: AnalysisReading | None, first: tuple[Event, ...]
+) -> tuple[CanaryOutcome, Said]:
     """The canary's next transition, and what the pass handled, recorded and said before it."""
     asked = requests.take(sit.status.handled, sit.observed.annotations)
     canary = canaries.derive(sit, retry=asked.retry)
-    said = Said(asked.handled, sit.status.conditions, sit.status.analysis, canary.events, canary.recorded)
+    events = (*first, *canary.events)
+    said = Said(asked.handled, sit.status.conditions, sit.status.analysis, events, canary.recorded)
     if canary.state == CanaryState.ROLLED_BACK:
         return rollback.recorded(sit, canary), said
     if (rolled_back := rollback.before_reading(sit, canary, abort=asked.abort)) is not None:

@@ -8,7 +8,7 @@ the budget's next move towards it, from the pods the API shows.
 from dataclasses import dataclass
 
 from qwenops.api.status import CanaryRevision, Capacity
-from qwenops.policy import budget
+from qwenops.policy import budget, warm
 from qwenops.policy.observed import Situation
 from qwenops.policy.plan import Event
 
@@ -31,7 +31,8 @@ def canary_split(sit: Situation, canary: CanaryRevision, canary_pods: int) -> Sp
     assert bounds is not None
     replicas = sit.spec.replicas
     if canary.promoting:
-        target = budget.promotion_target(replicas)
+        serving, kept = warm.promotion_pods(sit.spec)  # a bake keeps pods of the stable warm
+        target = budget.Replicas(kept, serving)
     else:
         target = budget.Replicas(max(0, replicas - canary_pods), canary_pods)
     stable, pods = sit.observed.pods_of(sit.stable.revision), sit.observed.pods_of(sit.target)

@@ -328,10 +328,17 @@ def desired_service(owner: Owner, *, track: str | None, revision: str | None) ->
     }
 
 
-def desired_services(owner: Owner, *, stable: str, canary: str | None) -> list[Manifest]:
-    """The three Services; with no canary running, `<name>-canary` points at the stable pods."""
+def desired_services(
+    owner: Owner, *, stable: str, canary: str | None, warm: str | None = None
+) -> list[Manifest]:
+    """The three Services; with no canary running, `<name>-canary` points at the stable pods.
+    With a revision kept `warm` (a bake), `<name>` selects the stable's pods only: warm pods
+    carry no traffic until a rollback makes their revision the stable."""
+    every = desired_service(owner, track=None, revision=None)
+    if warm is not None:
+        every["spec"]["selector"][naming.LABEL_REVISION] = stable
     return [
-        desired_service(owner, track=None, revision=None),
+        every,
         desired_service(owner, track=naming.TRACK_STABLE, revision=stable),
         desired_service(owner, track=naming.TRACK_CANARY, revision=canary or stable),
     ]
