@@ -9,6 +9,7 @@
 --   phase Healthy                                                       -> Healthy
 --     ... but a person's undo serves another revision (SpecOverridden)  -> Degraded
 --   phase Progressing (a first revision starting, a canary's steps)     -> Progressing
+--   phase Baking (promoted; judged on, the previous revision warm)      -> Progressing
 --   phase Paused (a step without a pause, waiting for promote)          -> Suspended
 --   phase RolledBack (the declared revision is not serving)             -> Degraded
 --     ... with status.capacity (stable replicas coming back) said after the message
@@ -120,6 +121,14 @@ if phase == "Progressing" then
   if startup ~= nil and startup.stage ~= "Ready" and startup.message ~= nil and startup.message ~= "" then
     hs.message = hs.message .. "; pods: " .. startup.message
   end
+  return hs
+end
+
+if phase == "Baking" then
+  -- Promoted, but the rollout is not over: the analysis judges the new stable until the bake
+  -- ends, and a breach still rolls it back to the previous revision's warm pods.
+  hs.status = "Progressing"
+  hs.message = said("revision " .. revision .. " baking")
   return hs
 end
 

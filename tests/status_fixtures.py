@@ -11,6 +11,7 @@ from typing import Any, Literal
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import (
     AnalysisReading,
+    BakeStatus,
     CanaryRevision,
     Condition,
     HistoryEntry,
@@ -90,7 +91,9 @@ def cond(
     message: str = "",
     ago: timedelta = timedelta(minutes=3),
 ) -> Condition:
-    return Condition(type=type_, status=status, reason=reason, message=message, last_transition_time=NOW - ago)
+    return Condition(
+        type=type_, status=status, reason=reason, message=message, last_transition_time=NOW - ago
+    )
 
 
 PROMOTED_EARLIER = HistoryEntry(
@@ -165,6 +168,34 @@ def healthy() -> dict[str, Any]:
             startup=startup("Ready", {"Ready": 2}, "2 Ready", revision=STABLE, since=NOW - timedelta(days=3)),
             history=[PROMOTED_EARLIER, PROMOTED],
             conditions=[cond("Available", "True", "ReplicasReady"), cond("ModelReady", "True", "Ready"),
+                        cond("InvalidSpec", "False", "SpecValid")],
+        ),
+        spec(STABLE_COMMIT),
+    )  # fmt: skip
+
+
+def baking() -> dict[str, Any]:
+    """Promoted 2 minutes ago, with a 30-minute bake: the older revision warm on one pod."""
+    promoted = HistoryEntry(
+        revision=STABLE,
+        model=_model(STABLE_COMMIT),
+        outcome="Promoted",
+        at=NOW - timedelta(minutes=2),
+        reason="every step passed",
+    )
+    bake = BakeStatus(
+        revision=OLDER,
+        warm_replicas=1,
+        started_at=NOW - timedelta(minutes=2),
+        until=NOW + timedelta(minutes=28),
+    )
+    return obj(
+        QwenDeploymentStatus(
+            observed_generation=4, phase=Phase.BAKING,
+            message=f"revision {STABLE} baking until 03:28:00 on 2/2 replicas; revision {OLDER} kept warm on 1/1 pods",
+            stable=stable(), previous=stable(OLDER, OLDER_COMMIT), bake=bake,
+            history=[PROMOTED_EARLIER, promoted],
+            conditions=[cond("Available", "True", "ReplicasReady"), cond("Progressing", "True", "Baking"),
                         cond("InvalidSpec", "False", "SpecValid")],
         ),
         spec(STABLE_COMMIT),

@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from argocd.build import LAYOUT
+from qwenops.api.bake import Bake
 from qwenops.api.spec import QwenDeploymentSpec
 from qwenops.api.status import Phase, QwenDeploymentStatus
 from qwenops.policy.conclude import report_conflicts
@@ -236,6 +237,15 @@ def walk() -> list[tuple[str, QwenDeploymentStatus]]:
         5,
     )
     seen.append(("a child's name held by another owner", status))
+    baked = SPEC.model_copy(
+        update={"rollout": SPEC.rollout.model_copy(update={"bake": Bake(duration="30m")})}
+    )
+    assert step_1.canary is not None
+    promoting = step_1.model_copy(update={"canary": step_1.canary.model_copy(update={"promoting": True})})
+    status = decide(
+        baked, NEW, promoting, observed(ready(OLD, 2), ready(NEW, 2)), t + timedelta(minutes=13)
+    ).status
+    seen.append(("promoted, baking", status))
     return seen
 
 
@@ -246,6 +256,7 @@ HEALTH_OF_PHASE = {
     Phase.DEGRADED: "Degraded",
     Phase.ROLLED_BACK: "Degraded",
     Phase.FAILED: "Degraded",
+    Phase.BAKING: "Progressing",
 }
 
 

@@ -26,6 +26,7 @@ FIXTURES = {
     "downloading": f.downloading,
     "failed verification": f.failed_verification,
     "child conflict": f.child_conflict,
+    "baking": f.baking,
 }
 
 
@@ -166,6 +167,7 @@ def test_without_colour_there_is_no_escape_code_and_every_mark_is_ascii(fixture:
         ("rolled back", "RolledBack", "31"),
         ("failed verification", "Failed", "31"),
         ("child conflict", "Degraded", "31"),
+        ("baking", "Baking", "32"),
     ],
 )
 def test_with_colour_the_phase_is_green_yellow_or_red(fixture: str, phase: str, code: str) -> None:
@@ -379,10 +381,43 @@ def test_no_history_yet() -> None:
         ("rolled back", "retry", None),
         ("downloading", "undo", "there is no earlier promoted revision to go back to"),
         ("failed verification", "retry", "nothing is rolled back (phase Failed)"),
+        ("baking", "promote", None),  # ends the bake
+        ("baking", "abort", None),  # rolls the new stable back
+        ("baking", "undo", None),
+        ("baking", "retry", "nothing is rolled back (phase Baking)"),
     ],
 )  # fmt: skip
 def test_a_request_that_makes_no_sense_is_refused(fixture: str, verb: str, refused: str | None) -> None:
     assert refusal(verb, FIXTURES[fixture]()) == refused
+
+
+def test_a_bake_shows_its_time_left_and_its_way_back() -> None:
+    obj = f.baking()
+    text = plain(obj)
+    assert lines_of(text, "Bake:") == [
+        "Bake:          28m left: the analysis judges the stable; 5e6f7a8b9c kept warm on 1 pod(s), the way back "
+        "(kubectl qwen undo -n llm chat, or a breach)"
+    ]
+    assert not lines_of(text, "Previous:"), "the bake line names it"
+    assert (
+        describe_request("abort", obj)
+        == "roll revision 7d9f4c2a1b back to 5e6f7a8b9c, on its warm pods first"
+    )
+    assert (
+        describe_request("promote", obj)
+        == "end the bake of revision 7d9f4c2a1b now and remove revision 5e6f7a8b9c"
+    )
+
+
+def test_history_says_a_rollback_came_after_promotion() -> None:
+    obj = f.baking()
+    obj["status"]["history"].append({
+        "revision": f.STABLE, "model": obj["status"]["stable"]["model"], "outcome": "RolledBack",
+        "at": "2026-03-01T02:59:00Z", "reason": "SLOBreached: error rate 30% > 1%", "afterPromotion": True,
+    })  # fmt: skip
+    newest = render_history(obj, f.NOW).splitlines()[1]
+    assert newest.split()[2:] == ["RolledBack", "60s", "ago", "after", "promotion:", "SLOBreached:", "error",
+                                  "rate", "30%", ">", "1%"]  # fmt: skip
 
 
 def test_promote_while_promoting_is_refused() -> None:

@@ -38,6 +38,8 @@ def render_history(
         reason = text_at(entry, "reason")
         if replaced_by := text_at(entry, "replacedBy"):
             reason = f"by {replaced_by} {reason}".rstrip()
+        if entry.get("afterPromotion") is True:
+            reason = f"after promotion: {reason}"
         rows.append(
             [
                 "*" if i == serving else "",

@@ -34,6 +34,8 @@ def refusal(verb: str, obj: Mapping[str, Any]) -> str | None:
     canary = field(status, "canary")
     rejected = text_at(status, "rejectedRevision")
     if verb in ("promote", "abort"):
+        if isinstance(field(status, "bake"), Mapping):
+            return None  # a bake: promote ends it, abort rolls the new stable back
         if not isinstance(canary, Mapping):
             hint = (
                 f"; revision {rejected} was rolled back: `{command(obj, 'retry')}` tries it again"
@@ -57,6 +59,12 @@ def describe_request(verb: str, obj: Mapping[str, Any]) -> str:
     canary = field(status, "canary")
     revision = text_at(canary, "revision")
     steps = items_at(obj.get("spec"), "rollout", "steps")
+    bake = field(status, "bake")
+    if verb in ("promote", "abort") and isinstance(bake, Mapping):
+        stable, previous = text_at(status, "stable", "revision"), text_at(bake, "revision")
+        if verb == "promote":
+            return f"end the bake of revision {stable} now and remove revision {previous}"
+        return f"roll revision {stable} back to {previous}, on its warm pods first"
     if verb == "promote" and isinstance(canary, Mapping):
         index = int(number_at(canary, "step") or 0)
         last = index + 1 >= len(steps)
@@ -68,6 +76,8 @@ def describe_request(verb: str, obj: Mapping[str, Any]) -> str:
         return f"start rolled-back revision {text_at(status, 'rejectedRevision')} again as a canary"
     if verb == "undo" and (target := undo_target(status)) is not None:
         drop = f"remove canary {revision} and " if isinstance(canary, Mapping) else ""
+        if isinstance(bake, Mapping):
+            drop = f"remove revision {text_at(status, 'stable', 'revision')} and, on its warm pods first, "
         return f"{drop}serve revision {target[0]} ({target[1]}) instead of the spec's until the spec changes"
     return f"{verb} (forced)"
 

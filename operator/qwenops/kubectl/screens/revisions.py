@@ -7,7 +7,7 @@ from qwenops.analysis.checks import without_queries
 from qwenops.kubectl.screens.read import field, model_text, number_at, text_at, time_at
 from qwenops.kubectl.screens.screen import Screen
 from qwenops.kubectl.screens.style import phase_text
-from qwenops.kubectl.screens.times import ago
+from qwenops.kubectl.screens.times import ago, human_duration
 
 _READING_DETAIL = re.compile(r"(; last reading [A-Za-z]+): .*$")
 
@@ -66,8 +66,25 @@ def revisions(screen: Screen) -> list[str]:
                 ),
             )
         )
+    bake = field(status, "bake")
+    if isinstance(bake, Mapping):
+        until = time_at(bake, "until")
+        left = "ending"
+        if until is not None and until > screen.now:
+            left = f"{human_duration(until - screen.now)} left"
+        lines.append(
+            screen.line(
+                "Bake",
+                style.paint(
+                    f"{left}: the analysis judges the stable; {text_at(bake, 'revision')} kept warm on "
+                    f"{number_at(bake, 'warmReplicas') or 0:g} pod(s), the way back "
+                    f"({screen.command('undo')}, or a breach)",
+                    "yellow",
+                ),
+            )
+        )
     previous = field(status, "previous")
-    if isinstance(previous, Mapping) and not isinstance(field(status, "canary"), Mapping):
+    if isinstance(previous, Mapping) and not isinstance(field(status, "canary"), Mapping) and not bake:
         lines.append(
             screen.line(
                 "Previous",

@@ -12,6 +12,7 @@ _ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "c
 
 PHASE_COLOURS = {
     "Healthy": "green",
+    "Baking": "green",
     "Progressing": "yellow",
     "Paused": "yellow",
     "Degraded": "red",

@@ -7,8 +7,9 @@
 -- operator would act on it now:
 --
 --   promote  a canary holds at a step whose weight is in effect (phase Progressing or Paused,
---            not yet scaling up to take over)
---   abort    a canary runs (phase Progressing or Paused)
+--            not yet scaling up to take over), or a bake runs (phase Baking: it ends now)
+--   abort    a canary runs (phase Progressing or Paused), or a bake runs (the new stable is
+--            rolled back to the previous revision's warm pods)
 --   retry    the declared revision was rolled back (phase RolledBack)
 --   undo     there is a revision to go back to: the stable one while a canary runs, else the
 --            stable one before the last promotion (status.previous)
@@ -55,6 +56,10 @@ if canary ~= nil and (status.phase == "Progressing" or status.phase == "Paused" 
   if canary.stepStartedAt ~= nil and canary.promoting ~= true then
     actions["promote"]["disabled"] = false
   end
+end
+if status.bake ~= nil and (status.phase == "Baking" or conflicted) then
+  actions["abort"]["disabled"] = false
+  actions["promote"]["disabled"] = false
 end
 if (status.phase == "RolledBack" or conflicted) and status.rejectedRevision ~= nil then
   actions["retry"]["disabled"] = false
