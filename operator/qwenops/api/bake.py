@@ -1,5 +1,6 @@
-"""`spec.rollout.bake`: after a promotion, how long the new stable is still judged, and how many pods
-of the revision it replaced stay warm meanwhile, for a way back that loads no model.
+"""`spec.rollout.bake`: how long a new stable is judged after its promotion, with warm pods of the last.
+
+Meanwhile pods of the revision it replaced stay warm, for a way back that loads no model.
 
 During the bake the previous revision keeps `warmReplicas` ready pods that carry no traffic; a
 breach of the SLOs (or a person's undo) sends all traffic to them at once and gives the previous
