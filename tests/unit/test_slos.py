@@ -7,10 +7,12 @@ import pytest
 from pydantic.alias_generators import to_camel
 
 from qwenops.analysis.checks import without_queries
+from qwenops.analysis.probe_checks import ProbeRun, probe_checks
 from qwenops.analysis.queries import Reading, build_queries
 from qwenops.analysis.verdict import assess
 from qwenops.api import slos
 from qwenops.api.crd import build_crd
+from qwenops.api.probes import Probes
 from qwenops.api.slos import ERRORS, REQUESTS, SLO, SLOS
 from qwenops.api.spec import Analysis
 from qwenops.api.status import AnalysisReading
@@ -77,7 +79,16 @@ def test_the_status_keeps_each_reading_and_each_check() -> None:
     for slo in SLOS:
         if slo.reading is not None:
             assert STATUS[to_camel(slo.reading)]["type"] == "number", slo.key
-    assert STATUS["checks"]["maxItems"] >= len(SLOS)
+    # Every SLO, and both probe checks (the probe SLO and its comparison with the stable): a
+    # reading with more checks than the schema allows would be a status write refused.
+    probes = Probes.model_validate(
+        {
+            "prompts": [{"name": "hi", "messages": [{"role": "user", "content": "hi"}]}],
+            "maxFailureRateVsStable": 2,
+        }
+    )
+    most = len(SLOS) + len(probe_checks(probes, ProbeRun(canary=(), stable=()), 0.99))
+    assert STATUS["checks"]["maxItems"] >= most
 
 
 def test_every_slo_declared_is_judged_in_the_registry_order_and_recorded() -> None:
