@@ -90,6 +90,15 @@ def test_canary_service_points_at_stable_when_no_canary_runs() -> None:
     assert canary_svc["metadata"]["name"] == "chat-canary"
 
 
+def test_the_main_service_selects_every_revision_only_while_a_canary_runs() -> None:
+    """Else the stable's pods only: a revision leaving (rolled back, undone) or kept warm serves nothing."""
+    during, *_ = desired_services(OWNER, stable="aaaaaaaaaa", canary="bbbbbbbbbb")
+    assert "qwenops.io/revision" not in during["spec"]["selector"]
+    for warm in (None, "bbbbbbbbbb"):
+        after, *_ = desired_services(OWNER, stable="aaaaaaaaaa", canary=None, warm=warm)
+        assert after["spec"]["selector"]["qwenops.io/revision"] == "aaaaaaaaaa"
+
+
 @pytest.mark.parametrize(
     ("change", "new_revision"),
     [

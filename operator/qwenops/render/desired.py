@@ -297,7 +297,8 @@ def desired_deployment(
 
 
 def desired_service(owner: Owner, *, track: str | None, revision: str | None) -> Manifest:
-    """`<name>` selects every track; `<name>-<track>` selects the pods of one revision."""
+    """`<name>` selects every track (pinned to the stable by `desired_services` while no canary
+    runs); `<name>-<track>` selects the pods of one revision."""
     selector = {naming.LABEL_DEPLOYMENT: owner.name}
     labels = {**common_labels(owner), naming.LABEL_COMPONENT: "service"}
     if track is not None:
@@ -331,11 +332,12 @@ def desired_service(owner: Owner, *, track: str | None, revision: str | None) ->
 def desired_services(
     owner: Owner, *, stable: str, canary: str | None, warm: str | None = None
 ) -> list[Manifest]:
-    """The three Services; with no canary running, `<name>-canary` points at the stable pods.
-    With a revision kept `warm` (a bake), `<name>` selects the stable's pods only: warm pods
-    carry no traffic until a rollback makes their revision the stable."""
+    """The three Services; with no canary running, `<name>-canary` points at the stable pods, and
+    `<name>` selects the stable's pods only: a revision kept `warm` (a bake) carries no traffic
+    until a rollback makes it the stable, and a revision leaving (rolled back, undone, replaced)
+    none from the moment it leaves, while its pods still run."""
     every = desired_service(owner, track=None, revision=None)
-    if warm is not None:
+    if canary is None or warm is not None:
         every["spec"]["selector"][naming.LABEL_REVISION] = stable
     return [
         every,
