@@ -5,7 +5,8 @@ the previous revision's warm pod is one of the new stable's replicas. After a pr
 
 1. the new revision breaches its SLOs during the bake: the warm pod serves at once, the new
    revision is scaled to 0 and marked, the previous given back its replicas; the operator is
-   killed with the rollback's status write lost, and the decision holds after its restart;
+   killed with the new revision's scale-down lost (the Services already switched), or with the
+   rollback's status write lost, and the decision holds after its restart;
 2. a person's undo during the bake, the operator killed with the undo's status write lost: the
    same way back, the new revision's Deployment gone, the spec untouched;
 3. the bake ends by itself: the previous revision's Deployment goes after its duration, the new
@@ -238,39 +239,56 @@ def history_of(status: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return [(h["revision"], h["outcome"], bool(h.get("afterPromotion"))) for h in status.get("history") or []]
 
 
-async def kill_on_the_lost_status_write(drill: Drill, check: Callable[[dict[str, Any]], bool]) -> None:
-    """Every status write `check` says is the way back's fails; once one has, the operator is
-    killed (the children already written, the status not)."""
-    lost = drill.faults.fail(
-        500, verbs={"patch"}, resource=STATUS, subresource="status", match=_status_with(check)
-    )
-    await drill.until(lambda: lost.hits > 0, "the way back's status write failing")
+async def kill_on_a_lost_write(drill: Drill, **rule: Any) -> None:
+    """Every write the `rule` matches (one of the way back's) fails; once one has, the operator is
+    killed: what the pass wrote before it stays, nothing after it is written."""
+    lost = drill.faults.fail(500, **rule)
+    await drill.until(lambda: lost.hits > 0, "the way back's write failing")
     await drill.operator.stop(kill=True)
     drill.faults.clear()
     status = drill.status()
     assert status.get("phase") == "Baking" and status["stable"]["revision"] == B, drill.logs()
-    # The operator is dead; the Services it wrote before the status already send everything to A's
-    # warm pod (B's pods leave their endpoints as they terminate).
+    # The operator is dead; the Services it wrote first already send everything to A's warm pod
+    # (B's pods, running or terminating, are in none of them).
     await drill.until(lambda: served_now(drill).get(B, 0) == 0, "no pod of B served")
     assert served_now(drill).get(A, 0) >= 1, served_now(drill)
+
+
+def _scales_b_to_zero(request: kmock.Request) -> bool:
+    body = request.data if isinstance(request.data, dict) else {}
+    return request.name == f"{NAME}-{B}" and (body.get("spec") or {}).get("replicas") == 0
+
+
+ROLLBACK_KILL_POINTS: dict[str, tuple[dict[str, Any], int]] = {
+    # The Services are switched; B's scale-down to 0 (the decision's mark) is lost.
+    "scale-down-lost": ({"verbs": {"patch"}, "resource": DEPLOYMENTS, "match": _scales_b_to_zero}, R - 1),
+    # B is at 0 and marked; the status saying RolledBack (and the history entry) is lost.
+    "status-write-lost": (
+        {
+            "verbs": {"patch"},
+            "resource": STATUS,
+            "subresource": "status",
+            "match": _status_with(lambda status: status.get("phase") == "RolledBack"),
+        },
+        0,
+    ),
+}
 
 
 # -- the drills -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("point", list(ROLLBACK_KILL_POINTS))
 async def test_a_breach_during_the_bake_goes_back_to_the_warm_pod_and_a_restart_keeps_it(
-    drill: Drill,
+    drill: Drill, point: str
 ) -> None:
+    rule, left = ROLLBACK_KILL_POINTS[point]
     await baking(drill)
     drill.prometheus.series[B] = Series(errors=200)  # half of the new stable's requests fail
-    await kill_on_the_lost_status_write(drill, lambda status: status.get("phase") == "RolledBack")
+    await kill_on_a_lost_write(drill, **rule)
     rejected = deployments_of(drill.emulator, NS, NAME)[B]
-    assert rejected["spec"]["replicas"] == 0 and REJECTED in rejected["metadata"]["annotations"], rejected
-    scaled_down = min(
-        c.rv
-        for c in drill.timeline.ordered("Deployment")
-        if c.name == f"{NAME}-{B}" and REJECTED in (c.obj["metadata"].get("annotations") or {})
-    )
+    assert rejected["spec"]["replicas"] == left, rejected["spec"]
+    assert (REJECTED in rejected["metadata"]["annotations"]) == (left == 0), rejected["metadata"]
 
     await drill.operator.start()
 
@@ -291,6 +309,11 @@ async def test_a_breach_during_the_bake_goes_back_to_the_warm_pod_and_a_restart_
     mark = json.loads(deployments_of(drill.emulator, NS, NAME)[B]["metadata"]["annotations"][REJECTED])
     assert mark["reason"] == "SLOBreached" and mark["at"] == status["history"][-1]["at"]
     # The decision held through the restart: B's Deployment never above 0 again, no pod of B made.
+    scaled_down = min(
+        c.rv
+        for c in drill.timeline.ordered("Deployment")
+        if c.name == f"{NAME}-{B}" and REJECTED in (c.obj["metadata"].get("annotations") or {})
+    )
     for change in drill.timeline.ordered("Deployment"):
         if change.name == f"{NAME}-{B}" and change.rv > scaled_down and change.type != "DELETED":
             assert change.obj["spec"]["replicas"] == 0, (change.rv, change.obj["spec"])
@@ -303,7 +326,10 @@ async def test_an_undo_during_the_bake_goes_back_to_the_warm_pod_and_a_restart_k
     await baking(drill)
     spec_before = (drill.emulator.get_object(QWDS, NS, NAME) or {})["spec"]
     await drill.client.patch_qwd(NS, NAME, {"metadata": {"annotations": {"qwenops.io/undo": "t1"}}})
-    await kill_on_the_lost_status_write(drill, lambda status: bool(status.get("override")))
+    overridden = _status_with(lambda status: bool(status.get("override")))
+    await kill_on_a_lost_write(
+        drill, verbs={"patch"}, resource=STATUS, subresource="status", match=overridden
+    )
     await drill.until(lambda: B not in deployments_of(drill.emulator, NS, NAME), "B's Deployment gone")
 
     await drill.operator.start()
