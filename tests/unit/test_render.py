@@ -90,14 +90,12 @@ def test_canary_service_points_at_stable_when_no_canary_runs() -> None:
     assert canary_svc["metadata"]["name"] == "chat-canary"
 
 
-def test_during_a_bake_no_service_selects_the_warm_pods() -> None:
-    every, stable_svc, canary_svc = desired_services(
-        OWNER, stable="bbbbbbbbbb", canary=None, warm="aaaaaaaaaa"
-    )
-    for service in (every, stable_svc, canary_svc):
-        assert service["spec"]["selector"]["qwenops.io/revision"] == "bbbbbbbbbb"
-    beside, _, _ = desired_services(OWNER, stable="aaaaaaaaaa", canary="bbbbbbbbbb")
-    assert "qwenops.io/revision" not in beside["spec"]["selector"], "a canary shares <name> by its pods"
+def test_the_main_service_selects_every_revision_only_while_a_canary_runs() -> None:
+    """Else the stable's pods only: a revision leaving (rolled back, undone) or kept warm serves nothing."""
+    during, *_ = desired_services(OWNER, stable="aaaaaaaaaa", canary="bbbbbbbbbb")
+    assert "qwenops.io/revision" not in during["spec"]["selector"]
+    after, *_ = desired_services(OWNER, stable="aaaaaaaaaa", canary=None)
+    assert after["spec"]["selector"]["qwenops.io/revision"] == "aaaaaaaaaa"
 
 
 @pytest.mark.parametrize(
@@ -143,9 +141,7 @@ def test_every_step_works_on_the_pinned_commit_and_the_spec_digests() -> None:
     assert args[args.index("--model") + 1] == "Qwen/Qwen3-8B"
     assert args[args.index("--revision") + 1] == FULL["model"]["revision"]
     assert args[args.index("--file") + 1] == "model-00001-of-00005.safetensors=5f3a" + "0" * 60
-    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"][
-        "spec"
-    ]
+    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"]["spec"]
     steps = [*pod["initContainers"], *pod["containers"]]
     assert [(c["name"], c["command"]) for c in steps] == [
         ("download", ["qwenops-serve", "download"]),
@@ -162,9 +158,7 @@ def test_every_step_works_on_the_pinned_commit_and_the_spec_digests() -> None:
 
 
 def test_the_hub_token_reaches_the_download_step_only() -> None:
-    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"][
-        "spec"
-    ]
+    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"]["spec"]
     with_token = [
         c["name"] for c in (*pod["initContainers"], *pod["containers"])
         if any(e["name"] == "HF_TOKEN" for e in c.get("env", []))
@@ -207,9 +201,7 @@ def test_startup_probe_and_progress_deadline_grow_with_the_model(
 
 
 def test_pods_run_as_the_images_non_root_user_without_privileges() -> None:
-    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"][
-        "spec"
-    ]
+    pod = desired_deployment(OWNER, spec_of(FULL), "r", track="stable", replicas=1)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     for container in (*pod["initContainers"], *pod["containers"]):

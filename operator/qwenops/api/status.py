@@ -227,7 +227,7 @@ class HistoryEntry(Model):
 
 class Rejection(Model):
     """A rollback as recorded on the rejected revision's Deployment (the annotation
-    `qwenops.io/rejected`, this model's JSON), by the same write that scales it to 0.
+    `qwenops.io/rejected`, this model's JSON), by the pass's first write, before traffic or pods move.
 
     Not part of the status: the status write comes after the children's, and may be lost
     with the operator that made it. A restarted operator reads this before it touches a

@@ -159,12 +159,34 @@ async def _apply(
     fence = _Fence(client, body)
     listed = {**children[0], **children[1]}
     conflicts: list[str] = []
+    # A rollback's decision is recorded first, its pods untouched: the mark on the rejected
+    # revision's Deployment, which an operator lost after the Services below switched reads.
+    for wanted in plan.deployments:
+        current = live_by_revision.get(wanted.revision)
+        if wanted.rejection is None or current is None or rejection_of(current) is not None:
+            continue
+        marked = desired_deployment(
+            owner, spec_of(spec, target, wanted.revision, plan.status), wanted.revision,
+            track=wanted.track, replicas=current["spec"].get("replicas", 0), rejection=wanted.rejection,
+        )  # fmt: skip
+        outcome = await client.ensure(marked, current, known=True, before_write=fence.check)
+        await _settled(client, outcome, marked, current, conflicts)
+    # Then the Services: traffic leaves a revision before any of its pods does (a way back after
+    # promotion sends it to the warm pods before the new revision's Deployment goes to 0).
+    for service in desired_services(owner, stable=plan.stable_revision, canary=plan.canary_revision):
+        found = await _stored(client, listed, service)
+        outcome = await client.ensure(service, found, known=True, before_write=fence.check)
+        await _settled(client, outcome, service, found, conflicts)
+    # The route's weights too, unless they name a revision's pool not made yet (a canary's first).
+    serving = None if route is None else route.between(plan.stable_revision, plan.canary_revision)
+    if serving is not None and _pools_exist(spec, owner, plan, children[1]):
+        await _set_weights(client, spec, serving, plan.canary_weight, fence.check)
+        serving = None
     for wanted in plan.deployments:
         pods = spec_of(spec, target, wanted.revision, plan.status)
         current = live_by_revision.get(wanted.revision)
-        # A rollback is marked on the Deployment by the write that scales it to 0, before the
-        # status says so: a pass whose status write is lost leaves the decision where the next
-        # one reads it first.
+        # A rollback's mark is kept by the write that scales it to 0 (written first above): a pass
+        # whose status write is lost leaves the decision where the next one reads it first.
         desired = desired_deployment(
             owner, pods, wanted.revision, track=wanted.track, replicas=wanted.replicas,
             rejection=wanted.rejection,
@@ -179,15 +201,7 @@ async def _apply(
             await _settled(client, outcome, child, found, conflicts)
             if outcome == "conflict":
                 break  # the pool comes last: it never names a picker that is not its revision's own
-    services = desired_services(
-        owner, stable=plan.stable_revision, canary=plan.canary_revision, warm=plan.warm_revision
-    )
-    for service in services:
-        found = await _stored(client, listed, service)
-        outcome = await client.ensure(service, found, known=True, before_write=fence.check)
-        await _settled(client, outcome, service, found, conflicts)
-    if route is not None:
-        serving = route.between(plan.stable_revision, plan.canary_revision)
+    if serving is not None:
         await _set_weights(client, spec, serving, plan.canary_weight, fence.check)
     # Each one controlled (they come from the Deployments listed), and deleted only if the object
     # at its name is still that one: one made meanwhile has another uid.
@@ -197,6 +211,16 @@ async def _apply(
             log.info("deleted Deployment %s/%s", owner.namespace, stray["name"])
     await remove_strays(client, owner, children[1], {d.revision for d in plan.deployments}, fence.check)
     return conflicts
+
+
+def _pools_exist(
+    spec: QwenDeploymentSpec, owner: Owner, plan: Plan, listed: Mapping[tuple[str, str], Manifest]
+) -> bool:
+    """Whether every InferencePool the route's weights will name exists (true of Services always)."""
+    if spec.rollout.traffic_routing.inference_pool is None:
+        return True
+    revisions = [r for r in (plan.stable_revision, plan.canary_revision) if r is not None]
+    return all(("InferencePool", naming.pool_name(owner.name, r)) in listed for r in revisions)
 
 
 def _report_startup(

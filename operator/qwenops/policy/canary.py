@@ -3,8 +3,8 @@
 The status may hold a canary of another revision (the spec moved on: it is
 replaced, and `status.history` says so), none (a rollout starts), or the
 revision may have been rolled back (held until the spec changes or a person asks
-to retry). A rollback is known from the status, or from the mark the same write
-that scaled its Deployment to 0 left on it (`qwenops.io/rejected`): the status
+to retry). A rollback is known from the status, or from the mark the pass that
+decided it left on its Deployment before it moved anything (`qwenops.io/rejected`): the status
 written after the children may have been lost with the operator that wrote them,
 and a decision once made is never undone. From these the canary is chosen, what
 that choice says and records is gathered, and its sub-state is named, so every

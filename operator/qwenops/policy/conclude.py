@@ -242,7 +242,7 @@ def _rolled_back_plan(
     rollback_reason: str | None = None,
 ) -> Plan:
     """The stable at full size, the rejected revision's Deployment kept at zero pods and marked
-    rejected by the same write (the controller writes the children before the status). Within a
+    rejected (the controller writes the mark first, then moves traffic and pods, then the status). Within a
     budget the stable is given back its replicas as the canary's pods free their GPUs, and the
     status says how much capacity is missing and since when."""
     replicas = sit.spec.replicas

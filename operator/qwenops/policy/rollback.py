@@ -4,8 +4,8 @@ A person's abort, a pod refusing the checkpoint, pods not ready within the
 progress deadline, and `failureLimit` consecutive failed readings (or one whose
 breach is conclusive on everything since the step started) each roll it back;
 its revision is then held at zero pods (see `outcome.Held`) until the
-spec changes or a person asks to retry. The write that scales it to 0 also marks
-its Deployment rejected (`conclude`), so that the decision survives a status
+spec changes or a person asks to retry. Its Deployment is marked rejected before
+the pass moves traffic or pods (`conclude`), so that the decision survives a status
 write lost with the operator that made it (`recorded`).
 """
 

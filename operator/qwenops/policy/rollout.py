@@ -12,8 +12,8 @@ latest analysis reading of the step passed (a person's `promote` skips both).
 After the last step it scales up to full size and takes over as the stable
 revision: the same Deployment, so no pod loads its model twice.
 `failureLimit` consecutive failed readings, a person's `abort`, or pods not
-ready within `progressDeadline` roll it back: weight 0 at once, scaled to 0
-and its Deployment marked rejected in the same write, and its revision is not
+ready within `progressDeadline` roll it back: its Deployment marked rejected
+before anything moves, then weight 0 and 0 pods at once, and its revision is not
 tried again until the spec changes or a person asks (`retry`); a restart whose
 status write was lost finds the mark and does not undo it. Inconclusive and
 Error readings hold the step; they never promote and never roll back. While

@@ -246,8 +246,8 @@ def desired_deployment(
 ) -> Manifest:
     """The Deployment `<name>-<revision>` serving one revision on `track` with `replicas` pods.
 
-    `rejection`: the revision was rolled back, and the Deployment says so in the same write
-    that scales it (`qwenops.io/rejected`). `marked`: the stored Deployment says so, and no
+    `rejection`: the revision was rolled back, and the Deployment says so
+    (`qwenops.io/rejected`). `marked`: the stored Deployment says so, and no
     longer should (a retry): its mark is removed.
     """
     annotations: dict[str, str | None] = {naming.ANNOTATION_MODEL: f"{spec.model.name}@{spec.model.revision}"}
@@ -297,7 +297,8 @@ def desired_deployment(
 
 
 def desired_service(owner: Owner, *, track: str | None, revision: str | None) -> Manifest:
-    """`<name>` selects every track; `<name>-<track>` selects the pods of one revision."""
+    """`<name>` selects every track (pinned to the stable by `desired_services` while no canary
+    runs); `<name>-<track>` selects the pods of one revision."""
     selector = {naming.LABEL_DEPLOYMENT: owner.name}
     labels = {**common_labels(owner), naming.LABEL_COMPONENT: "service"}
     if track is not None:
@@ -328,14 +329,13 @@ def desired_service(owner: Owner, *, track: str | None, revision: str | None) ->
     }
 
 
-def desired_services(
-    owner: Owner, *, stable: str, canary: str | None, warm: str | None = None
-) -> list[Manifest]:
-    """The three Services; with no canary running, `<name>-canary` points at the stable pods.
-    With a revision kept `warm` (a bake), `<name>` selects the stable's pods only: warm pods
-    carry no traffic until a rollback makes their revision the stable."""
+def desired_services(owner: Owner, *, stable: str, canary: str | None) -> list[Manifest]:
+    """The three Services; with no canary running, `<name>-canary` points at the stable pods, and
+    `<name>` selects the stable's pods only: a revision kept warm (a bake) carries no traffic
+    until a rollback makes it the stable, and a revision leaving (rolled back, undone, replaced)
+    none from the moment it leaves, while its pods still run."""
     every = desired_service(owner, track=None, revision=None)
-    if warm is not None:
+    if canary is None:
         every["spec"]["selector"][naming.LABEL_REVISION] = stable
     return [
         every,
