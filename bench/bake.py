@@ -32,20 +32,17 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from budget import COMMIT_A, COMMIT_B, NAME, NS, manifest, prepare, serving
 
-from qwenops_testing.cluster import QWDS, Client
+from qwenops_testing.cluster import Client
 from qwenops_testing.emulator import KubeEmulator, run_emulator
 from qwenops_testing.manifests import expected_revision
 from qwenops_testing.operator import Operator, eventually, operator_running
+from qwenops_testing.service_timeline import Instant, replay
 
-PODS, SERVICES = "v1/pods", "v1/services"
-REVISION = "qwenops.io/revision"
 BAKE = "10m"
 """Longer than any run: the bake is under way when the breach or the undo comes."""
 POOLS: list[tuple[int, dict[str, int]]] = [
@@ -54,66 +51,6 @@ POOLS: list[tuple[int, dict[str, int]]] = [
     (2, {"maxSurge": 1, "maxUnavailable": 0}),
 ]
 WAYS = {"breach": {"qwenops.io/abort": "breach"}, "undo": {"qwenops.io/undo": "bench"}}
-
-
-@dataclass(frozen=True)
-class Instant:
-    at: float
-    """When, on the monotonic clock."""
-    requested: int
-    """GPUs the pods ask for: every pod not finished, Pending and terminating ones included."""
-    ready: dict[str, int]
-    """Ready pods not on their way out, by revision."""
-    selected: dict[str, int]
-    """Of those, the ones the `<name>` Service selects, by revision."""
-    baking: bool
-    """The QwenDeployment's phase is Baking."""
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    return ready and not pod["metadata"].get("deletionTimestamp")
-
-
-def _ours(obj: dict[str, Any]) -> bool:
-    meta = obj["metadata"]
-    return meta.get("namespace") == NS and (
-        meta.get("name") == NAME or (meta.get("labels") or {}).get("qwenops.io/deployment") == NAME
-    )
-
-
-def replay(emulator: KubeEmulator) -> list[Instant]:
-    """Every instant of the log that concerns the QwenDeployment, its pods or its `<name>` Service."""
-    pods: dict[str, dict[str, Any]] = {}
-    selector: dict[str, str] | None = None
-    baking = False
-    instants: list[Instant] = []
-    for at, kind, obj in emulator.changes(PODS, SERVICES, QWDS):
-        if not _ours(obj):
-            continue
-        if obj.get("kind") == "Service":
-            if obj["metadata"]["name"] != NAME:
-                continue
-            selector = None if kind == "DELETED" else obj["spec"].get("selector") or {}
-        elif obj.get("kind") == "QwenDeployment":
-            baking = (obj.get("status") or {}).get("phase") == "Baking"
-        elif kind == "DELETED" or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            pods.pop(obj["metadata"]["name"], None)
-        else:
-            pods[obj["metadata"]["name"]] = obj
-        ready: dict[str, int] = {}
-        selected: dict[str, int] = {}
-        for pod in pods.values():
-            if not _ready(pod):
-                continue
-            labels = pod["metadata"].get("labels") or {}
-            revision = labels.get(REVISION, "")
-            ready[revision] = ready.get(revision, 0) + 1
-            if selector is not None and all(labels.get(k) == v for k, v in selector.items()):
-                selected[revision] = selected.get(revision, 0) + 1
-        instants.append(Instant(at, len(pods), ready, selected, baking))
-    return instants
 
 
 async def one(
@@ -139,7 +76,7 @@ async def one(
                 await client.patch_qwd(NS, NAME, {"spec": {"model": {"revision": COMMIT_B}}})
 
                 def steady() -> bool:
-                    last = replay(emulator)[-1]
+                    last = replay(emulator, NS, NAME)[-1]
                     return (
                         last.baking
                         and last.requested == new_serving + warm
@@ -160,7 +97,7 @@ async def _measure(
 
     def whole() -> list[Instant]:
         """The timeline, once A alone asks for GPUs, on R ready pods."""
-        instants = replay(emulator)
+        instants = replay(emulator, NS, NAME)
         last = instants[-1]
         return instants if last.at > began and last.requested == last.ready.get(old, 0) == replicas else []
 
