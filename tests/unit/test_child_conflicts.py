@@ -259,10 +259,10 @@ async def test_a_child_another_pass_of_the_same_qwendeployment_created_first_is_
     posted: list[str] = []
     await reconcile.reconcile(fake, body, CONFIG, never_read, T0, post=lambda _, e: posted.append(e.reason))
     assert [str(w) for w in fake.refused] == [
-        f"create deployments/{NAME}-{REVISION}",
         f"create services/{NAME}",
         f"create services/{NAME}-stable",
         f"create services/{NAME}-canary",
+        f"create deployments/{NAME}-{REVISION}",
     ]  # each came second
     status = status_of(fake)
     assert status["stable"]["revision"] == REVISION  # the pass's status was written

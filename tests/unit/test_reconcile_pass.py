@@ -141,10 +141,10 @@ class Case:
 STATUS = f"patch_status qwendeployments/{NAME}"
 FIRST_PASS = [
     STATUS,  # the fence: nothing, on the resourceVersion read
-    f"create deployments/{NAME}-{REVISION}",
-    f"create services/{NAME}",
+    f"create services/{NAME}",  # the Services first: traffic moves before pods go
     f"create services/{NAME}-stable",
     f"create services/{NAME}-canary",
+    f"create deployments/{NAME}-{REVISION}",
 ]
 FIRST_WRITES = [*FIRST_PASS, STATUS]
 """The fence changes nothing, not even the resourceVersion, so the first pass's own status write,

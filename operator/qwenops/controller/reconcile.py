@@ -159,6 +159,15 @@ async def _apply(
     fence = _Fence(client, body)
     listed = {**children[0], **children[1]}
     conflicts: list[str] = []
+    # The Services first: traffic moves to the pods that stay (a bake's warm ones, the stable's)
+    # before the Deployments' writes take pods away, and a pass cut short between them leaves it there.
+    services = desired_services(
+        owner, stable=plan.stable_revision, canary=plan.canary_revision, warm=plan.warm_revision
+    )
+    for service in services:
+        found = await _stored(client, listed, service)
+        outcome = await client.ensure(service, found, known=True, before_write=fence.check)
+        await _settled(client, outcome, service, found, conflicts)
     for wanted in plan.deployments:
         pods = spec_of(spec, target, wanted.revision, plan.status)
         current = live_by_revision.get(wanted.revision)
@@ -179,13 +188,6 @@ async def _apply(
             await _settled(client, outcome, child, found, conflicts)
             if outcome == "conflict":
                 break  # the pool comes last: it never names a picker that is not its revision's own
-    services = desired_services(
-        owner, stable=plan.stable_revision, canary=plan.canary_revision, warm=plan.warm_revision
-    )
-    for service in services:
-        found = await _stored(client, listed, service)
-        outcome = await client.ensure(service, found, known=True, before_write=fence.check)
-        await _settled(client, outcome, service, found, conflicts)
     if route is not None:
         serving = route.between(plan.stable_revision, plan.canary_revision)
         await _set_weights(client, spec, serving, plan.canary_weight, fence.check)
