@@ -141,7 +141,7 @@ class Case:
 STATUS = f"patch_status qwendeployments/{NAME}"
 FIRST_PASS = [
     STATUS,  # the fence: nothing, on the resourceVersion read
-    f"create services/{NAME}",  # the Services first: traffic moves before pods go
+    f"create services/{NAME}",
     f"create services/{NAME}-stable",
     f"create services/{NAME}-canary",
     f"create deployments/{NAME}-{REVISION}",

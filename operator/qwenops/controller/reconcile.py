@@ -159,8 +159,8 @@ async def _apply(
     fence = _Fence(client, body)
     listed = {**children[0], **children[1]}
     conflicts: list[str] = []
-    # The Services first: traffic moves to the pods that stay (a bake's warm ones, the stable's)
-    # before the Deployments' writes take pods away, and a pass cut short between them leaves it there.
+    # The Services first: traffic leaves a revision before any of its pods does (a way back after
+    # promotion sends it to the warm pods before the new revision's Deployment goes to 0).
     services = desired_services(
         owner, stable=plan.stable_revision, canary=plan.canary_revision, warm=plan.warm_revision
     )
