@@ -91,6 +91,7 @@ bench: setup
 	$(BIN)/python bench/rollback.py --runs 10 --grid 1s,2s,10s 5s,5s,30s 5s,15s,1m
 	$(BIN)/python bench/scale.py --counts 100 1000
 	$(BIN)/python bench/budget.py
+	$(BIN)/python bench/bake.py --runs 3
 
 # A real cluster (tests/e2e/README.md): `up` uses the current kubeconfig context, else creates the kind cluster
 # qwenops-e2e, then installs the operator's chart, Prometheus and a Hub stand-in. Its exit code 3 means no

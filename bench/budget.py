@@ -51,9 +51,20 @@ BUDGETS: list[tuple[str, dict[str, Any] | None]] = [
 ]
 
 
-def manifest(commit: str, replicas: int, budget: dict[str, Any] | None) -> dict[str, Any]:
-    rollout = {} if budget is None else {"budget": budget}
+def manifest(commit: str, replicas: int, budget: dict[str, Any] | None, **rollout: Any) -> dict[str, Any]:
+    """The QwenDeployment at `commit`; `rollout` adds fields to spec.rollout (e.g. bake)."""
+    if budget is not None:
+        rollout["budget"] = budget
     return qwen_deployment(commit, namespace=NS, name=NAME, replicas=replicas, steps=STEPS, rollout=rollout)
+
+
+def prepare(emulator: KubeEmulator, gpus: int, load: float) -> None:
+    """The namespace, `gpus` one-GPU nodes, and kubelets that load a model in `load` seconds."""
+    emulator.create_object("v1/namespaces", {"metadata": {"name": NS}})
+    emulator.pod_timing.start_seconds = 0.2
+    emulator.pod_timing.load_seconds = load
+    emulator.pod_timing.shutdown_seconds = 0.5
+    emulator.add_nodes(gpus, gpus=1)
 
 
 def serving(emulator: KubeEmulator, revision: str) -> Callable[[], bool]:
@@ -83,11 +94,7 @@ async def one(
     replicas = args.replicas
     with tempfile.TemporaryDirectory(prefix="qwenops-bench-") as workdir:
         async with run_emulator(deployments_become_available=True) as emulator:
-            emulator.create_object("v1/namespaces", {"metadata": {"name": NS}})
-            emulator.pod_timing.start_seconds = 0.2
-            emulator.pod_timing.load_seconds = args.load
-            emulator.pod_timing.shutdown_seconds = 0.5
-            emulator.add_nodes(gpus, gpus=1)
+            prepare(emulator, gpus, args.load)
             async with (
                 aiohttp.ClientSession(str(emulator.url).rstrip("/")) as session,
                 operator_running(emulator.url, Path(workdir)) as operator,

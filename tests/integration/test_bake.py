@@ -3,10 +3,9 @@
 The pool has exactly `replicas x gpusPerReplica` GPUs and the budget is surge 0 / unavailable 1, so
 the previous revision's warm pod is one of the new stable's replicas. After a promotion:
 
-1. the new revision breaches its SLOs during the bake: the warm pod serves at once, the new
-   revision is scaled to 0 and marked, the previous given back its replicas; the operator is
-   killed with the new revision's scale-down lost (the Services already switched), or with the
-   rollback's status write lost, and the decision holds after its restart;
+1. the new revision breaches its SLOs during the bake: it is marked, the warm pod serves at once,
+   it goes to 0 and the previous gets its replicas back; the operator is killed with that
+   scale-down lost, or the rollback's status write lost, and the decision holds after a restart;
 2. a person's undo during the bake, the operator killed with the undo's status write lost: the
    same way back, the new revision's Deployment gone, the spec untouched;
 3. the bake ends by itself: the previous revision's Deployment goes after its duration, the new
