@@ -124,8 +124,9 @@ async def prometheus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             metrics.BREACH_TO_ROLLBACK.observe(14.0)
             metrics.RECONCILE_ERRORS.labels("api").inc()
             metrics.record_state(NS, NAME, Phase.ROLLED_BACK, 0)
-            # Within a budget: the stable back on 6 pods of 2 GPUs, a removed canary pod leaving.
-            metrics.record_gpus(NS, NAME, {"stable": 12, "leaving": 2}, 2)
+            # Within a budget: the stable back on 6 pods of 2 GPUs, a removed canary pod leaving,
+            # and one pod of the revision before kept warm by a bake.
+            metrics.record_gpus(NS, NAME, {"stable": 12, "warm": 2, "leaving": 2}, 2)
             leaked = ProbeResult("hello", "Failed", "specialToken", "<|im_end|> in the text", "Hi<|im_end|>")
             metrics.record_probe(NS, NAME, "canary", leaked)
             metrics.record_probe(NS, NAME, "stable", ProbeResult("hello", "Passed"))
@@ -201,7 +202,7 @@ async def test_every_query_answers_with_the_numbers_it_was_set_to(prometheus: Pr
     kv_cache = by(only("KV-cache usage by track"), "track")
     assert set(kv_cache) == {"stable", "canary"} and all(0 <= v <= 1 for v in kv_cache.values()), kv_cache
     gpus = by(only("GPUs requested by track"), "track")
-    assert gpus == {"stable": 12.0, "canary": 0.0, "leaving": 2.0}
+    assert gpus == {"stable": 12.0, "canary": 0.0, "warm": 2.0, "leaving": 2.0}
     assert by(only("Capacity dip: serving replicas missing"), "") == {"": 2.0}
 
     quantiles = only("Breach to rollback, p50 / p95 (every QwenDeployment)")
