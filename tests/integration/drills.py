@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,23 @@ ELECTION_ENV = {
 """Leader election as the chart runs it, with a Lease of 3 s (a drill's failover in seconds)."""
 
 
-def manifest(commit: str, prometheus_url: str, name: str = NAME) -> dict[str, Any]:
+def manifest(
+    commit: str,
+    prometheus_url: str,
+    name: str = NAME,
+    *,
+    replicas: int = REPLICAS,
+    steps: Sequence[Mapping[str, Any]] = STEPS,
+    rollout: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A drill's QwenDeployment, its canary read every 500 ms."""
     return qwen_deployment(
         commit,
         namespace=NS,
         name=name,
-        replicas=REPLICAS,
-        steps=STEPS,
+        replicas=replicas,
+        steps=steps,
+        rollout=rollout,
         analysis={
             "prometheus": {"url": prometheus_url},
             "interval": "500ms",

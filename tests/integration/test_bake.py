@@ -32,9 +32,10 @@ import pytest
 
 from qwenops_testing.cluster import QWDS, deployments_of
 from qwenops_testing.gpu_timeline import replay
-from qwenops_testing.manifests import expected_revision, qwen_deployment
+from qwenops_testing.manifests import expected_revision
 from qwenops_testing.prometheus_stand_in import Series
 from tests.integration.drills import NAME, NS, Drill, drill_stage
+from tests.integration.drills import manifest as drill_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -50,21 +51,9 @@ LONG_BAKE = "120s"
 
 
 def manifest(commit: str, prometheus_url: str, bake: str = LONG_BAKE) -> dict[str, Any]:
-    return qwen_deployment(
-        commit,
-        namespace=NS,
-        name=NAME,
-        replicas=R,
-        steps=[{"weight": 33, "pause": "1s"}],
-        analysis={
-            "prometheus": {"url": prometheus_url},
-            "interval": "500ms",
-            "window": "10s",
-            "minRequests": 20,
-            "failureLimit": 2,
-            "slos": {"maxErrorRate": 0.05, "p95LatencySeconds": 2.0},
-        },
-        rollout={"budget": BUDGET, "bake": {"duration": bake, "warmReplicas": 1}},
+    rollout = {"budget": BUDGET, "bake": {"duration": bake, "warmReplicas": 1}}
+    return drill_manifest(
+        commit, prometheus_url, replicas=R, steps=[{"weight": 33, "pause": "1s"}], rollout=rollout
     )
 
 
