@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenops_testing.emulator import KubeEmulator
+from qwenops_testing.service_timeline import serving
 
 PODS, DEPLOYMENTS = "v1/pods", "apps/v1/deployments"
 REJECTED = "qwenops.io/rejected"
@@ -33,12 +34,6 @@ class Moment:
 
 def _ours(obj: dict[str, Any], name: str) -> bool:
     return (obj["metadata"].get("labels") or {}).get("qwenops.io/deployment") == name
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    return ready and not pod["metadata"].get("deletionTimestamp")
 
 
 def _unschedulable(pod: dict[str, Any]) -> bool:
@@ -67,7 +62,7 @@ def replay(emulator: KubeEmulator, namespace: str, name: str, gpus_per_pod: int 
             pods[meta["name"]] = obj
         ready: dict[str, int] = {}
         for pod in pods.values():
-            if _ready(pod):
+            if serving(pod):
                 rev = pod["metadata"]["labels"].get("qwenops.io/revision", "")
                 ready[rev] = ready.get(rev, 0) + 1
         moments.append(

@@ -29,10 +29,17 @@ class Instant:
     """The QwenDeployment's phase is Baking."""
 
 
-def _ready(pod: dict[str, Any]) -> bool:
+def serving(pod: dict[str, Any]) -> bool:
+    """Ready and not terminating: what an endpoints controller publishes for a Service selecting it."""
     conditions = (pod.get("status") or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     return ready and not pod["metadata"].get("deletionTimestamp")
+
+
+def selected_by(selector: dict[str, str], pod: dict[str, Any]) -> bool:
+    """Whether a Service's `selector` (equality only) picks `pod`; an empty one picks nothing."""
+    labels = pod["metadata"].get("labels") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 def replay(emulator: KubeEmulator, namespace: str, name: str) -> list[Instant]:
@@ -64,12 +71,11 @@ def replay(emulator: KubeEmulator, namespace: str, name: str) -> list[Instant]:
         ready: dict[str, int] = {}
         selected: dict[str, int] = {}
         for pod in pods.values():
-            if not _ready(pod):
+            if not serving(pod):
                 continue
-            pod_labels = pod["metadata"].get("labels") or {}
-            revision = pod_labels.get(REVISION, "")
+            revision = (pod["metadata"].get("labels") or {}).get(REVISION, "")
             ready[revision] = ready.get(revision, 0) + 1
-            if selector is not None and all(pod_labels.get(k) == v for k, v in selector.items()):
+            if selector is not None and selected_by(selector, pod):
                 selected[revision] = selected.get(revision, 0) + 1
         instants.append(Instant(at, len(pods), ready, selected, baking))
     return instants

@@ -34,6 +34,7 @@ from qwenops_testing.cluster import QWDS, deployments_of
 from qwenops_testing.gpu_timeline import replay
 from qwenops_testing.manifests import expected_revision
 from qwenops_testing.prometheus_stand_in import Series
+from qwenops_testing.service_timeline import selected_by, serving
 from tests.integration.drills import NAME, NS, Drill, drill_stage
 from tests.integration.drills import manifest as drill_manifest
 
@@ -74,17 +75,8 @@ def _revision(obj: dict[str, Any]) -> str:
     return str((obj["metadata"].get("labels") or {}).get("qwenops.io/revision", ""))
 
 
-def _serving(pod: dict[str, Any]) -> bool:
-    """Ready and not terminating: in its Services' endpoints."""
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    return ready and not pod["metadata"].get("deletionTimestamp")
-
-
 def _selects(service: dict[str, Any], pod: dict[str, Any]) -> bool:
-    labels = pod["metadata"].get("labels") or {}
-    selector = (service.get("spec") or {}).get("selector") or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    return selected_by((service.get("spec") or {}).get("selector") or {}, pod)
 
 
 def served(services: list[dict[str, Any]], pods: list[dict[str, Any]]) -> dict[str, int]:
@@ -93,7 +85,7 @@ def served(services: list[dict[str, Any]], pods: list[dict[str, Any]]) -> dict[s
     for pod in pods:
         if (
             pod["metadata"].get("namespace") == NS
-            and _serving(pod)
+            and serving(pod)
             and any(_selects(s, pod) for s in services)
         ):
             found[_revision(pod)] = found.get(_revision(pod), 0) + 1
@@ -111,7 +103,7 @@ def served_now(drill: Drill) -> dict[str, int]:
 
 
 def ready_pods(drill: Drill, revision: str) -> int:
-    return sum(1 for p in drill.emulator.list_objects(PODS) if _revision(p) == revision and _serving(p))
+    return sum(1 for p in drill.emulator.list_objects(PODS) if _revision(p) == revision and serving(p))
 
 
 @dataclass(frozen=True)

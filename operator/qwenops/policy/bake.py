@@ -21,6 +21,7 @@ A spec naming a newer revision ends the bake before any of these (`rollout.decid
 """
 
 from dataclasses import replace
+from typing import Literal
 
 from qwenops.api import naming
 from qwenops.api.durations import parse_duration
@@ -36,7 +37,7 @@ from qwenops.api.status import (
     with_condition,
 )
 from qwenops.policy import budget, requests, rollback, warm
-from qwenops.policy.conclude import conclude_canary, conclude_steady
+from qwenops.policy.conclude import conclude_canary, conclude_steady, strays
 from qwenops.policy.observed import Situation
 from qwenops.policy.outcome import RolledBack, Said
 from qwenops.policy.plan import DeploymentPlan, Event, Plan
@@ -160,16 +161,11 @@ def baking(sit: Situation, bake: BakeStatus, said: Said) -> Plan:
         f"revision {bake.revision} kept warm on {warm_ready}/{kept} pods"
     )
     state = sit.observed.deployments.get(stable)
-    if state is not None and state.available:
-        conditions = with_condition(
-            said.conditions, ConditionType.AVAILABLE, "True", "ReplicasReady", message,
-            now=sit.now, generation=gen,
-        )  # fmt: skip
-    else:
-        conditions = with_condition(
-            said.conditions, ConditionType.AVAILABLE, "False", "ReplicasNotReady", message,
-            now=sit.now, generation=gen,
-        )  # fmt: skip
+    available: Literal["True", "False"] = "True" if state is not None and state.available else "False"
+    reason = "ReplicasReady" if available == "True" else "ReplicasNotReady"
+    conditions = with_condition(
+        said.conditions, ConditionType.AVAILABLE, available, reason, message, now=sit.now, generation=gen
+    )
     conditions = with_condition(
         conditions, ConditionType.PROGRESSING, "True", "Baking", message, now=sit.now, generation=gen
     )
@@ -188,7 +184,7 @@ def baking(sit: Situation, bake: BakeStatus, said: Said) -> Plan:
             DeploymentPlan(stable, naming.TRACK_STABLE, serving),
             DeploymentPlan(bake.revision, naming.TRACK_WARM, kept),
         ),
-        delete=tuple(sorted(r for r in sit.observed.deployments if r not in (stable, bake.revision))),
+        delete=strays(sit.observed, stable, bake.revision),
         stable_revision=stable,
         canary_revision=None,
         warm_revision=bake.revision,

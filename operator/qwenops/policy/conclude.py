@@ -53,7 +53,7 @@ def conclude_steady(sit: Situation, outcome: Steady, said: Said) -> Plan:
     return Plan(
         status=status,
         deployments=(DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, replicas),),
-        delete=_strays(sit.observed, sit.stable.revision),
+        delete=strays(sit.observed, sit.stable.revision),
         stable_revision=sit.stable.revision,
         canary_revision=None,
         events=events,
@@ -113,7 +113,7 @@ def _progressing(sit: Situation, outcome: Progressing, said: Said) -> Plan:
             DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, stable_pods),
             DeploymentPlan(sit.target, naming.TRACK_CANARY, canary_pods),
         ),
-        delete=_strays(sit.observed, sit.stable.revision, sit.target),
+        delete=strays(sit.observed, sit.stable.revision, sit.target),
         stable_revision=sit.stable.revision,
         canary_revision=sit.target,
         canary_weight=traffic_weight(canary) if weight is None else weight,
@@ -176,7 +176,7 @@ def _promoted(sit: Situation, outcome: Promoted, said: Said) -> Plan:
     return Plan(
         status=status,
         deployments=tuple(deployments),
-        delete=_strays(sit.observed, *(d.revision for d in deployments)),
+        delete=strays(sit.observed, *(d.revision for d in deployments)),
         stable_revision=sit.target,
         canary_revision=None,
         warm_revision=None if bake is None else bake.revision,
@@ -255,7 +255,7 @@ def _rolled_back_plan(
             DeploymentPlan(sit.stable.revision, naming.TRACK_STABLE, replicas),
             DeploymentPlan(sit.target, naming.TRACK_CANARY, 0, rejection),
         ),
-        delete=_strays(sit.observed, sit.stable.revision, sit.target),
+        delete=strays(sit.observed, sit.stable.revision, sit.target),
         stable_revision=sit.stable.revision,
         canary_revision=None,
         events=events,
@@ -263,7 +263,7 @@ def _rolled_back_plan(
     )
 
 
-def _strays(observed: Observed, *keep: str) -> tuple[str, ...]:
+def strays(observed: Observed, *keep: str) -> tuple[str, ...]:
     """Existing revisions that are none of `keep`: their Deployments go."""
     return tuple(sorted(r for r in observed.deployments if r not in keep))
 
